@@ -1,0 +1,36 @@
+"""odqa: open-domain question answering with pluggable retrievers, fusers, readers and postprocessors."""
+
+from odqa_core.errors import (
+    DataError,
+    IndexFormatError,
+    OdqaError,
+    PluginError,
+    UnknownComponentError,
+    UsageError,
+)
+from odqa_core.hookspecs import hookimpl
+from odqa_core.interfaces import Analyzer, Component, Fuser, Postprocessor, Reader, Retriever
+from odqa_core.types import Document, Prediction, Question, RankedResults
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Analyzer",
+    "Component",
+    "DataError",
+    "Document",
+    "Fuser",
+    "IndexFormatError",
+    "OdqaError",
+    "PluginError",
+    "Postprocessor",
+    "Prediction",
+    "Question",
+    "RankedResults",
+    "Reader",
+    "Retriever",
+    "UnknownComponentError",
+    "UsageError",
+    "__version__",
+    "hookimpl",
+]
