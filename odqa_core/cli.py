@@ -1,0 +1,280 @@
+"""The ``odqa`` command line.
+
+Plugin names are plain strings resolved through the registry at run time (no ``click.Choice``), so ``--help``
+never has to import a plugin's heavy dependencies.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from odqa_core import __version__, plugins
+from odqa_core.errors import OdqaError, UsageError
+from odqa_core.evaluation import DEFAULT_KS, evaluate_retrieval
+from odqa_core.pipeline import (
+    Pipeline,
+    RunConfig,
+    load_retriever,
+    parse_options,
+    run_pipeline,
+    search_in_batches,
+    split_stage_options,
+)
+from odqa_core.runs import RUN_FORMATS, read_run, write_run
+
+
+class _OdqaGroup(click.Group):
+    """Turns :class:`OdqaError` (bad input) into a one-line message and its exit code — never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OdqaError as exc:
+            raise _CliError(str(exc), exc.exit_code) from None
+        except OSError as exc:
+            raise _CliError(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc), 1) from None
+
+
+class _CliError(click.ClickException):
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(" ".join(message.split()))
+        self.exit_code = exit_code
+
+
+def _parse_ks(value: str) -> tuple[int, ...]:
+    try:
+        ks = tuple(int(k) for k in value.split(",") if k.strip())
+    except ValueError:
+        raise UsageError(f"--k expects comma-separated integers, got {value!r}") from None
+    if not ks or min(ks) < 1:
+        raise UsageError(f"--k expects positive integers, got {value!r}")
+    return ks
+
+
+def _retriever_options(analyzer: str | None, analyzer_options: tuple[str, ...], options: dict) -> dict:
+    if analyzer is not None:
+        options["analyzer"] = analyzer
+    if analyzer_options:
+        options["analyzer_options"] = parse_options(analyzer_options)
+    return options
+
+
+def _load_corpus(path: str | None, split_words: int | None, stride: int | None, dedupe: bool):
+    from odqa_core import data
+
+    return data.load_corpus(
+        path or data.sample_corpus_path(), split_words=split_words, stride=stride, dedupe=dedupe
+    )
+
+
+def _load_questions(path: str | None):
+    from odqa_core import data
+
+    return data.load_questions(path or data.sample_questions_path())
+
+
+_corpus_options = [
+    click.option("--split-words", type=int, default=None, help="Split documents into passages of N words."),
+    click.option("--stride", type=int, default=None, help="Words between passage starts (default: N, no overlap)."),
+    click.option("--dedupe/--no-dedupe", default=True, show_default=True, help="Merge documents with identical text."),
+]
+
+
+def corpus_options(func):
+    for option in reversed(_corpus_options):
+        func = option(func)
+    return func
+
+
+@click.group(cls=_OdqaGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="odqa")
+def cli() -> None:
+    """Open-domain question answering: retrievers, fusers and readers chosen by name.
+
+    \b
+    Examples:
+      odqa run --retriever bm25                      # bundled sample: index, retrieve, evaluate
+      odqa index --retriever bm25 --corpus KorQuAD_v1.0_dev.json --index-dir idx/bm25
+      odqa retrieve --index-dir idx/bm25 --questions KorQuAD_v1.0_dev.json --top-k 100 --output run.jsonl
+      odqa evaluate --run run.jsonl --questions KorQuAD_v1.0_dev.json --index-dir idx/bm25
+      odqa plugins
+    """
+
+
+@cli.command()
+@click.option("--retriever", "retriever_name", required=True, help="Retriever name (see 'odqa plugins').")
+@click.option("--corpus", required=True, help="SQuAD/KorQuAD JSON, KLUE wikipedia_documents.json or JSONL corpus.")
+@click.option("--index-dir", required=True, type=click.Path(file_okay=False), help="Where to write the index.")
+@click.option("--analyzer", default=None, help="Analyzer for sparse retrievers: regex, char-ngram, hf, kiwi, ...")
+@click.option("--analyzer-option", "analyzer_options", multiple=True, metavar="KEY=VALUE", help="Analyzer option.")
+@click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE", help="Retriever option (JSON value).")
+@corpus_options
+def index(retriever_name, corpus, index_dir, analyzer, analyzer_options, options, split_words, stride, dedupe):
+    """Build a retriever's index over a corpus and save it.
+
+    \b
+    Examples:
+      odqa index --retriever bm25 --corpus wikipedia_documents.json --index-dir idx/bm25
+      odqa index --retriever bm25 --corpus corpus.jsonl --index-dir idx/bm25-lucene -o variant=lucene -o k1=1.2
+      odqa index --retriever tfidf --corpus corpus.jsonl --index-dir idx/tfidf --analyzer char-ngram \\
+          --analyzer-option n=2 --split-words 100
+    """
+    opts = _retriever_options(analyzer, analyzer_options, parse_options(options))
+    retriever = plugins.create("retriever", retriever_name, opts)
+    documents = _load_corpus(corpus, split_words, stride, dedupe)
+    retriever.warm_up()
+    retriever.index(documents)
+    retriever.save(index_dir)
+    click.echo(f"indexed {len(documents)} documents with {retriever_name} into {index_dir}", err=True)
+
+
+@cli.command()
+@click.option("--index-dir", required=True, help="An index written by 'odqa index'.")
+@click.option("--questions", required=True, help="Questions: SQuAD/KorQuAD JSON, KLUE dataset dir or JSONL.")
+@click.option("--top-k", type=int, default=100, show_default=True, help="Hits per question.")
+@click.option("--output", required=True, type=click.Path(dir_okay=False), help="Run file to write.")
+@click.option("--format", "fmt", type=click.Choice(RUN_FORMATS), default="jsonl", show_default=True)
+@click.option("--batch-size", type=int, default=1024, show_default=True, help="Questions per search call.")
+def retrieve(index_dir, questions, top_k, output, fmt, batch_size):
+    """Search an index with every question and write a run file.
+
+    \b
+    Examples:
+      odqa retrieve --index-dir idx/bm25 --questions dev.jsonl --top-k 100 --output run.jsonl
+      odqa retrieve --index-dir idx/bm25 --questions KorQuAD_v1.0_dev.json --output run.trec --format trec
+    """
+    if top_k < 1:
+        raise UsageError(f"--top-k must be at least 1, got {top_k}")
+    qs = _load_questions(questions)
+    retriever = load_retriever(index_dir)
+    retriever.warm_up()
+    results = search_in_batches(retriever.search, qs, top_k, batch_size)
+    write_run(output, qs, results, fmt=fmt)
+    click.echo(f"wrote {len(qs)} rankings to {output}", err=True)
+
+
+@cli.command()
+@click.option("--run", "run_path", required=True, help="Run file (jsonl or TREC) from 'odqa retrieve'.")
+@click.option("--questions", required=True, help="The questions the run answers (with answers / gold ids).")
+@click.option("--corpus", default=None, help="Corpus, for answer-containment hits (or give --index-dir).")
+@click.option("--index-dir", default=None, help="Index whose stored documents give the passage texts.")
+@click.option("--k", "ks", default=",".join(map(str, DEFAULT_KS)), show_default=True, help="Cut-offs.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@corpus_options
+def evaluate(run_path, questions, corpus, index_dir, ks, as_json, split_words, stride, dedupe):
+    """Top-k accuracy (gold document and answer containment), recall@k and MRR@k of a run.
+
+    \b
+    Examples:
+      odqa evaluate --run run.jsonl --questions KorQuAD_v1.0_dev.json --index-dir idx/bm25
+      odqa evaluate --run run.jsonl --questions dev.jsonl --k 1,5,20,100 --json
+    """
+    cutoffs = _parse_ks(ks)
+    qs = _load_questions(questions)
+    documents = None
+    if index_dir is not None:
+        from odqa_core.storage import open_store
+
+        documents = open_store(index_dir, kind="retriever").load_documents()
+    elif corpus is not None:
+        documents = _load_corpus(corpus, split_words, stride, dedupe)
+    runs = read_run(run_path, documents)
+    missing = [q.id for q in qs if q.id not in runs]
+    if missing:
+        raise UsageError(
+            f"the run has no ranking for {len(missing)} of {len(qs)} questions (first: {missing[0]!r}); "
+            "was it made from these questions?"
+        )
+    report = evaluate_retrieval(qs, [runs[q.id] for q in qs], cutoffs)
+    click.echo(json.dumps(report.to_json(), indent=1) if as_json else report.table())
+
+
+@cli.command()
+@click.option("--retriever", "retriever_names", multiple=True, required=True, help="Retriever name (repeatable).")
+@click.option("--fuser", default=None, help="Fuser combining the retrievers.")
+@click.option("--reader", default=None, help="Reader extracting or generating answers.")
+@click.option("--post", default="", help="Comma-separated postprocessors, applied in order.")
+@click.option("--corpus", default=None, help="Corpus (default: the bundled sample).")
+@click.option("--questions", default=None, help="Questions (default: the bundled sample).")
+@click.option("--output-dir", default="odqa-output", show_default=True, type=click.Path(file_okay=False))
+@click.option("--top-k", type=int, default=100, show_default=True, help="Hits per question.")
+@click.option("--k", "ks", default=",".join(map(str, DEFAULT_KS)), show_default=True, help="Evaluation cut-offs.")
+@click.option("--analyzer", default=None, help="Analyzer for the sparse retriever(s).")
+@click.option("--analyzer-option", "analyzer_options", multiple=True, metavar="KEY=VALUE")
+@click.option(
+    "-o", "--option", "options", multiple=True, metavar="[STAGE.]KEY=VALUE",
+    help="Component option; prefix with a stage name (bm25.k1=1.2) when the pipeline has several.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@corpus_options
+def run(retriever_names, fuser, reader, post, corpus, questions, output_dir, top_k, ks, analyzer, analyzer_options,
+        options, as_json, split_words, stride, dedupe):
+    """Run a whole pipeline: index, retrieve, (fuse), (read), evaluate, write outputs.
+
+    \b
+    Outputs in --output-dir: run.jsonl (the ranking), summary.json (config, metrics, timings),
+    index/<retriever>/ (reusable with 'odqa retrieve'), and with a reader predictions.json and
+    nbest_predictions.json.
+
+    \b
+    Examples:
+      odqa run --retriever bm25                                  # the bundled sample
+      odqa run --retriever bm25 --corpus KorQuAD_v1.0_dev.json --questions KorQuAD_v1.0_dev.json
+      odqa run --retriever bm25 -o variant=lucene --analyzer kiwi --split-words 30
+    """
+    stages = [*retriever_names, *([fuser] if fuser else []), *([reader] if reader else [])]
+    posts = [p.strip() for p in post.split(",") if p.strip()]
+    routed = split_stage_options(parse_options(options), stages + posts, retriever_names[0])
+    for name in retriever_names:
+        routed[name] = _retriever_options(analyzer, analyzer_options, routed[name])
+    config = RunConfig(
+        retrievers=list(retriever_names), fuser=fuser, reader=reader, postprocessors=posts, options=routed,
+        top_k=top_k, ks=_parse_ks(ks),
+    )
+    pipeline = Pipeline.from_config(config)
+    documents = _load_corpus(corpus, split_words, stride, dedupe)
+    qs = _load_questions(questions)
+    summary = run_pipeline(pipeline, documents, qs, output_dir)
+    report = summary.pop("report")
+    if as_json:
+        click.echo(json.dumps(summary, ensure_ascii=False, indent=1))
+    else:
+        click.echo(f"{len(documents)} documents, {len(qs)} questions → {output_dir}")
+        click.echo(report.table())
+
+
+@cli.command(name="plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def plugins_command(as_json):
+    """List installed plugins, their distributions and the components they register.
+
+    \b
+    Environment: ODQA_LOAD_PLUGINS=a,b loads only those plugins; ODQA_BLOCK_PLUGINS=a,b skips them.
+    """
+    rows = plugins.list_plugins()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no plugins installed (pip install odqa-sparse, or see the README)")
+    for row in rows:
+        version = f" {row['version']}" if row["version"] else ""
+        click.echo(f"{row['name']} ({row['distribution'] or 'not a distribution'}{version})")
+        for kind, names in row["components"].items():
+            click.echo(f"  {kind}: {', '.join(names)}")
+
+
+def _register_plugin_commands() -> None:
+    try:
+        plugins.get_plugin_manager().hook.register_commands(cli=cli)
+    except OdqaError as exc:  # a broken plugin must not take the whole CLI down with a traceback
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+
+
+_register_plugin_commands()

@@ -1,0 +1,206 @@
+"""The runner: corpus → index → questions → ranked results → (fusion) → (reader → postprocessors) → outputs.
+
+Everything that can fail because of user input (files, names, options) is checked before anything is computed or
+written, and each output file is written atomically, so a failed run never leaves half a file behind.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from odqa_core import plugins
+from odqa_core.errors import UsageError
+from odqa_core.evaluation import DEFAULT_KS, RetrievalReport, evaluate_retrieval, hits_from_results
+from odqa_core.interfaces import Fuser, Postprocessor, Reader, Retriever
+from odqa_core.runs import write_run
+from odqa_core.storage import atomic_write_text, open_store
+from odqa_core.types import Document, Prediction, Question, RankedResults
+
+
+def load_retriever(index_dir: str | Path) -> Retriever:
+    """Open any stored retriever: the manifest names the retriever, the registry supplies its class."""
+    manifest = open_store(index_dir, kind="retriever", verify=False).manifest
+    cls = plugins.get_component_class("retriever", manifest["name"])
+    return cls.load(index_dir)
+
+
+def search_in_batches(
+    search: Any, questions: Sequence[Question], k: int, batch_size: int = 1024, desc: str = "retrieve"
+) -> RankedResults:
+    """Call ``search(texts, k)`` on chunks of questions (bounded memory, a progress bar) and stack the results."""
+    if batch_size < 1:
+        raise UsageError(f"batch size must be at least 1, got {batch_size}")
+    texts = [q.text for q in questions]
+    parts: list[RankedResults] = []
+    with tqdm(total=len(texts), desc=desc, unit="q", disable=None) as bar:
+        for start in range(0, len(texts), batch_size):
+            parts.append(search(texts[start : start + batch_size], k))
+            bar.update(len(parts[-1]))
+    if not parts:
+        return search([], k)
+    return RankedResults(
+        np.concatenate([p.indices for p in parts]), np.concatenate([p.scores for p in parts]), parts[0].documents
+    )
+
+
+def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
+    """``["k1=1.2", "analyzer=kiwi", "tags=[\\"NNG\\"]"]`` → dict; values are JSON when they parse as JSON."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"option {pair!r} is not of the form key=value")
+        try:
+            options[key.strip()] = json.loads(value)
+        except ValueError:
+            options[key.strip()] = value
+    return options
+
+
+def split_stage_options(options: Mapping[str, Any], stages: Sequence[str], default: str) -> dict[str, dict]:
+    """Route ``name.key`` options to the stage called ``name``; unprefixed keys go to ``default``."""
+    routed: dict[str, dict] = {stage: {} for stage in stages}
+    for key, value in options.items():
+        stage, dot, rest = key.partition(".")
+        if dot and stage in routed:
+            routed[stage][rest] = value
+        elif dot and stage not in routed:
+            raise UsageError(f"option {key!r} names stage {stage!r}, which is not in this pipeline ({', '.join(stages)})")
+        else:
+            routed[default][key] = value
+    return routed
+
+
+@dataclass
+class RunConfig:
+    retrievers: list[str]
+    fuser: str | None = None
+    reader: str | None = None
+    postprocessors: list[str] = field(default_factory=list)
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    top_k: int = 100
+    ks: tuple[int, ...] = DEFAULT_KS
+    n_best: int = 5
+    batch_size: int = 1024
+
+
+@dataclass
+class Pipeline:
+    """Built components of a run. Create with :meth:`from_config` (validates names and options eagerly)."""
+
+    config: RunConfig
+    retrievers: list[Retriever]
+    fuser: Fuser | None
+    reader: Reader | None
+    postprocessors: list[Postprocessor]
+
+    @classmethod
+    def from_config(cls, config: RunConfig) -> Pipeline:
+        if not config.retrievers:
+            raise UsageError("a pipeline needs at least one retriever")
+        if len(config.retrievers) > 1 and config.fuser is None:
+            raise UsageError("several retrievers need a fuser (--fuser) to combine them")
+        if config.top_k < 1:
+            raise UsageError(f"top-k must be at least 1, got {config.top_k}")
+        opts = config.options
+        retrievers = [plugins.create("retriever", n, opts.get(n)) for n in config.retrievers]
+        fuser = plugins.create("fuser", config.fuser, opts.get(config.fuser)) if config.fuser else None
+        reader = plugins.create("reader", config.reader, opts.get(config.reader)) if config.reader else None
+        posts = [plugins.create("postprocessor", n, opts.get(n)) for n in config.postprocessors]
+        return cls(config, retrievers, fuser, reader, posts)
+
+    def index(self, documents: Sequence[Document]) -> None:
+        for retriever in self.retrievers:
+            retriever.warm_up()
+            retriever.index(documents)
+
+    def retrieve(self, questions: Sequence[Question]) -> RankedResults:
+        k = self.config.top_k
+        if self.fuser is not None:
+            self.fuser.warm_up()
+            fuse = self.fuser.fuse
+            return search_in_batches(
+                lambda texts, k: fuse(self.retrievers, texts, k), questions, k, self.config.batch_size, "fuse"
+            )
+        return search_in_batches(self.retrievers[0].search, questions, k, self.config.batch_size)
+
+    def read(self, questions: Sequence[Question], results: RankedResults) -> list[list[Prediction]]:
+        assert self.reader is not None
+        self.reader.warm_up()
+        nbest = self.reader.read(questions, results, n_best=self.config.n_best)
+        for post in self.postprocessors:
+            post.warm_up()
+            nbest = [post.process(q, preds) for q, preds in zip(questions, nbest)]
+        return nbest
+
+
+def run_pipeline(
+    pipeline: Pipeline,
+    documents: Sequence[Document],
+    questions: Sequence[Question],
+    output_dir: str | Path,
+    *,
+    save_indexes: bool = True,
+) -> dict[str, Any]:
+    """Index, retrieve, optionally read, evaluate, and write the outputs. Returns the summary."""
+    output_dir = Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise UsageError(f"output directory {output_dir} exists and is not a directory")
+    timings: dict[str, float] = {}
+
+    start = time.perf_counter()
+    pipeline.index(documents)
+    timings["index_s"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    results = pipeline.retrieve(questions)
+    timings["retrieve_s"] = time.perf_counter() - start
+
+    report: RetrievalReport = evaluate_retrieval(questions, hits_from_results(results), pipeline.config.ks)
+    summary: dict[str, Any] = {
+        "retrievers": pipeline.config.retrievers,
+        "fuser": pipeline.config.fuser,
+        "reader": pipeline.config.reader,
+        "postprocessors": pipeline.config.postprocessors,
+        "components": {
+            c.name: c.config() for c in [*pipeline.retrievers, pipeline.fuser, pipeline.reader] if c is not None
+        },
+        "n_documents": len(documents),
+        "n_questions": len(questions),
+        "top_k": pipeline.config.top_k,
+        "retrieval": report.to_json(),
+    }
+
+    nbest = None
+    if pipeline.reader is not None:
+        start = time.perf_counter()
+        nbest = pipeline.read(questions, results)
+        timings["read_s"] = time.perf_counter() - start
+    summary["timings"] = {k: round(v, 3) for k, v in timings.items()}
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    if save_indexes:
+        for retriever in pipeline.retrievers:
+            retriever.save(output_dir / "index" / retriever.name)
+    write_run(output_dir / "run.jsonl", questions, results)
+    if nbest is not None:
+        predictions = {q.id: (preds[0].answer if preds else "") for q, preds in zip(questions, nbest)}
+        atomic_write_text(output_dir / "predictions.json", json.dumps(predictions, ensure_ascii=False, indent=1))
+        nbest_json = {
+            q.id: [
+                {"text": p.answer, "score": p.score, "doc_id": p.doc_id, "start": p.start} for p in preds
+            ]
+            for q, preds in zip(questions, nbest)
+        }
+        atomic_write_text(output_dir / "nbest_predictions.json", json.dumps(nbest_json, ensure_ascii=False, indent=1))
+    atomic_write_text(output_dir / "summary.json", json.dumps(summary, ensure_ascii=False, indent=1))
+    summary["report"] = report
+    return summary

@@ -1,0 +1,399 @@
+"""Contract tests and tiny fake components.
+
+Every plugin's tests subclass the contracts, so each integration meets the same behaviour::
+
+    from odqa_core.testing import RetrieverContract
+
+    class TestMyRetriever(RetrieverContract):
+        @pytest.fixture
+        def make_retriever(self):
+            return lambda: MyRetriever(some_option=1)
+
+The fakes (:class:`FakeRetriever`, :class:`FakeFuser`, :class:`FakeReader`, :class:`FakePostprocessor`) are small
+but real implementations that the core's own tests register as throwaway plugins.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pytest
+
+from odqa_core import plugins
+from odqa_core.errors import DataError, IndexFormatError, UsageError
+from odqa_core.hookspecs import hookimpl
+from odqa_core.interfaces import Fuser, Postprocessor, Reader, Retriever
+from odqa_core.storage import StoreReader, StoreWriter
+from odqa_core.types import Document, Prediction, Question, RankedResults, top_k_rows
+
+TOY_DOCUMENTS: tuple[Document, ...] = (
+    Document("toy-1", "The Han River flows through Seoul and into the Yellow Sea.", "Han River"),
+    Document("toy-2", "Busan is a port city in the south-east with a famous fish market.", "Busan"),
+    Document("toy-3", "한강은 서울을 가로질러 서해로 흘러가는 강이다.", "한강"),
+    Document("toy-4", "부산은 남동쪽에 있는 항구 도시로 수산 시장이 유명하다.", "부산"),
+    Document("toy-5", "Kimchi is fermented cabbage seasoned with chili and garlic.", "Kimchi"),
+    Document("toy-6", "김치는 배추를 고춧가루와 마늘로 양념해 발효시킨 음식이다.", "김치"),
+    Document("toy-7", "The abacus is a counting frame used for arithmetic.", "Abacus"),
+    Document("toy-8", "Jeju Island has a volcano called Hallasan.", "Jeju"),
+)
+TOY_QUESTIONS: tuple[Question, ...] = (
+    Question("tq-1", "Which river flows through Seoul?", ("Han River",), doc_ids=("toy-1",)),
+    Question("tq-2", "김치는 무엇으로 만드는 음식인가?", ("배추",), doc_ids=("toy-6",)),
+    Question("tq-3", "What is the volcano on Jeju Island called?", ("Hallasan",), doc_ids=("toy-8",)),
+)
+
+
+def _toy_tokens(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
+class RetrieverContract:
+    """Behaviour every retriever must have. Override the ``make_retriever`` fixture."""
+
+    @pytest.fixture
+    def make_retriever(self) -> Callable[[], Retriever]:
+        raise NotImplementedError("override the make_retriever fixture")
+
+    @pytest.fixture
+    def documents(self) -> list[Document]:
+        return list(TOY_DOCUMENTS)
+
+    @pytest.fixture
+    def queries(self) -> list[str]:
+        return [q.text for q in TOY_QUESTIONS] + ["abacus arithmetic", "서울 한강"]
+
+    @pytest.fixture
+    def indexed(self, make_retriever, documents) -> Retriever:
+        retriever = make_retriever()
+        retriever.index(documents)
+        return retriever
+
+    def test_is_a_registered_retriever(self, make_retriever):
+        retriever = make_retriever()
+        assert isinstance(retriever, Retriever)
+        assert plugins.get_component_class("retriever", retriever.name) is type(retriever)
+
+    def test_config_is_json_and_rebuilds(self, make_retriever):
+        retriever = make_retriever()
+        config = json.loads(json.dumps(retriever.config()))
+        assert type(retriever).from_options(config).config() == retriever.config()
+
+    def test_unknown_option_is_a_usage_error(self, make_retriever):
+        with pytest.raises(UsageError, match="no_such_option"):
+            type(make_retriever()).from_options({"no_such_option": 1})
+
+    def test_empty_corpus_is_a_data_error(self, make_retriever):
+        with pytest.raises(DataError):
+            make_retriever().index([])
+
+    def test_documents_table_is_the_corpus(self, indexed, documents):
+        assert [d.id for d in indexed.documents] == [d.id for d in documents]
+
+    def test_result_shapes_and_types(self, indexed, queries):
+        results = indexed.search(queries, 3)
+        assert isinstance(results, RankedResults)
+        assert results.indices.shape == results.scores.shape == (len(queries), 3)
+        assert results.indices.dtype == np.int64 and results.scores.dtype == np.float32
+        assert ((results.indices >= 0) & (results.indices < len(indexed.documents))).all()
+        for row in results.indices:
+            assert len(set(row.tolist())) == len(row), "a document appears twice in one ranking"
+
+    def test_sorted_best_first_ties_by_index(self, indexed, queries):
+        results = indexed.search(queries, len(indexed.documents))
+        scores, indices = results.scores, results.indices
+        assert (np.diff(scores, axis=1) <= 0).all()
+        tied = np.diff(scores, axis=1) == 0
+        assert (np.diff(indices, axis=1)[tied] > 0).all()
+
+    def test_k_is_clamped_to_corpus(self, indexed, queries):
+        assert indexed.search(queries, 1000).k == len(indexed.documents)
+
+    def test_no_queries(self, indexed):
+        results = indexed.search([], 5)
+        assert results.indices.shape == (0, 5)
+
+    def test_batch_equals_one_by_one(self, indexed, queries):
+        batch = indexed.search(queries, 4)
+        for i, query in enumerate(queries):
+            single = indexed.search([query], 4)
+            np.testing.assert_array_equal(single.indices[0], batch.indices[i])
+            np.testing.assert_allclose(single.scores[0], batch.scores[i], rtol=1e-5, atol=1e-6)
+
+    def test_top_k_is_prefix_of_larger_k(self, indexed, queries):
+        small, large = indexed.search(queries, 2), indexed.search(queries, 5)
+        np.testing.assert_allclose(small.scores, large.scores[:, :2], rtol=1e-5, atol=1e-6)
+
+    def test_save_load_round_trip(self, indexed, queries, tmp_path):
+        indexed.save(tmp_path / "index")
+        loaded = type(indexed).load(tmp_path / "index")
+        before, after = indexed.search(queries, 5), loaded.search(queries, 5)
+        np.testing.assert_array_equal(before.indices, after.indices)
+        np.testing.assert_array_equal(before.scores, after.scores)
+        assert [d.to_dict() for d in loaded.documents] == [d.to_dict() for d in indexed.documents]
+
+    def test_corrupted_file_is_detected(self, indexed, tmp_path):
+        path = tmp_path / "index"
+        indexed.save(path)
+        victim = max((f for f in path.iterdir() if f.name != "manifest.json"), key=lambda f: f.stat().st_size)
+        data = bytearray(victim.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        victim.write_bytes(bytes(data))
+        with pytest.raises(IndexFormatError, match="checksum"):
+            type(indexed).load(path)
+
+    def test_truncated_file_is_detected(self, indexed, tmp_path):
+        path = tmp_path / "index"
+        indexed.save(path)
+        victim = max((f for f in path.iterdir() if f.name != "manifest.json"), key=lambda f: f.stat().st_size)
+        victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
+        with pytest.raises(IndexFormatError, match="truncated"):
+            type(indexed).load(path)
+
+    def test_other_format_version_is_refused(self, indexed, tmp_path):
+        path = tmp_path / "index"
+        indexed.save(path)
+        manifest = json.loads((path / "manifest.json").read_text())
+        manifest["format_version"] = indexed.format_version + 1
+        (path / "manifest.json").write_text(json.dumps(manifest))
+        with pytest.raises(IndexFormatError, match="format version"):
+            type(indexed).load(path)
+
+    def test_failed_save_keeps_previous_index(self, indexed, queries, tmp_path, monkeypatch):
+        path = tmp_path / "index"
+        indexed.save(path)
+        expected = indexed.search(queries, 3)
+
+        def explode(writer):
+            raise RuntimeError("disk full")
+
+        monkeypatch.setattr(indexed, "save_state", explode)
+        with pytest.raises(RuntimeError):
+            indexed.save(path)
+        monkeypatch.undo()
+        np.testing.assert_array_equal(type(indexed).load(path).search(queries, 3).indices, expected.indices)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["index"]
+
+
+class FuserContract:
+    """Behaviour every fuser must have. Override ``make_fuser``; ``retrievers`` may be overridden too."""
+
+    @pytest.fixture
+    def make_fuser(self) -> Callable[[], Fuser]:
+        raise NotImplementedError("override the make_fuser fixture")
+
+    @pytest.fixture
+    def retrievers(self) -> list[Retriever]:
+        built = []
+        for weights in ("words", "chars"):
+            retriever = FakeRetriever(tokens=weights)
+            retriever.index(list(TOY_DOCUMENTS))
+            built.append(retriever)
+        return built
+
+    def test_is_a_registered_fuser(self, make_fuser):
+        fuser = make_fuser()
+        assert isinstance(fuser, Fuser)
+        assert plugins.get_component_class("fuser", fuser.name) is type(fuser)
+
+    def test_shapes_sorted_and_unique(self, make_fuser, retrievers):
+        queries = [q.text for q in TOY_QUESTIONS]
+        results = make_fuser().fuse(retrievers, queries, 4)
+        assert results.indices.shape == results.scores.shape == (len(queries), 4)
+        assert (np.diff(results.scores, axis=1) <= 0).all()
+        for row in results.indices:
+            assert len(set(row.tolist())) == len(row)
+
+    def test_batch_equals_one_by_one(self, make_fuser, retrievers):
+        fuser = make_fuser()
+        queries = [q.text for q in TOY_QUESTIONS]
+        batch = fuser.fuse(retrievers, queries, 3)
+        for i, query in enumerate(queries):
+            np.testing.assert_array_equal(fuser.fuse(retrievers, [query], 3).indices[0], batch.indices[i])
+
+    def test_config_is_json(self, make_fuser):
+        json.dumps(make_fuser().config())
+
+
+class ReaderContract:
+    """Behaviour every reader must have. Override ``make_reader``."""
+
+    @pytest.fixture
+    def make_reader(self) -> Callable[[], Reader]:
+        raise NotImplementedError("override the make_reader fixture")
+
+    @pytest.fixture
+    def results(self) -> RankedResults:
+        retriever = FakeRetriever()
+        retriever.index(list(TOY_DOCUMENTS))
+        return retriever.search([q.text for q in TOY_QUESTIONS], 3)
+
+    def test_is_a_registered_reader(self, make_reader):
+        reader = make_reader()
+        assert isinstance(reader, Reader)
+        assert plugins.get_component_class("reader", reader.name) is type(reader)
+
+    def test_one_ranked_list_per_question(self, make_reader, results):
+        reader = make_reader()
+        reader.warm_up()
+        predictions = reader.read(list(TOY_QUESTIONS), results, n_best=3)
+        assert len(predictions) == len(TOY_QUESTIONS)
+        for question, preds in zip(TOY_QUESTIONS, predictions):
+            assert 1 <= len(preds) <= 3
+            assert all(p.question_id == question.id for p in preds)
+            assert [p.score for p in preds] == sorted((p.score for p in preds), reverse=True)
+
+    def test_answers_come_from_the_passages(self, make_reader, results):
+        predictions = make_reader().read(list(TOY_QUESTIONS), results, n_best=1)
+        texts = {d.id: d.text for d in TOY_DOCUMENTS}
+        for preds in predictions:
+            if preds[0].doc_id is not None and preds[0].start is not None:
+                start = preds[0].start
+                assert texts[preds[0].doc_id][start : start + len(preds[0].answer)] == preds[0].answer
+
+
+# --- fakes -------------------------------------------------------------------------------------------------------
+
+
+class FakeRetriever(Retriever):
+    """Term-overlap retriever over a dense document × vocabulary matrix (fine for toy corpora only)."""
+
+    name = "fake"
+
+    def __init__(self, *, tokens: str = "words") -> None:
+        if tokens not in ("words", "chars"):
+            raise UsageError(f"tokens must be 'words' or 'chars', got {tokens!r}")
+        self.tokens = tokens
+        self._documents: list[Document] = []
+        self._vocab: dict[str, int] = {}
+        self._matrix = np.zeros((0, 0), np.float32)
+
+    def _split(self, text: str) -> list[str]:
+        words = _toy_tokens(text)
+        return words if self.tokens == "words" else [c for w in words for c in w]
+
+    def _vectors(self, texts: Sequence[str]) -> np.ndarray:
+        matrix = np.zeros((len(texts), len(self._vocab)), np.float32)
+        for row, text in enumerate(texts):
+            for token in self._split(text):
+                if token in self._vocab:
+                    matrix[row, self._vocab[token]] += 1.0
+        return matrix
+
+    @property
+    def documents(self) -> list[Document]:
+        return self._documents
+
+    def index(self, documents: Sequence[Document]) -> None:
+        if not documents:
+            raise DataError("cannot index an empty corpus")
+        self._documents = list(documents)
+        vocab: dict[str, int] = {}
+        for doc in documents:
+            for token in self._split(doc.text):
+                vocab.setdefault(token, len(vocab))
+        self._vocab = vocab
+        self._matrix = self._vectors([d.text for d in documents])
+
+    def search(self, queries: Sequence[str], k: int) -> RankedResults:
+        k = min(k, len(self._documents))
+        if not queries:
+            return RankedResults(np.zeros((0, k), np.int64), np.zeros((0, k), np.float32), self._documents)
+        scores = self._vectors(queries) @ self._matrix.T
+        indices, top = top_k_rows(scores, k)
+        return RankedResults(indices, top, self._documents)
+
+    def save_state(self, writer: StoreWriter) -> None:
+        writer.save_array("matrix", self._matrix)
+        writer.save_json("vocabulary", sorted(self._vocab, key=self._vocab.__getitem__))
+
+    @classmethod
+    def load_state(cls, reader: StoreReader, documents: list[Document]) -> FakeRetriever:
+        retriever = cls(**reader.config)
+        retriever._documents = documents
+        retriever._vocab = {t: i for i, t in enumerate(reader.load_json("vocabulary"))}
+        retriever._matrix = reader.load_array("matrix")
+        return retriever
+
+
+class FakeFuser(Fuser):
+    """Sums the retrievers' scores over the union of their top lists."""
+
+    name = "fake-sum"
+
+    def __init__(self, *, depth: int = 10) -> None:
+        self.depth = depth
+
+    def fuse(self, retrievers: Sequence[Retriever], queries: Sequence[str], k: int) -> RankedResults:
+        documents = retrievers[0].documents
+        total = np.zeros((len(queries), len(documents)), np.float32)
+        for retriever in retrievers:
+            results = retriever.search(queries, self.depth)
+            np.add.at(total, (np.arange(len(queries))[:, None], results.indices), results.scores)
+        indices, scores = top_k_rows(total, k)
+        return RankedResults(indices, scores, documents)
+
+
+class FakeReader(Reader):
+    """Answers with the passage word that follows the longest run of question words — a toy extractive reader."""
+
+    name = "fake-reader"
+
+    def __init__(self, *, max_words: int = 2) -> None:
+        self.max_words = max_words
+
+    def read(self, questions: Sequence[Question], results: RankedResults, n_best: int = 5) -> list[list[Prediction]]:
+        out = []
+        for row, question in enumerate(questions):
+            asked = set(_toy_tokens(question.text))
+            preds = []
+            for doc, doc_score in results.hits(row):
+                spans = [(m.start(), m.group()) for m in re.finditer(r"\w+", doc.text)]
+                for i, (start, word) in enumerate(spans):
+                    if word.lower() in asked:
+                        continue
+                    overlap = sum(w.lower() in asked for _, w in spans[max(0, i - 3) : i])
+                    end_word = spans[min(i + self.max_words, len(spans)) - 1]
+                    end = end_word[0] + len(end_word[1])
+                    preds.append(Prediction(question.id, doc.text[start:end], overlap + doc_score, doc.id, start))
+            preds.sort(key=lambda p: -p.score)
+            out.append(preds[:n_best] or [Prediction(question.id, "", 0.0)])
+        return out
+
+
+class FakePostprocessor(Postprocessor):
+    """Strips whitespace and punctuation from both ends of every answer."""
+
+    name = "fake-strip"
+
+    def __init__(self, *, chars: str = " .,!?") -> None:
+        self.chars = chars
+
+    def process(self, question: Question, predictions: list[Prediction]) -> list[Prediction]:
+        return [
+            Prediction(p.question_id, p.answer.strip(self.chars), p.score, p.doc_id, p.start, p.metadata)
+            for p in predictions
+        ]
+
+
+class FakePlugin:
+    """A plugin object registering all the fakes; register it on the plugin manager in a fixture."""
+
+    @hookimpl
+    def register_retrievers(self, register: Any) -> None:
+        register(FakeRetriever)
+
+    @hookimpl
+    def register_fusers(self, register: Any) -> None:
+        register(FakeFuser)
+
+    @hookimpl
+    def register_readers(self, register: Any) -> None:
+        register(FakeReader)
+
+    @hookimpl
+    def register_postprocessors(self, register: Any) -> None:
+        register(FakePostprocessor)

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from odqa_core import plugins
+from odqa_core.testing import FakePlugin
+
+KORQUAD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "korquad" / "KorQuAD_v1.0_dev.json"
+
+
+@pytest.fixture
+def fake_plugins():
+    """Register the fake components as a throwaway plugin for one test."""
+    pm = plugins.get_plugin_manager()
+    plugin = FakePlugin()
+    pm.register(plugin, name="odqa-fakes")
+    plugins.invalidate()
+    yield plugin
+    pm.unregister(plugin)
+    plugins.invalidate()
+
+
+@pytest.fixture
+def fresh_plugins(monkeypatch):
+    """A plugin manager rebuilt from scratch (for tests that change the loading environment)."""
+    plugins.reset()
+    yield
+    plugins.reset()
+
+
+@pytest.fixture
+def korquad_path() -> Path:
+    if not KORQUAD.is_file():
+        pytest.skip(f"KorQuAD dev set not found at {KORQUAD}")
+    return KORQUAD

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import pytest
+
+import odqa_core
+from odqa_core import plugins
+from odqa_core.errors import PluginError, UnknownComponentError
+from odqa_core.testing import FakeRetriever
+
+
+def test_fakes_are_registered_under_their_names(fake_plugins):
+    assert plugins.get_component_class("retriever", "fake") is FakeRetriever
+    assert set(plugins.registry("fuser")) >= {"fake-sum"}
+    assert set(plugins.registry("reader")) >= {"fake-reader"}
+    assert plugins.registry("retriever")["fake"].plugin == "odqa-fakes"
+
+
+def test_unknown_name_lists_available_and_points_to_plugins_command(fake_plugins):
+    with pytest.raises(UnknownComponentError) as info:
+        plugins.get_component_class("retriever", "bm26")
+    message = str(info.value)
+    assert "'bm26' is not available" in message
+    assert "fake" in message and "odqa plugins" in message
+
+
+def test_duplicate_name_names_both_plugins(fake_plugins):
+    class Again:
+        @odqa_core.hookimpl
+        def register_retrievers(self, register):
+            register(FakeRetriever)
+
+    pm = plugins.get_plugin_manager()
+    pm.register(Again(), name="second-plugin")
+    plugins.invalidate()
+    try:
+        with pytest.raises(PluginError) as info:
+            plugins.registry("retriever")
+        assert "odqa-fakes" in str(info.value) and "second-plugin" in str(info.value)
+    finally:
+        pm.unregister(name="second-plugin")
+        plugins.invalidate()
+
+
+def test_registering_a_non_component_is_refused(fake_plugins):
+    class Bad:
+        @odqa_core.hookimpl
+        def register_readers(self, register):
+            register(dict)
+
+    pm = plugins.get_plugin_manager()
+    pm.register(Bad(), name="bad-plugin")
+    plugins.invalidate()
+    try:
+        with pytest.raises(PluginError, match="bad-plugin"):
+            plugins.registry("reader")
+    finally:
+        pm.unregister(name="bad-plugin")
+        plugins.invalidate()
+
+
+def test_misspelled_hook_is_caught_by_check_pending(fresh_plugins):
+    class Misspelled:
+        @odqa_core.hookimpl
+        def register_retreivers(self, register):
+            pass
+
+    pm = plugins.get_plugin_manager()
+    pm.register(Misspelled(), name="typo-plugin")
+    import pluggy
+
+    with pytest.raises(pluggy.PluginValidationError, match="register_retreivers"):
+        pm.check_pending()
+
+
+def test_load_plugins_env_restricts_loading(fresh_plugins, monkeypatch):
+    monkeypatch.setenv("ODQA_LOAD_PLUGINS", "")
+    assert plugins.list_plugins() == []
+    assert plugins.registry("retriever") == {}
+
+
+def test_block_plugins_env_skips_a_plugin(fresh_plugins, monkeypatch):
+    names = {row["name"] for row in plugins.list_plugins()}
+    assert "example" in names, "the outside test plugin (tests/outside_plugin) must be installed"
+    plugins.reset()
+    monkeypatch.setenv("ODQA_BLOCK_PLUGINS", "example")
+    assert "example" not in {row["name"] for row in plugins.list_plugins()}
+    assert "example-title" not in plugins.registry("retriever")
+
+
+def test_outside_plugin_found_through_entry_points(fresh_plugins):
+    rows = {row["name"]: row for row in plugins.list_plugins()}
+    assert rows["example"]["distribution"] == "odqa-example-plugin"
+    assert rows["example"]["components"] == {"postprocessors": ["example-upper"], "retrievers": ["example-title"]}
+    retriever = plugins.create("retriever", "example-title")
+    retriever.index(list(odqa_core.testing.TOY_DOCUMENTS))
+    results = retriever.search(["Busan"], 1)
+    assert results.documents[results.indices[0, 0]].title == "Busan"
