@@ -101,13 +101,16 @@ def evaluate_retrieval(
 ) -> RetrievalReport:
     """Evaluate ranked hits (one list per question, aligned with ``questions``).
 
-    ``k`` values beyond the retrieval depth are dropped: accuracy at a depth that was not retrieved would be a
-    number nobody measured.
+    ``k`` values beyond the retrieval depth are replaced by the depth itself: accuracy at a depth that was not
+    retrieved would be a number nobody measured.
     """
     if len(questions) != len(ranked):
         raise ValueError(f"{len(questions)} questions but {len(ranked)} rankings")
     depth = max((len(r) for r in ranked), default=0)
-    ks = tuple(sorted({k for k in ks if 0 < k <= depth})) or ((depth,) if depth else ())
+    kept = {k for k in ks if 0 < k <= depth}
+    if depth and any(k > depth for k in ks):
+        kept.add(depth)  # the deepest cut-off that was actually retrieved
+    ks = tuple(sorted(kept))
     report = RetrievalReport(ks=ks, depth=depth, n_questions=len(questions))
     if not ks:
         return report
