@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
@@ -67,9 +66,7 @@ def _retriever_options(analyzer: str | None, analyzer_options: tuple[str, ...], 
 def _load_corpus(path: str | None, split_words: int | None, stride: int | None, dedupe: bool):
     from odqa_core import data
 
-    return data.load_corpus(
-        path or data.sample_corpus_path(), split_words=split_words, stride=stride, dedupe=dedupe
-    )
+    return data.load_corpus(path or data.sample_corpus_path(), split_words=split_words, stride=stride, dedupe=dedupe)
 
 
 def _load_questions(path: str | None):
@@ -81,7 +78,9 @@ def _load_questions(path: str | None):
 _corpus_options = [
     click.option("--split-words", type=int, default=None, help="Split documents into passages of N words."),
     click.option("--stride", type=int, default=None, help="Words between passage starts (default: N, no overlap)."),
-    click.option("--dedupe/--no-dedupe", default=True, show_default=True, help="Merge documents with identical text."),
+    click.option(
+        "--dedupe/--no-dedupe", default=True, show_default=True, help="Merge documents with identical text."
+    ),
 ]
 
 
@@ -207,13 +206,33 @@ def evaluate(run_path, questions, corpus, index_dir, ks, as_json, split_words, s
 @click.option("--analyzer", default=None, help="Analyzer for the sparse retriever(s).")
 @click.option("--analyzer-option", "analyzer_options", multiple=True, metavar="KEY=VALUE")
 @click.option(
-    "-o", "--option", "options", multiple=True, metavar="[STAGE.]KEY=VALUE",
+    "-o",
+    "--option",
+    "options",
+    multiple=True,
+    metavar="[STAGE.]KEY=VALUE",
     help="Component option; prefix with a stage name (bm25.k1=1.2) when the pipeline has several.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @corpus_options
-def run(retriever_names, fuser, reader, post, corpus, questions, output_dir, top_k, ks, analyzer, analyzer_options,
-        options, as_json, split_words, stride, dedupe):
+def run(
+    retriever_names,
+    fuser,
+    reader,
+    post,
+    corpus,
+    questions,
+    output_dir,
+    top_k,
+    ks,
+    analyzer,
+    analyzer_options,
+    options,
+    as_json,
+    split_words,
+    stride,
+    dedupe,
+):
     """Run a whole pipeline: index, retrieve, (fuse), (read), evaluate, write outputs.
 
     \b
@@ -233,8 +252,13 @@ def run(retriever_names, fuser, reader, post, corpus, questions, output_dir, top
     for name in retriever_names:
         routed[name] = _retriever_options(analyzer, analyzer_options, routed[name])
     config = RunConfig(
-        retrievers=list(retriever_names), fuser=fuser, reader=reader, postprocessors=posts, options=routed,
-        top_k=top_k, ks=_parse_ks(ks),
+        retrievers=list(retriever_names),
+        fuser=fuser,
+        reader=reader,
+        postprocessors=posts,
+        options=routed,
+        top_k=top_k,
+        ks=_parse_ks(ks),
     )
     pipeline = Pipeline.from_config(config)
     documents = _load_corpus(corpus, split_words, stride, dedupe)

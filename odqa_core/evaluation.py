@@ -135,9 +135,7 @@ def evaluate_retrieval(
         report.metrics["doc"] = metrics
         report.counts["doc"] = len(with_ids)
 
-    with_answers = [
-        i for i, q in enumerate(questions) if q.answers and all(h.text is not None for h in ranked[i])
-    ]
+    with_answers = [i for i, q in enumerate(questions) if q.answers and all(h.text is not None for h in ranked[i])]
     if with_answers:
         flags = np.zeros((len(with_answers), depth), bool)
         normalized: dict[str, str] = {}  # passages recur across questions; normalise each once

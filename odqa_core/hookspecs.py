@@ -14,7 +14,8 @@ and declares the module in ``[project.entry-points.odqa]`` of its ``pyproject.to
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pluggy
 

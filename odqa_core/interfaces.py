@@ -14,16 +14,17 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Mapping, Sequence
+from typing import Any, ClassVar
 
 from odqa_core.errors import UsageError
 from odqa_core.storage import StoreReader, StoreWriter, open_store, write_store
 from odqa_core.types import Document, Prediction, Question, RankedResults
 
 
-class Component(ABC):
-    """Base of every pluggable component."""
+class Component:
+    """Base of every pluggable component (the kinds below are the abstract classes plugins subclass)."""
 
     #: The name the component is registered under unless ``register(cls, name=...)`` overrides it.
     name: ClassVar[str] = ""
@@ -52,11 +53,11 @@ class Component(ABC):
         """The options this component was built with (JSON values), enough to rebuild it."""
         return {name: getattr(self, name) for name in self.option_names() if hasattr(self, name)}
 
-    def warm_up(self) -> None:
+    def warm_up(self) -> None:  # noqa: B027 - optional hook, a no-op unless there is heavy state
         """Load heavy state (models, large tables). Called before first use; must be idempotent."""
 
 
-class Analyzer(Component):
+class Analyzer(Component, ABC):
     """Turns text into tokens for sparse retrieval."""
 
     kind = "analyzer"
@@ -71,7 +72,7 @@ class Analyzer(Component):
         return [self.tokenize(t) for t in texts]
 
 
-class Retriever(Component):
+class Retriever(Component, ABC):
     """Indexes a corpus and searches it with many questions at once.
 
     Subclasses implement :meth:`index`, :meth:`search`, :meth:`save_state` and :meth:`load_state`; the base
@@ -117,7 +118,7 @@ class Retriever(Component):
         return cls.load_state(reader, reader.load_documents())
 
 
-class Fuser(Component):
+class Fuser(Component, ABC):
     """Combines the results of several retrievers built over the same document table."""
 
     kind = "fuser"
@@ -127,7 +128,7 @@ class Fuser(Component):
         """Fused top-``k`` of each query."""
 
 
-class Reader(Component):
+class Reader(Component, ABC):
     """Reads retrieved passages and proposes answers."""
 
     kind = "reader"
@@ -137,7 +138,7 @@ class Reader(Component):
         """Up to ``n_best`` predictions per question, best first, from that question's row of ``results``."""
 
 
-class Postprocessor(Component):
+class Postprocessor(Component, ABC):
     """Rewrites or re-ranks a question's predictions (e.g. cleans spans, votes across passages)."""
 
     kind = "postprocessor"

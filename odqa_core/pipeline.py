@@ -73,7 +73,9 @@ def split_stage_options(options: Mapping[str, Any], stages: Sequence[str], defau
         if dot and stage in routed:
             routed[stage][rest] = value
         elif dot and stage not in routed:
-            raise UsageError(f"option {key!r} names stage {stage!r}, which is not in this pipeline ({', '.join(stages)})")
+            raise UsageError(
+                f"option {key!r} names stage {stage!r}, which is not in this pipeline ({', '.join(stages)})"
+            )
         else:
             routed[default][key] = value
     return routed
@@ -195,9 +197,7 @@ def run_pipeline(
         predictions = {q.id: (preds[0].answer if preds else "") for q, preds in zip(questions, nbest)}
         atomic_write_text(output_dir / "predictions.json", json.dumps(predictions, ensure_ascii=False, indent=1))
         nbest_json = {
-            q.id: [
-                {"text": p.answer, "score": p.score, "doc_id": p.doc_id, "start": p.start} for p in preds
-            ]
+            q.id: [{"text": p.answer, "score": p.score, "doc_id": p.doc_id, "start": p.start} for p in preds]
             for q, preds in zip(questions, nbest)
         }
         atomic_write_text(output_dir / "nbest_predictions.json", json.dumps(nbest_json, ensure_ascii=False, indent=1))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,29 +94,33 @@ def invalidate() -> None:
     _registries = None
 
 
+def _registrar(kind: str, plugin: str, entries: dict[str, Registration]) -> Callable[..., None]:
+    """The ``register`` callable handed to one plugin's hook for one component kind."""
+    base = COMPONENT_KINDS[kind]
+
+    def register(cls: type[Component], name: str | None = None) -> None:
+        if not (isinstance(cls, type) and issubclass(cls, base)):
+            raise PluginError(f"plugin {plugin!r} registered {cls!r}, which is not a {base.__name__}")
+        key = name or cls.name
+        if not key:
+            raise PluginError(f"plugin {plugin!r} registered {cls.__name__} without a name")
+        previous = entries.get(key)
+        if previous is not None:
+            raise PluginError(
+                f"{kind} {key!r} is registered twice: by plugin {previous.plugin!r} and by plugin {plugin!r}"
+            )
+        entries[key] = Registration(key, cls, plugin)
+
+    return register
+
+
 def _build_registries() -> dict[str, dict[str, Registration]]:
     pm = get_plugin_manager()
     registries: dict[str, dict[str, Registration]] = {kind: {} for kind in _HOOKS}
     for kind, hook_name in _HOOKS.items():
-        base = COMPONENT_KINDS[kind]
+        # Call each implementation separately so every registration knows which plugin made it.
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
-            plugin_name = impl.plugin_name
-
-            def register(cls: type[Component], name: str | None = None, *, _plugin: str = plugin_name) -> None:
-                if not (isinstance(cls, type) and issubclass(cls, base)):
-                    raise PluginError(f"plugin {_plugin!r} registered {cls!r}, which is not a {base.__name__}")
-                key = name or cls.name
-                if not key:
-                    raise PluginError(f"plugin {_plugin!r} registered {cls.__name__} without a name")
-                previous = registries[kind].get(key)
-                if previous is not None:
-                    raise PluginError(
-                        f"{kind} {key!r} is registered twice: by plugin {previous.plugin!r} "
-                        f"and by plugin {_plugin!r}"
-                    )
-                registries[kind][key] = Registration(key, cls, _plugin)
-
-            impl.function(register)
+            impl.function(_registrar(kind, impl.plugin_name, registries[kind]))
     return registries
 
 

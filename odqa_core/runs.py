@@ -61,7 +61,9 @@ def read_run(path: str | Path, documents: Sequence[Document] | None = None) -> d
                     qid, hits = str(row["id"]), row["hits"]
                     parsed = [(str(h["doc_id"]), tuple(h.get("source_ids") or (h["doc_id"],))) for h in hits]
                 except (ValueError, KeyError, TypeError) as exc:
-                    raise DataError(f"{path} line {number}: not a run line ({exc.__class__.__name__}: {exc})") from None
+                    raise DataError(
+                        f"{path} line {number}: not a run line ({exc.__class__.__name__}: {exc})"
+                    ) from None
                 runs[qid] = [_hit(doc_id, sources, by_id) for doc_id, sources in parsed]
             else:
                 parts = line.split()

@@ -19,8 +19,9 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -237,4 +238,3 @@ def open_store(
         if verify and sha256_file(file) != meta.get("sha256"):
             raise IndexFormatError(f"{file}: checksum mismatch (corrupted or modified)")
     return StoreReader(root, manifest)
-

@@ -6,9 +6,10 @@ of questions moves through retrieval, fusion and evaluation as one object, never
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -73,9 +74,7 @@ class RankedResults:
 
     def __post_init__(self) -> None:
         if self.indices.shape != self.scores.shape or self.indices.ndim != 2:
-            raise ValueError(
-                f"indices {self.indices.shape} and scores {self.scores.shape} must be equal 2-d shapes"
-            )
+            raise ValueError(f"indices {self.indices.shape} and scores {self.scores.shape} must be equal 2-d shapes")
 
     @property
     def k(self) -> int:

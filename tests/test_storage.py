@@ -31,8 +31,11 @@ def test_round_trip_with_manifest(tmp_path):
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"kind": "reader"}, "expected a 'reader'"), ({"name": "other"}, "expected 'other'"),
-     ({"format_version": 4}, "format version 3")],
+    [
+        ({"kind": "reader"}, "expected a 'reader'"),
+        ({"name": "other"}, "expected 'other'"),
+        ({"format_version": 4}, "format version 3"),
+    ],
 )
 def test_wrong_kind_name_or_version(tmp_path, kwargs, message):
     _write(tmp_path / "s")
@@ -61,8 +64,10 @@ def test_garbled_manifest(tmp_path):
 
 def test_failed_write_leaves_old_store_and_no_temporaries(tmp_path):
     _write(tmp_path / "s", generation=1)
-    with pytest.raises(RuntimeError), write_store(tmp_path / "s", kind="retriever", name="toy",
-                                                  format_version=3, config={}) as writer:
+    with (
+        pytest.raises(RuntimeError),
+        write_store(tmp_path / "s", kind="retriever", name="toy", format_version=3, config={}) as writer,
+    ):
         writer.save_array("values", np.zeros(3))
         raise RuntimeError("crash")
     assert open_store(tmp_path / "s").params == {"generation": 1}
@@ -78,8 +83,10 @@ def test_refuses_to_overwrite_something_that_is_not_a_store(tmp_path):
 
 
 def test_object_arrays_are_refused(tmp_path):
-    with pytest.raises(TypeError), write_store(tmp_path / "s", kind="x", name="y", format_version=1,
-                                               config={}) as writer:
+    with (
+        pytest.raises(TypeError),
+        write_store(tmp_path / "s", kind="x", name="y", format_version=1, config={}) as writer,
+    ):
         writer.save_array("bad", np.array([{"a": 1}], dtype=object))
 
 

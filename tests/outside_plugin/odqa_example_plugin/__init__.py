@@ -23,7 +23,9 @@ class UpperPostprocessor(odqa_core.Postprocessor):
         pass
 
     def process(self, question, predictions):
-        return [odqa_core.Prediction(p.question_id, p.answer.upper(), p.score, p.doc_id, p.start) for p in predictions]
+        return [
+            odqa_core.Prediction(p.question_id, p.answer.upper(), p.score, p.doc_id, p.start) for p in predictions
+        ]
 
 
 @odqa_core.hookimpl
