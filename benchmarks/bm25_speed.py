@@ -1,0 +1,522 @@
+"""BM25 speed and memory: odqa's bm25 (okapi) against rank-bm25 and bm25s, on the same tokens, in one run.
+
+Question answered: "how much faster is odqa's BM25 than what I use now (rank-bm25, bm25s), and how much memory
+does it need?" Targets: odqa >= 2x the queries/s of bm25s (numba backend) and >= 1,000x rank-bm25, single-threaded;
+1M passages indexed (tokenization included) in < 2 minutes with < 4 GB peak RSS.
+
+Protocol
+- Every system gets the SAME token lists (corpus and queries), built once per corpus the same way: KorQuAD
+  passages (30-word windows, ``\\w+`` lowercased tokens, the odqa ``regex`` analyzer's defaults) and its 5,774
+  questions; and a seeded synthetic Zipf corpus (``synthetic.py``) with its queries.
+- Each system runs in its own subprocess (back to back, in this one command) so that its peak RSS
+  (``getrusage(RUSAGE_SELF).ru_maxrss``) is its own; the token lists are built before the system is imported and
+  their RSS is reported as the baseline.
+- Single-threaded: NUMBA_NUM_THREADS=OMP/MKL/OPENBLAS_NUM_THREADS=1, odqa ``threads=1``, bm25s ``n_threads=1``.
+- Warm-up excluded: numba-based systems (odqa, bm25s-numba) index and search once before timing (JIT compile).
+  Index time and query time are the median of ``--reps`` repetitions. k = 10.
+- rank-bm25 is slow (a Python loop over every document per query), so it is timed on ``--rank-queries`` queries;
+  queries/s is what is compared. The top-10 of odqa (and bm25s) on those queries is checked against rank-bm25's
+  full score vectors: "identical up to exact ties" means the scores (under rank-bm25) of the returned ten equal
+  rank-bm25's ten best scores.
+- Scoring parameters: k1 = 1.5, b = 0.75 everywhere. odqa ``variant="okapi"``; rank-bm25 ``BM25Okapi``
+  (idf = log((N-df+0.5)/(df+0.5)), negative idf replaced by 0.25 x mean idf); bm25s ``method="robertson"``, the
+  same idf and tf formula except that negative idf (df > N/2) is clamped to 0 and the tf part lacks the constant
+  (k1+1) factor (rank-preserving). So bm25s can disagree with rank-bm25 on queries holding a term in more than
+  half the passages.
+- ``--scale N`` (default 1,000,000; 0 skips): odqa's full text path (texts -> regex analyzer -> index) and the
+  equivalent bm25s path (``bm25s.tokenize`` -> index, numba backend), index time and peak RSS, plus queries/s.
+
+Results are printed as tables and written to ``--out`` (default /tmp/odqa-bench) as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (  # noqa: E402
+    DEFAULT_OUT,
+    SINGLE_THREAD_ENV,
+    command_line,
+    current_rss_mb,
+    machine,
+    markdown_table,
+    median,
+    peak_rss_mb,
+    require_korquad,
+    single_thread_env,
+    versions,
+    write_json,
+)
+
+SYSTEMS = ("odqa", "bm25s-numba", "bm25s-numpy", "rank-bm25")
+K1, B = 1.5, 0.75
+TARGET_VS_BM25S = 2.0
+TARGET_VS_RANK = 1000.0
+TARGET_SCALE_SECONDS = 120.0
+TARGET_SCALE_MB = 4096.0
+
+# --------------------------------------------------------------------------------------------------- corpora
+
+
+def load_tokens(spec: dict[str, Any]) -> tuple[list[list[str]], list[list[str]], dict[str, Any]]:
+    """(corpus token lists, query token lists, description) for a corpus spec."""
+    if spec["corpus"] == "korquad":
+        from odqa_core.data import load_corpus, load_questions
+
+        passages = load_corpus(spec["path"], split_words=30)
+        questions = load_questions(spec["path"])
+        findall = re.compile(r"\w+").findall
+        corpus = [findall(p.text.lower()) for p in passages]
+        queries = [findall(q.text.lower()) for q in questions]
+        desc = {"name": "KorQuAD 1.0 dev, 30-word passages", "tokens": "regex \\w+ lowercased"}
+    else:
+        import synthetic
+
+        c = synthetic.generate(spec["passages"], seed=spec.get("seed", 0))
+        q = synthetic.generate_queries(c, spec["queries"], seed=spec.get("seed", 0) + 1)
+        corpus, queries = c.token_lists(), q.token_lists()
+        desc = {"name": f"synthetic {spec['passages']:,}", "tokens": "Zipf(1.1) over 200k terms, 30-80 per passage"}
+    if spec.get("max_queries"):
+        queries = queries[: spec["max_queries"]]
+    desc.update(passages=len(corpus), queries=len(queries), corpus_tokens=sum(map(len, corpus)))
+    return corpus, queries, desc
+
+
+# --------------------------------------------------------------------------------------------------- systems
+
+
+def odqa_retriever(threads: int = 1) -> Any:
+    from odqa_core import plugins
+
+    return plugins.create(
+        "retriever", "bm25", {"variant": "okapi", "k1": K1, "b": B, "analyzer": "regex", "threads": threads}
+    )
+
+
+class System:
+    """index(corpus tokens) then search(query tokens, k) -> (Q, k) int array of passage rows."""
+
+    warm_up = True
+
+    def index(self, corpus: list[list[str]]) -> None:
+        raise NotImplementedError
+
+    def search(self, queries: list[list[str]], k: int) -> Any:
+        raise NotImplementedError
+
+    def drop(self) -> None:
+        self.state = None
+
+
+class Odqa(System):
+    def index(self, corpus):
+        self.state = odqa_retriever()
+        self.state.index_tokens(corpus)
+
+    def search(self, queries, k):
+        return self.state.search_tokens(queries, k).indices
+
+
+class Bm25s(System):
+    def __init__(self, backend: str):
+        self.backend = backend
+        self.warm_up = backend == "numba"
+
+    def index(self, corpus):
+        import bm25s
+
+        self.state = bm25s.BM25(k1=K1, b=B, method="robertson", backend=self.backend)
+        self.state.index(corpus, show_progress=False)
+
+    def search(self, queries, k):
+        # bm25s rejects an empty token list; a token it does not know scores nothing, as in the other systems.
+        queries = [q or ["\x00"] for q in queries]
+        docs, _ = self.state.retrieve(queries, k=k, n_threads=1, show_progress=False)
+        return docs
+
+
+class RankBm25(System):
+    warm_up = False
+
+    def index(self, corpus):
+        from rank_bm25 import BM25Okapi
+
+        self.state = BM25Okapi(corpus, k1=K1, b=B)
+
+    def scores(self, query):
+        import numpy as np
+
+        return np.asarray(self.state.get_scores(query))
+
+    def search(self, queries, k):
+        import numpy as np
+
+        out = np.empty((len(queries), k), np.int64)
+        for i, q in enumerate(queries):
+            s = self.scores(q)
+            top = np.argpartition(-s, k - 1)[:k]
+            out[i] = top[np.lexsort((top, -s[top]))]
+        return out
+
+
+def make_system(name: str) -> System:
+    return {
+        "odqa": Odqa,
+        "bm25s-numba": lambda: Bm25s("numba"),
+        "bm25s-numpy": lambda: Bm25s("numpy"),
+        "rank-bm25": RankBm25,
+    }[name]()
+
+
+# --------------------------------------------------------------------------------------------------- workers
+
+
+def worker_tokens(job: dict[str, Any]) -> dict[str, Any]:
+    """One system on one corpus: index and query timings, peak RSS, top-k rows of the agreement queries."""
+    import numpy as np
+
+    t0 = time.perf_counter()
+    corpus, queries, desc = load_tokens(job["spec"])
+    gc.collect()
+    result: dict[str, Any] = {"system": job["system"], "corpus": desc, "load_s": time.perf_counter() - t0}
+    result["baseline_rss_mb"] = current_rss_mb()
+    result["baseline_peak_mb"] = peak_rss_mb()
+    system = make_system(job["system"])
+    k, reps = job["k"], job["reps"]
+    timed_queries = queries[: job["query_limit"]] if job.get("query_limit") else queries
+    agree_queries = queries[: job["agree_queries"]]
+
+    if system.warm_up:
+        system.index(corpus)
+        system.search(queries[:50], k)
+        system.search(timed_queries, k)
+        system.drop()
+        gc.collect()
+
+    index_times = []
+    for _ in range(reps):
+        system.drop()
+        gc.collect()
+        t = time.perf_counter()
+        system.index(corpus)
+        index_times.append(time.perf_counter() - t)
+    result["index_peak_rss_mb"] = peak_rss_mb()
+
+    query_times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        top = system.search(timed_queries, k)
+        query_times.append(time.perf_counter() - t)
+    result.update(
+        index_s=median(index_times),
+        index_runs_s=index_times,
+        timed_queries=len(timed_queries),
+        query_s=median(query_times),
+        query_runs_s=query_times,
+        qps=len(timed_queries) / median(query_times),
+        peak_rss_mb=peak_rss_mb(),
+    )
+    top = np.asarray(system.search(agree_queries, k), dtype=np.int64)
+    np.save(job["top_file"], top)
+    if isinstance(system, RankBm25):
+        np.save(job["scores_file"], np.stack([system.scores(q) for q in agree_queries]).astype(np.float64))
+    return result
+
+
+def worker_scale(job: dict[str, Any]) -> dict[str, Any]:
+    """The text path at scale: texts -> tokens -> index (timed together), then queries/s; peak RSS."""
+    import numpy as np
+
+    import synthetic
+
+    t0 = time.perf_counter()
+    c = synthetic.generate(job["passages"], seed=0)
+    q = synthetic.generate_queries(c, job["queries"], seed=1)
+    texts, query_texts = c.texts(), q.texts()
+    del c, q
+    system = job["system"]
+    if system == "odqa":
+        from odqa_core import Document
+
+        documents = [Document(str(i), t) for i, t in enumerate(texts)]
+        del texts
+    gc.collect()
+    result: dict[str, Any] = {"system": system, "passages": job["passages"], "load_s": time.perf_counter() - t0}
+    result["baseline_rss_mb"] = current_rss_mb()
+    result["baseline_peak_mb"] = peak_rss_mb()
+
+    # Warm-up (JIT) on a small slice, then the timed full build(s).
+    if system == "odqa":
+
+        def build(docs):
+            r = odqa_retriever()
+            r.index(docs)
+            return r
+
+        def search(r, qs):
+            return r.search(qs, job["k"]).indices
+
+        small = documents[:2000]
+        full = documents
+    else:
+        import bm25s
+
+        def build(txts):
+            tokens = bm25s.tokenize(txts, stopwords=None, lower=True, show_progress=False)
+            r = bm25s.BM25(k1=K1, b=B, method="robertson", backend="numba")
+            r.index(tokens, show_progress=False)
+            return r
+
+        def search(r, qs):
+            tokens = bm25s.tokenize(qs, stopwords=None, lower=True, show_progress=False)
+            return r.retrieve(tokens, k=job["k"], n_threads=1, show_progress=False)[0]
+
+        small = texts[:2000]
+        full = texts
+    search(build(small), query_texts[:20])
+    gc.collect()
+    result["warm_peak_rss_mb"] = peak_rss_mb()
+    times = []
+    index = None
+    for _ in range(job["reps"]):
+        index = None
+        gc.collect()
+        t = time.perf_counter()
+        index = build(full)
+        times.append(time.perf_counter() - t)
+    result["index_peak_rss_mb"] = peak_rss_mb()
+    search(index, query_texts[:20])
+    qtimes = []
+    for _ in range(job["reps"]):
+        t = time.perf_counter()
+        top = search(index, query_texts)
+        qtimes.append(time.perf_counter() - t)
+    result.update(
+        index_s=median(times),
+        index_runs_s=times,
+        query_s=median(qtimes),
+        qps=len(query_texts) / median(qtimes),
+        queries=len(query_texts),
+        peak_rss_mb=peak_rss_mb(),
+        top_shape=list(np.asarray(top).shape),
+    )
+    return result
+
+
+def run_worker(job: dict[str, Any], out: Path, timeout: float) -> dict[str, Any] | None:
+    job_file = out / f"job-{job['tag']}.json"
+    res_file = out / f"result-{job['tag']}.json"
+    job_file.write_text(json.dumps(job))
+    res_file.unlink(missing_ok=True)
+    env = {**os.environ, **SINGLE_THREAD_ENV}
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", str(job_file)]
+    print(f"  [{time.strftime('%H:%M:%S')}] {job['tag']} ...", flush=True)
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, env=env, timeout=timeout, capture_output=True, text=True)
+    except subprocess.TimeoutExpired:
+        print(f"    timed out after {timeout:.0f} s")
+        return None
+    if proc.returncode != 0 or not res_file.exists():
+        print(f"    failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+        return None
+    result = json.loads(res_file.read_text())
+    print(f"    done in {time.perf_counter() - t0:.1f} s", flush=True)
+    return result
+
+
+# --------------------------------------------------------------------------------------------------- report
+
+
+def agreement(top: Any, ref_scores: Any, k: int) -> dict[str, Any]:
+    """How often a top-k list equals rank-bm25's: exactly (same rows, same order) and up to exact ties."""
+    import numpy as np
+
+    exact = tie_equal = 0
+    for row, scores in zip(top, ref_scores):
+        valid = row[row >= 0]
+        best = np.sort(scores)[::-1][:k]
+        got = np.sort(np.concatenate([scores[valid], np.zeros(k - len(valid))]))[::-1]
+        order = np.lexsort((np.arange(len(scores)), -scores))[:k]
+        exact += int(len(valid) == k and np.array_equal(valid, order))
+        tie_equal += int(len(set(valid.tolist())) == len(valid) and np.allclose(got, best, rtol=1e-5, atol=1e-6))
+    n = len(top)
+    return {"queries": n, "exact": exact, "up_to_ties": tie_equal}
+
+
+def fmt(x: float, digits: int = 1) -> str:
+    if x != x:
+        return "-"
+    if abs(x) >= 100:
+        return f"{x:,.0f}"
+    return f"{x:,.{digits}f}"
+
+
+def report_tokens(name: str, results: dict[str, dict[str, Any]], agree: dict[str, dict[str, Any]]) -> str:
+    desc = next(iter(results.values()))["corpus"]
+    header = ["system", "index s (median)", "queries timed", "queries/s", "odqa speed-up (q/s)", "peak RSS MB",
+              "RSS over tokens MB", "top-10 = rank-bm25 (up to ties)"]
+    rows = []
+    odqa_qps = results.get("odqa", {}).get("qps", float("nan"))
+    for system in SYSTEMS:
+        r = results.get(system)
+        if r is None:
+            continue
+        a = agree.get(system)
+        rows.append([
+            system,
+            fmt(r["index_s"], 2),
+            r["timed_queries"],
+            fmt(r["qps"]),
+            "1" if system == "odqa" else f"{odqa_qps / r['qps']:,.1f}x",
+            fmt(r["peak_rss_mb"]),
+            fmt(r["peak_rss_mb"] - r["baseline_rss_mb"]),
+            f"{a['up_to_ties']}/{a['queries']} (exact order {a['exact']})" if a else "(reference)" if
+            system == "rank-bm25" else "-",
+        ])
+    title = (f"{name}: {desc['passages']:,} passages, {desc['corpus_tokens']:,} tokens, "
+             f"{desc['queries']:,} queries ({desc['tokens']})")
+    return title + "\n\n" + markdown_table(header, rows)
+
+
+def targets(results: dict[str, dict[str, Any]]) -> list[str]:
+    lines = []
+    o = results.get("odqa")
+    if o is None:
+        return lines
+    if "bm25s-numba" in results:
+        ratio = o["qps"] / results["bm25s-numba"]["qps"]
+        lines.append(f"odqa / bm25s-numba queries/s = {ratio:.2f}x (target >= {TARGET_VS_BM25S:g}x: "
+                     f"{'met' if ratio >= TARGET_VS_BM25S else f'missed by {TARGET_VS_BM25S / ratio:.2f}x'})")
+    if "rank-bm25" in results:
+        ratio = o["qps"] / results["rank-bm25"]["qps"]
+        lines.append(f"odqa / rank-bm25 queries/s = {ratio:,.0f}x (target >= {TARGET_VS_RANK:,.0f}x: "
+                     f"{'met' if ratio >= TARGET_VS_RANK else f'missed by {TARGET_VS_RANK / ratio:.2f}x'})")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--korquad", default=None, help="KorQuAD 1.0 dev JSON (default ../shared/data/korquad/...)")
+    parser.add_argument("--corpora", default="korquad,synthetic", help="comma list of korquad, synthetic, none")
+    parser.add_argument("--passages", type=int, default=100_000, help="synthetic corpus size")
+    parser.add_argument("--queries", type=int, default=1_000, help="synthetic queries")
+    parser.add_argument("--systems", default=",".join(SYSTEMS))
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--rank-queries", type=int, default=20, help="queries timed for rank-bm25 (synthetic)")
+    parser.add_argument("--rank-queries-korquad", type=int, default=200, help="queries timed for rank-bm25 (KorQuAD)")
+    parser.add_argument("--scale", type=int, default=1_000_000, help="passages of the text-path scale run; 0 skips")
+    parser.add_argument("--scale-systems", default="odqa,bm25s")
+    parser.add_argument("--scale-reps", type=int, default=1)
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds per worker subprocess")
+    parser.add_argument("--out", default=DEFAULT_OUT)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.worker:
+        single_thread_env()
+        job = json.loads(Path(args.worker).read_text())
+        result = worker_scale(job) if job["kind"] == "scale" else worker_tokens(job)
+        Path(args.worker.replace("job-", "result-")).write_text(json.dumps(result))
+        return
+
+    out = Path(args.out) / "bm25_speed"
+    out.mkdir(parents=True, exist_ok=True)
+    info = {"command": command_line(), "machine": machine(),
+            "versions": versions("odqa", "odqa-sparse", "bm25s", "rank-bm25", "numba", "numpy", "scipy")}
+    print(f"{info['command']}\n{info['machine']}\n{info['versions']}\n", flush=True)
+    systems = [s for s in args.systems.split(",") if s]
+    summary: dict[str, Any] = {"info": info, "corpora": {}, "scale": {}}
+    tables = []
+
+    specs = []
+    for name in [c for c in args.corpora.split(",") if c and c != "none"]:
+        if name == "korquad":
+            path = require_korquad(args.korquad)
+            if path is None:
+                continue
+            specs.append(("korquad", {"corpus": "korquad", "path": str(path)}, args.rank_queries_korquad))
+        elif name == "synthetic":
+            specs.append((f"synthetic-{args.passages}",
+                          {"corpus": "synthetic", "passages": args.passages, "queries": args.queries},
+                          args.rank_queries))
+        else:
+            parser.error(f"unknown corpus {name!r}")
+
+    import numpy as np
+
+    for name, spec, rank_queries in specs:
+        print(f"== {name}", flush=True)
+        results: dict[str, dict[str, Any]] = {}
+        for system in systems:
+            tag = f"{name}-{system}"
+            job = {"kind": "tokens", "tag": tag, "system": system, "spec": spec, "k": args.k, "reps": args.reps,
+                   "query_limit": rank_queries if system == "rank-bm25" else None, "agree_queries": rank_queries,
+                   "top_file": str(out / f"top-{tag}.npy"), "scores_file": str(out / f"scores-{tag}.npy")}
+            r = run_worker(job, out, args.timeout)
+            if r is not None:
+                results[system] = r
+        agree = {}
+        ref = out / f"scores-{name}-rank-bm25.npy"
+        if "rank-bm25" in results and ref.exists():
+            ref_scores = np.load(ref)
+            for system in results:
+                if system != "rank-bm25":
+                    agree[system] = agreement(np.load(out / f"top-{name}-{system}.npy"), ref_scores, args.k)
+        table = report_tokens(name, results, agree)
+        lines = targets(results)
+        print("\n" + table + "\n\n" + "\n".join(lines) + "\n", flush=True)
+        tables.append(table + "\n\n" + "\n".join(f"- {line}" for line in lines))
+        summary["corpora"][name] = {"results": results, "agreement": agree, "targets": lines}
+        write_json(str(out.parent), "bm25_speed.json", summary)
+
+    if args.scale:
+        print(f"== scale: synthetic {args.scale:,} passages, text path", flush=True)
+        scale: dict[str, Any] = {}
+        for system in [s for s in args.scale_systems.split(",") if s]:
+            job = {"kind": "scale", "tag": f"scale-{args.scale}-{system}", "system": system, "passages": args.scale,
+                   "queries": args.queries, "k": args.k, "reps": args.scale_reps}
+            r = run_worker(job, out, args.timeout)
+            if r is not None:
+                scale[system] = r
+        header = ["system", "tokenize + index s", "queries/s (text queries)", "peak RSS MB",
+                  "RSS of the texts before indexing MB"]
+        rows = [[s, fmt(r["index_s"], 1), fmt(r["qps"]), fmt(r["peak_rss_mb"]), fmt(r["baseline_rss_mb"])]
+                for s, r in scale.items()]
+        table = f"Scale: synthetic {args.scale:,} passages, full text path\n\n" + markdown_table(header, rows)
+        lines = []
+        if "odqa" in scale:
+            o = scale["odqa"]
+            t_ok = o["index_s"] < TARGET_SCALE_SECONDS
+            m_ok = o["peak_rss_mb"] < TARGET_SCALE_MB
+            t_over = o["index_s"] - TARGET_SCALE_SECONDS
+            m_over = o["peak_rss_mb"] - TARGET_SCALE_MB
+            lines.append(f"odqa index time {o['index_s']:.1f} s (target < {TARGET_SCALE_SECONDS:.0f} s: "
+                         + ("met)" if t_ok else f"missed by {t_over:.1f} s)"))
+            lines.append(f"odqa peak RSS {o['peak_rss_mb']:,.0f} MB (target < {TARGET_SCALE_MB:,.0f} MB: "
+                         + ("met)" if m_ok else f"missed by {m_over:,.0f} MB)"))
+        print("\n" + table + "\n\n" + "\n".join(lines) + "\n", flush=True)
+        tables.append(table + "\n\n" + "\n".join(f"- {line}" for line in lines))
+        summary["scale"] = {"results": scale, "targets": lines}
+
+    file = write_json(str(out.parent), "bm25_speed.json", summary)
+    (out.parent / "bm25_speed.md").write_text(
+        f"{info['machine']['date_utc']}; {info['machine']['cpu']}, {info['machine']['cores']} cores, "
+        f"{info['machine']['ram_gb']} GB RAM, no GPU\n\n`{info['command']}`\n\n" + "\n\n".join(tables) + "\n")
+    print(f"wrote {file} and {out.parent / 'bm25_speed.md'}")
+
+
+if __name__ == "__main__":
+    main()
