@@ -300,7 +300,9 @@ def load_corpus(
     ``dedupe`` collapses identical texts (see :func:`deduplicate`); ``split_words`` then cuts each document into
     passages of that many words, ``stride`` words apart (see :func:`split_passages`).
     """
-    if stride is not None and split_words is None:
+    if split_words is not None:
+        _window(split_words, stride)  # fail before reading a large file
+    elif stride is not None:
         raise UsageError(f"stride={stride} needs split_words (the passage length in words)")
     src = _open(path)
     if src.format == SQUAD:
@@ -557,6 +559,20 @@ def _word_spans(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return starts - base[owner], ends - base[owner], first, count
 
 
+def _window(words: Any, stride: Any) -> tuple[int, int]:
+    """Checked passage length and stride (the stride defaults to the length: consecutive windows)."""
+    if isinstance(words, bool) or not isinstance(words, (int, np.integer)) or words < 1:
+        raise UsageError(f"passage length must be an integer of at least 1 word, got {words!r}")
+    if stride is None:
+        stride = words
+    if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or not 1 <= stride <= words:
+        raise UsageError(
+            f"stride must be an integer from 1 to the passage length {words} (a larger one would skip text), "
+            f"got {stride!r}"
+        )
+    return int(words), int(stride)
+
+
 def split_passages(documents: Sequence[Document], words: int, stride: int | None = None) -> list[Document]:
     """Cut documents into DPR-style passages of ``words`` whitespace-separated words, ``stride`` words apart.
 
@@ -567,15 +583,7 @@ def split_passages(documents: Sequence[Document], words: int, stride: int | None
     starts in the document) maps character positions back. Passage ids are ``f"{doc.id}#{i}"``; the title is kept
     and ``metadata["source_ids"]`` is the document's ``source_ids``.
     """
-    if isinstance(words, bool) or not isinstance(words, (int, np.integer)) or words < 1:
-        raise UsageError(f"passage length must be an integer of at least 1 word, got {words!r}")
-    if stride is None:
-        stride = words
-    if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or not 1 <= stride <= words:
-        raise UsageError(
-            f"stride must be an integer from 1 to the passage length {words} (a larger one would skip text), "
-            f"got {stride!r}"
-        )
+    words, stride = _window(words, stride)
     documents = list(documents)
     passages: list[Document] = []
     begin = 0
@@ -584,7 +592,7 @@ def split_passages(documents: Sequence[Document], words: int, stride: int | None
         while end < len(documents) and (end == begin or chars < _CHUNK_CHARS):
             chars += len(documents[end].text) + 1
             end += 1
-        passages.extend(_split_chunk(documents[begin:end], int(words), int(stride)))
+        passages.extend(_split_chunk(documents[begin:end], words, stride))
         begin = end
     return passages
 
