@@ -9,8 +9,9 @@ import resource
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_KORQUAD = "../shared/data/korquad/KorQuAD_v1.0_dev.json"  # relative to the repository root

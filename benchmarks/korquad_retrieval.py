@@ -69,10 +69,10 @@ def analyzer_options(name: str, hf_path: Path | None, kiwi_workers: int | None) 
     return {}
 
 
-def make_retriever(method: str, analyzer: str, options: dict[str, Any]) -> Any:
+def make_retriever(method: str, analyzer: str, options: dict[str, Any], include_title: bool) -> Any:
     from odqa_core import plugins
 
-    config: dict[str, Any] = {"analyzer": analyzer}
+    config: dict[str, Any] = {"analyzer": analyzer, "include_title": include_title}
     if options:
         config["analyzer_options"] = options
     if method == "tfidf":
@@ -80,16 +80,22 @@ def make_retriever(method: str, analyzer: str, options: dict[str, Any]) -> Any:
     return plugins.create("retriever", "bm25", {"variant": method.split("-", 1)[1], **config})
 
 
-def sklearn_results(documents: list[Any], queries: list[str], analyzer: str, options: dict[str, Any]) -> Any:
-    """scikit-learn TfidfVectorizer over the plugin analyzer's tokens; cosine top-k as RankedResults."""
+def sklearn_results(
+    documents: list[Any], queries: list[str], analyzer: str, options: dict[str, Any], include_title: bool
+) -> Any:
+    """scikit-learn TfidfVectorizer over the plugin analyzer's tokens of the same texts the retrievers index
+    (title + newline + text when titles are included); cosine top-k as RankedResults."""
     import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
     from odqa_core import plugins
     from odqa_core.types import RankedResults, top_k_rows
-    from sklearn.feature_extraction.text import TfidfVectorizer
 
     tok = plugins.create("analyzer", analyzer, options)
     tok.warm_up()
-    doc_tokens = tok.tokenize_many([d.text for d in documents])
+    doc_tokens = tok.tokenize_many(
+        [f"{d.title}\n{d.text}" if include_title and d.title else d.text for d in documents]
+    )
     query_tokens = tok.tokenize_many(queries)
     vec = TfidfVectorizer(analyzer=lambda x: x, lowercase=False, dtype=np.float32)
     d = vec.fit_transform(doc_tokens)
@@ -107,6 +113,7 @@ def main() -> None:
     parser.add_argument("--analyzers", default=",".join(ANALYZERS))
     parser.add_argument("--no-sklearn", action="store_true", help="skip the scikit-learn TfidfVectorizer rows")
     parser.add_argument("--hf-vocab", type=int, default=16000, help="WordPiece vocabulary size for the hf analyzer")
+    parser.add_argument("--no-title", action="store_true", help="index passage text only (include_title=false)")
     parser.add_argument("--kiwi-workers", type=int, default=None, help="kiwi analyzer num_workers option")
     parser.add_argument("--max-questions", type=int, default=None, help="evaluate only the first N (smoke runs)")
     parser.add_argument("--out", default=DEFAULT_OUT)
@@ -118,8 +125,11 @@ def main() -> None:
     from odqa_core.data import load_corpus, load_questions
     from odqa_core.evaluation import evaluate_retrieval, hits_from_results
 
-    info = {"command": command_line(), "machine": machine(),
-            "versions": versions("odqa", "odqa-sparse", "kiwipiepy", "tokenizers", "scikit-learn", "numpy")}
+    info = {
+        "command": command_line(),
+        "machine": machine(),
+        "versions": versions("odqa", "odqa-sparse", "kiwipiepy", "tokenizers", "scikit-learn", "numpy"),
+    }
     print(f"{info['command']}\n{info['machine']}\n{info['versions']}\n", flush=True)
     out = Path(args.out)
     questions = load_questions(path)
@@ -133,16 +143,21 @@ def main() -> None:
     if "hf" in analyzers:
         t0 = time.perf_counter()
         hf_path = train_wordpiece([d.text for d in contexts], out / "korquad-wordpiece", args.hf_vocab)
-        print(f"trained WordPiece ({args.hf_vocab} vocab) on {len(contexts)} contexts in "
-              f"{time.perf_counter() - t0:.1f} s -> {hf_path}\n", flush=True)
+        print(
+            f"trained WordPiece ({args.hf_vocab} vocab) on {len(contexts)} contexts in "
+            f"{time.perf_counter() - t0:.1f} s -> {hf_path}\n",
+            flush=True,
+        )
 
     rows: list[dict[str, Any]] = []
     for level in [lv for lv in args.levels.split(",") if lv]:
         documents = corpora[level]
         kind = "doc" if level == "document" else "answer"
-        print(f"== {level} level: {len(documents):,} {'contexts' if level == 'document' else 'passages'}, "
-              f"{len(questions):,} questions, hit = {'gold context' if kind == 'doc' else 'answer string'}",
-              flush=True)
+        print(
+            f"== {level} level: {len(documents):,} {'contexts' if level == 'document' else 'passages'}, "
+            f"{len(questions):,} questions, hit = {'gold context' if kind == 'doc' else 'answer string'}",
+            flush=True,
+        )
         runs: list[tuple[str, str]] = [(m, a) for m in args.methods.split(",") if m for a in analyzers]
         if not args.no_sklearn:
             runs += [("sklearn-tfidf", a) for a in ("regex", "char-ngram") if a in analyzers]
@@ -151,19 +166,32 @@ def main() -> None:
             try:
                 t0 = time.perf_counter()
                 if method == "sklearn-tfidf":
-                    results = sklearn_results(documents, texts, analyzer, options)
-                    config = {"analyzer": analyzer, "analyzer_options": options, "TfidfVectorizer": "defaults"}
+                    results = sklearn_results(documents, texts, analyzer, options, not args.no_title)
+                    config = {
+                        "analyzer_options": options,
+                        "include_title": not args.no_title,
+                        "TfidfVectorizer": "defaults (smooth_idf, norm=l2)",
+                    }
                     t_index = t_search = float("nan")
                     t_total = time.perf_counter() - t0
                 else:
-                    retriever = make_retriever(method, analyzer, options)
+                    retriever = make_retriever(method, analyzer, options, not args.no_title)
                     retriever.index(documents)
                     t_index = time.perf_counter() - t0
                     t1 = time.perf_counter()
                     results = retriever.search(texts, DEPTH)
                     t_search = time.perf_counter() - t1
                     t_total = t_index + t_search
-                    config = retriever.config()
+                    config = {**retriever.config(), **retriever.params()}
+                    for key in (
+                        ("analyzer", "threads", "k1", "b", "delta") if method == "tfidf" else ("analyzer", "threads")
+                    ):
+                        config.pop(key, None)
+                    if method == "bm25-okapi":
+                        config.pop("delta", None)
+                    if method == "bm25-lucene":
+                        config.pop("delta", None)
+                        config.pop("epsilon", None)
             except Exception as exc:  # a broken configuration is reported, the others still run
                 print(f"  {method} / {analyzer}: FAILED {type(exc).__name__}: {exc}")
                 traceback.print_exc(limit=3)
@@ -171,32 +199,57 @@ def main() -> None:
                 continue
             report = evaluate_retrieval(questions, hits_from_results(results), KS)
             m = report.metrics[kind]
-            row = {"level": level, "method": method, "analyzer": analyzer, "config": config,
-                   "questions": report.counts[kind], "index_s": t_index, "search_s": t_search, "total_s": t_total,
-                   **{f"top{k}": m[f"acc@{k}"] for k in (1, 5, 20, 100)}, "mrr10": m["mrr@10"]}
+            row = {
+                "level": level,
+                "method": method,
+                "analyzer": analyzer,
+                "config": config,
+                "questions": report.counts[kind],
+                "index_s": t_index,
+                "search_s": t_search,
+                "total_s": t_total,
+                **{f"top{k}": m[f"acc@{k}"] for k in (1, 5, 20, 100)},
+                "mrr10": m["mrr@10"],
+            }
             rows.append(row)
-            print(f"  {method:14s} {analyzer:10s} top1 {row['top1']:.4f} top5 {row['top5']:.4f} "
-                  f"top20 {row['top20']:.4f} top100 {row['top100']:.4f} mrr@10 {row['mrr10']:.4f} "
-                  f"({t_total:.1f} s)", flush=True)
+            print(
+                f"  {method:14s} {analyzer:10s} top1 {row['top1']:.4f} top5 {row['top5']:.4f} "
+                f"top20 {row['top20']:.4f} top100 {row['top100']:.4f} mrr@10 {row['mrr10']:.4f} "
+                f"({t_total:.1f} s)",
+                flush=True,
+            )
         print()
 
-    header = ["level", "method", "analyzer", "top-1", "top-5", "top-20", "top-100", "MRR@10", "index+search s",
-              "configuration"]
+    header = [
+        "level",
+        "method",
+        "analyzer",
+        "top-1",
+        "top-5",
+        "top-20",
+        "top-100",
+        "MRR@10",
+        "index+search s",
+        "configuration",
+    ]
     table_rows = []
     for r in rows:
         if "error" in r:
             table_rows.append([r["level"], r["method"], r["analyzer"], "failed", "", "", "", "", "", r["error"][:80]])
             continue
         cfg = {k: v for k, v in r["config"].items() if v not in (None, {}, "")}
-        table_rows.append([r["level"], r["method"], r["analyzer"]]
-                          + [f"{100 * r[f'top{k}']:.1f}" for k in (1, 5, 20, 100)]
-                          + [f"{r['mrr10']:.3f}", f"{r['total_s']:.1f}", "`" + str(cfg).replace("|", "/") + "`"])
+        table_rows.append(
+            [r["level"], r["method"], r["analyzer"]]
+            + [f"{100 * r[f'top{k}']:.1f}" for k in (1, 5, 20, 100)]
+            + [f"{r['mrr10']:.3f}", f"{r['total_s']:.1f}", "`" + str(cfg).replace("|", "/") + "`"]
+        )
     table = markdown_table(header, table_rows)
     print(table)
     file = write_json(args.out, "korquad_retrieval.json", {"info": info, "rows": rows})
     (out / "korquad_retrieval.md").write_text(
         f"{info['machine']['date_utc']}; {info['machine']['cpu']}, {info['machine']['cores']} cores, "
-        f"{info['machine']['ram_gb']} GB RAM, no GPU\n\n`{info['command']}`\n\n{table}\n")
+        f"{info['machine']['ram_gb']} GB RAM, no GPU\n\n`{info['command']}`\n\n{table}\n"
+    )
     print(f"\nwrote {file} and {out / 'korquad_retrieval.md'}")
 
 
