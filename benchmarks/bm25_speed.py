@@ -23,7 +23,9 @@ Protocol
   same idf and tf formula except that negative idf (df > N/2) is clamped to 0 and the tf part lacks the constant
   (k1+1) factor (rank-preserving). So bm25s can disagree with rank-bm25 on queries holding a term in more than
   half the passages. The row ``odqa-eps0`` is odqa okapi with ``epsilon=0`` (negative idf floored at 0), i.e.
-  bm25s robertson's scoring exactly; its top-10 is checked against bm25s's full score vectors.
+  bm25s robertson's scoring exactly; its top-10 is checked against bm25s's full score vectors. The row
+  ``odqa-exhaustive`` is odqa okapi searched with ``search_exhaustive`` (every matching document scored, no
+  dynamic pruning): the cost or benefit of pruning.
 - ``--scale N`` (default 1,000,000; 0 skips): odqa's full text path (texts -> regex analyzer -> index) and the
   equivalent bm25s path (``bm25s.tokenize`` -> index, numba backend), index time and peak RSS, plus queries/s.
 
@@ -60,7 +62,7 @@ from _common import (  # noqa: E402
     write_json,
 )
 
-SYSTEMS = ("odqa", "odqa-eps0", "bm25s-numba", "bm25s-numpy", "rank-bm25")
+SYSTEMS = ("odqa", "odqa-eps0", "odqa-exhaustive", "bm25s-numba", "bm25s-numpy", "rank-bm25")
 K1, B = 1.5, 0.75
 TARGET_VS_BM25S = 2.0
 TARGET_VS_RANK = 1000.0
@@ -123,14 +125,17 @@ class System:
 
 
 class Odqa(System):
-    def __init__(self, epsilon: float = 0.25):
+    def __init__(self, epsilon: float = 0.25, exhaustive: bool = False):
         self.epsilon = epsilon
+        self.exhaustive = exhaustive
 
     def index(self, corpus):
         self.state = odqa_retriever(epsilon=self.epsilon)
         self.state.index_tokens(corpus)
 
     def search(self, queries, k):
+        if self.exhaustive:
+            return self.state.search_exhaustive(queries, k).indices
         return self.state.search_tokens(queries, k).indices
 
 
@@ -185,6 +190,7 @@ def make_system(name: str) -> System:
     return {
         "odqa": Odqa,
         "odqa-eps0": lambda: Odqa(epsilon=0.0),
+        "odqa-exhaustive": lambda: Odqa(exhaustive=True),
         "bm25s-numba": lambda: Bm25s("numba"),
         "bm25s-numpy": lambda: Bm25s("numpy"),
         "rank-bm25": RankBm25,
