@@ -30,7 +30,7 @@ def fresh_plugins(monkeypatch):
     plugins.reset()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def korquad_path() -> Path:
     if not KORQUAD.is_file():
         pytest.skip(f"KorQuAD dev set not found at {KORQUAD}")
