@@ -238,6 +238,8 @@ def main() -> None:
             table_rows.append([r["level"], r["method"], r["analyzer"], "failed", "", "", "", "", "", r["error"][:80]])
             continue
         cfg = {k: v for k, v in r["config"].items() if v not in (None, {}, "")}
+        if r["analyzer"] == "hf":  # the scratch path says nothing; name what it is
+            cfg["analyzer_options"] = {"path": f"<out>/korquad-wordpiece/tokenizer.json ({args.hf_vocab} WordPiece)"}
         table_rows.append(
             [r["level"], r["method"], r["analyzer"]]
             + [f"{100 * r[f'top{k}']:.1f}" for k in (1, 5, 20, 100)]
