@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from odqa_core import plugins
 from odqa_core.errors import UsageError
 from odqa_core.evaluation import DEFAULT_KS, RetrievalReport, evaluate_retrieval, hits_from_results
 from odqa_core.interfaces import Fuser, Postprocessor, Reader, Retriever
+from odqa_core.progress import progress
 from odqa_core.runs import write_run
 from odqa_core.storage import atomic_write_text, open_store
 from odqa_core.types import Document, Prediction, Question, RankedResults
@@ -40,7 +40,7 @@ def search_in_batches(
         raise UsageError(f"batch size must be at least 1, got {batch_size}")
     texts = [q.text for q in questions]
     parts: list[RankedResults] = []
-    with tqdm(total=len(texts), desc=desc, unit="q", disable=None) as bar:
+    with progress(len(texts), desc, "q") as bar:
         for start in range(0, len(texts), batch_size):
             parts.append(search(texts[start : start + batch_size], k))
             bar.update(len(parts[-1]))
