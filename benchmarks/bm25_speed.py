@@ -8,12 +8,15 @@ Protocol
 - Every system gets the SAME token lists (corpus and queries), built once per corpus the same way: KorQuAD
   passages (30-word windows, ``\\w+`` lowercased tokens, the odqa ``regex`` analyzer's defaults) and its 5,774
   questions; and a seeded synthetic Zipf corpus (``synthetic.py``) with its queries.
-- Each system runs in its own subprocess (back to back, in this one command) so that its peak RSS
-  (``getrusage(RUSAGE_SELF).ru_maxrss``) is its own; the token lists are built before the system is imported and
-  their RSS is reported as the baseline.
+- Timings (index time, queries/s, and so the ratios) come from one subprocess holding every system, with the
+  repetitions interleaved (A B C A B C ...; median of ``--reps``), so that load changes on a shared machine hit
+  all systems alike.
+- Memory: each system also runs alone in its own subprocess (back to back, in this one command) so that its peak
+  RSS (``getrusage(RUSAGE_SELF).ru_maxrss``) is its own; the token lists are built before the system is imported
+  and their RSS is reported as the baseline. That run's queries/s is shown too ("own process"), as a check.
 - Single-threaded: NUMBA_NUM_THREADS=OMP/MKL/OPENBLAS_NUM_THREADS=1, odqa ``threads=1``, bm25s ``n_threads=1``.
 - Warm-up excluded: numba-based systems (odqa, bm25s-numba) index and search once before timing (JIT compile).
-  Index time and query time are the median of ``--reps`` repetitions. k = 10.
+  A query pass shorter than 0.5 s is repeated within a repetition. k = 10.
 - rank-bm25 is slow (a Python loop over every document per query), so it is timed on ``--rank-queries`` queries;
   queries/s is what is compared. The top-10 of odqa (and bm25s) on those queries is checked against rank-bm25's
   full score vectors: "identical up to exact ties" means the scores (under rank-bm25) of the returned ten equal
@@ -259,6 +262,56 @@ def worker_tokens(job: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def worker_interleaved(job: dict[str, Any]) -> dict[str, Any]:
+    """All systems in one process, repetitions interleaved (A B C A B C ...): the timings the ratios come from.
+
+    A load change on the shared machine then hits every system alike instead of whichever ran at that moment.
+    """
+    corpus, queries, desc = load_tokens(job["spec"])
+    k, reps = job["k"], job["reps"]
+    systems = {name: make_system(name) for name in job["systems"]}
+    timed = {n: queries[: job["rank_queries"]] if n == "rank-bm25" else queries for n in systems}
+    for name, system in systems.items():
+        if system.warm_up:
+            system.index(corpus)
+            system.search(timed[name], k)
+    index_times: dict[str, list[float]] = {n: [] for n in systems}
+    for _ in range(reps):
+        for name, system in systems.items():
+            system.drop()
+            gc.collect()
+            t = time.perf_counter()
+            system.index(corpus)
+            index_times[name].append(time.perf_counter() - t)
+    inner = {}
+    for name, system in systems.items():
+        t = time.perf_counter()
+        system.search(timed[name], k)
+        first = time.perf_counter() - t
+        inner[name] = max(1, int(0.5 / max(first, 1e-6)) + 1) if first < 0.5 else 1
+    query_times: dict[str, list[float]] = {n: [] for n in systems}
+    for _ in range(reps):
+        for name, system in systems.items():
+            t = time.perf_counter()
+            for _ in range(inner[name]):
+                system.search(timed[name], k)
+            query_times[name].append((time.perf_counter() - t) / inner[name])
+    return {
+        "corpus": desc,
+        "systems": {
+            n: {
+                "index_s": median(index_times[n]),
+                "index_runs_s": index_times[n],
+                "timed_queries": len(timed[n]),
+                "query_passes_per_rep": inner[n],
+                "query_runs_s": query_times[n],
+                "qps": len(timed[n]) / median(query_times[n]),
+            }
+            for n in systems
+        },
+    }
+
+
 def worker_scale(job: dict[str, Any]) -> dict[str, Any]:
     """The text path at scale: texts -> tokens -> index (timed together), then queries/s; peak RSS."""
     import numpy as np
@@ -393,10 +446,11 @@ def report_tokens(
     desc = next(iter(results.values()))["corpus"]
     header = [
         "system",
-        "index s (median)",
+        "index s",
         "queries timed",
         "queries/s",
-        "odqa speed-up (q/s)",
+        "odqa q/s / this q/s",
+        "q/s in own process",
         "peak RSS MB",
         "RSS over tokens MB",
         "top-10 = rank-bm25 (up to ties)",
@@ -416,7 +470,8 @@ def report_tokens(
                 fmt(r["index_s"], 2),
                 r["timed_queries"],
                 fmt(r["qps"]),
-                "1" if system == "odqa" else f"{odqa_qps / r['qps']:,.1f}x",
+                "1" if system == "odqa" else f"{odqa_qps / r['qps']:,.2f}x",
+                fmt(r.get("own_process", {}).get("qps", float("nan"))),
                 fmt(r["peak_rss_mb"]),
                 fmt(r["peak_rss_mb"] - r["baseline_rss_mb"]),
                 f"{a['up_to_ties']}/{a['queries']} (exact order {a['exact']})"
@@ -460,7 +515,8 @@ def main() -> None:
     parser.add_argument("--passages", type=int, default=100_000, help="synthetic corpus size")
     parser.add_argument("--queries", type=int, default=1_000, help="synthetic queries")
     parser.add_argument("--systems", default=",".join(SYSTEMS))
-    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--reps", type=int, default=5, help="interleaved repetitions (timings, ratios)")
+    parser.add_argument("--isolated-reps", type=int, default=1, help="repetitions in each system's own process")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--rank-queries", type=int, default=20, help="queries timed for rank-bm25 (synthetic)")
     parser.add_argument("--rank-queries-korquad", type=int, default=200, help="queries timed for rank-bm25 (KorQuAD)")
@@ -475,7 +531,8 @@ def main() -> None:
     if args.worker:
         single_thread_env()
         job = json.loads(Path(args.worker).read_text())
-        result = worker_scale(job) if job["kind"] == "scale" else worker_tokens(job)
+        kinds = {"scale": worker_scale, "tokens": worker_tokens, "interleaved": worker_interleaved}
+        result = kinds[job["kind"]](job)
         Path(args.worker.replace("job-", "result-")).write_text(json.dumps(result))
         return
 
@@ -522,7 +579,7 @@ def main() -> None:
                 "system": system,
                 "spec": spec,
                 "k": args.k,
-                "reps": args.reps,
+                "reps": args.isolated_reps,
                 "query_limit": rank_queries if system == "rank-bm25" else None,
                 "agree_queries": rank_queries,
                 "top_file": str(out / f"top-{tag}.npy"),
@@ -531,6 +588,21 @@ def main() -> None:
             r = run_worker(job, out, args.timeout)
             if r is not None:
                 results[system] = r
+        job = {
+            "kind": "interleaved",
+            "tag": f"{name}-interleaved",
+            "systems": list(results),
+            "spec": spec,
+            "k": args.k,
+            "reps": args.reps,
+            "rank_queries": rank_queries,
+        }
+        inter = run_worker(job, out, args.timeout)
+        if inter is not None:
+            for system, timing in inter["systems"].items():
+                r = results[system]
+                r["own_process"] = {key: r[key] for key in ("index_s", "index_runs_s", "qps", "query_runs_s")}
+                r.update(timing)
         agree: dict[str, dict[str, Any]] = {}
         agree_bm25s: dict[str, dict[str, Any]] = {}
         for reference, store in (("rank-bm25", agree), ("bm25s-numba", agree_bm25s)):
