@@ -1,0 +1,208 @@
+"""Analyzers: text → tokens for the sparse retrievers.
+
+Registered under ``regex`` (the default), ``char-ngram``, ``hf`` and ``kiwi``. Importing this module is cheap:
+``tokenizers`` and ``kiwipiepy`` are imported in :meth:`warm_up`, and only by the analyzers that need them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from odqa_core import Analyzer, DataError, UsageError
+
+__all__ = ["CharNgramAnalyzer", "HFTokenizerAnalyzer", "KiwiAnalyzer", "RegexAnalyzer"]
+
+
+def _check_bool(owner: str, name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise UsageError(f"{owner}: option {name!r} must be true or false, got {value!r}")
+    return value
+
+
+def _compile(owner: str, name: str, pattern: Any) -> re.Pattern[str]:
+    if not isinstance(pattern, str) or not pattern:
+        raise UsageError(f"{owner}: option {name!r} must be a non-empty regular expression string, got {pattern!r}")
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise UsageError(f"{owner}: option {name!r} is not a valid regular expression {pattern!r} ({exc})") from None
+
+
+class RegexAnalyzer(Analyzer):
+    """Lowercases (optionally), then keeps every match of ``pattern`` (default ``\\w+``, Unicode-aware)."""
+
+    name = "regex"
+
+    def __init__(self, *, lowercase: bool = True, pattern: str = r"\w+") -> None:
+        self.lowercase = _check_bool("analyzer 'regex'", "lowercase", lowercase)
+        self.pattern = pattern
+        self._findall = _compile("analyzer 'regex'", "pattern", pattern).findall
+
+    def tokenize(self, text: str) -> list[str]:
+        return self._findall(text.lower() if self.lowercase else text)
+
+    def tokenize_many(self, texts: Iterable[str]) -> list[list[str]]:
+        findall = self._findall
+        if self.lowercase:
+            return [findall(t.lower()) for t in texts]
+        return [findall(t) for t in texts]
+
+
+class CharNgramAnalyzer(Analyzer):
+    """Character ``n``-grams inside each word; words shorter than ``n`` are kept whole.
+
+    Suits Korean, where particles and endings attach to the word they follow (``서울에서`` → ``서울 울에 에서``
+    for ``n=2``), so that a query word matches its inflected forms without a morphological analyzer. Words are the
+    matches of ``pattern`` (default ``\\w+``: whitespace- and punctuation-separated runs), lowercased by default.
+    """
+
+    name = "char-ngram"
+
+    def __init__(self, *, n: int = 2, lowercase: bool = True, pattern: str = r"\w+") -> None:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise UsageError(f"analyzer 'char-ngram': option 'n' must be an integer >= 1, got {n!r}")
+        self.n = n
+        self.lowercase = _check_bool("analyzer 'char-ngram'", "lowercase", lowercase)
+        self.pattern = pattern
+        self._findall = _compile("analyzer 'char-ngram'", "pattern", pattern).findall
+
+    def tokenize(self, text: str) -> list[str]:
+        n = self.n
+        out: list[str] = []
+        for word in self._findall(text.lower() if self.lowercase else text):
+            if len(word) <= n:
+                out.append(word)
+            else:
+                out.extend(word[i : i + n] for i in range(len(word) - n + 1))
+        return out
+
+    def tokenize_many(self, texts: Iterable[str]) -> list[list[str]]:
+        return [self.tokenize(t) for t in texts]
+
+
+class HFTokenizerAnalyzer(Analyzer):
+    """The tokens of a HuggingFace ``tokenizers`` tokenizer (``tokenizer.json`` or a directory holding one).
+
+    Special tokens are not added. Needs ``pip install 'odqa-sparse[hf]'``.
+    """
+
+    name = "hf"
+
+    def __init__(self, *, path: str | None = None) -> None:
+        if not isinstance(path, str) or not path:
+            raise UsageError(
+                "analyzer 'hf': option 'path' must name a tokenizer.json file or a directory holding one, "
+                f"got {path!r}"
+            )
+        self.path = path
+        self._tokenizer: Any = None
+
+    def _resolve(self) -> Path:
+        p = Path(self.path).expanduser()
+        if p.is_dir():
+            p = p / "tokenizer.json"
+        if not p.is_file():
+            raise DataError(f"analyzer 'hf': no tokenizer file at {p} (option path={self.path!r})")
+        return p
+
+    def warm_up(self) -> None:
+        if self._tokenizer is not None:
+            return
+        file = self._resolve()
+        try:
+            from tokenizers import Tokenizer
+        except ImportError:
+            raise UsageError("analyzer 'hf' needs the 'tokenizers' package: pip install 'odqa-sparse[hf]'") from None
+        try:
+            self._tokenizer = Tokenizer.from_file(str(file))
+        except Exception as exc:  # tokenizers raises plain Exception subclasses for bad files
+            raise DataError(f"analyzer 'hf': cannot read tokenizer {file}: {exc}") from None
+
+    def tokenize(self, text: str) -> list[str]:
+        self.warm_up()
+        return self._tokenizer.encode(text, add_special_tokens=False).tokens
+
+    def tokenize_many(self, texts: Iterable[str]) -> list[list[str]]:
+        self.warm_up()
+        texts = texts if isinstance(texts, list) else list(texts)
+        if not texts:
+            return []
+        return [enc.tokens for enc in self._tokenizer.encode_batch(texts, add_special_tokens=False)]
+
+
+#: Content morphemes kept by the ``kiwi`` analyzer (``VV`` also matches kiwi's irregular ``VV-I``/``VV-R`` tags).
+KIWI_DEFAULT_TAGS = ("NNG", "NNP", "NNB", "VV", "VA", "SL", "SN", "XR", "SH")
+
+
+class KiwiAnalyzer(Analyzer):
+    """Korean morphological analysis with kiwipiepy, keeping content morphemes.
+
+    Keeps nouns (``NNG``, ``NNP``, ``NNB``), verb and adjective stems (``VV``, ``VA``), foreign words (``SL``),
+    numbers (``SN``), roots (``XR``) and hanja (``SH``); particles, endings and punctuation are dropped. ``tags``
+    replaces the kept tag list (each entry matches a tag exactly or as the part before ``-``). Foreign words are
+    lowercased when ``lowercase`` is true. ``num_workers`` is kiwipiepy's (0: one thread, -1: all cores). Needs
+    ``pip install 'odqa-sparse[kiwi]'``.
+    """
+
+    name = "kiwi"
+
+    def __init__(
+        self,
+        *,
+        tags: Sequence[str] = KIWI_DEFAULT_TAGS,
+        lowercase: bool = True,
+        num_workers: int = 0,
+        model_type: str | None = None,
+    ) -> None:
+        if isinstance(tags, str) or not isinstance(tags, (list, tuple)) or not tags:
+            raise UsageError(f"analyzer 'kiwi': option 'tags' must be a non-empty list of POS tags, got {tags!r}")
+        if not all(isinstance(t, str) and t for t in tags):
+            raise UsageError(f"analyzer 'kiwi': option 'tags' must hold tag names, got {tags!r}")
+        if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < -1:
+            raise UsageError(f"analyzer 'kiwi': option 'num_workers' must be an integer >= -1, got {num_workers!r}")
+        if model_type is not None and not isinstance(model_type, str):
+            raise UsageError(f"analyzer 'kiwi': option 'model_type' must be a string, got {model_type!r}")
+        self.tags = list(tags)
+        self.lowercase = _check_bool("analyzer 'kiwi'", "lowercase", lowercase)
+        self.num_workers = num_workers
+        self.model_type = model_type
+        self._keep = frozenset(self.tags)
+        self._kiwi: Any = None
+
+    def warm_up(self) -> None:
+        if self._kiwi is not None:
+            return
+        try:
+            from kiwipiepy import Kiwi
+        except ImportError:
+            raise UsageError("analyzer 'kiwi' needs the kiwipiepy package: pip install 'odqa-sparse[kiwi]'") from None
+        kwargs: dict[str, Any] = {"num_workers": self.num_workers}
+        if self.model_type is not None:
+            kwargs["model_type"] = self.model_type
+        try:
+            self._kiwi = Kiwi(**kwargs)
+        except Exception as exc:  # kiwipiepy raises ValueError/RuntimeError/OSError for bad models and options
+            raise DataError(f"analyzer 'kiwi': cannot start kiwipiepy ({exc})") from None
+
+    def _keep_forms(self, tokens: Iterable[Any]) -> list[str]:
+        keep = self._keep
+        out = []
+        for tok in tokens:
+            tag = tok.tag
+            if tag in keep or tag.split("-", 1)[0] in keep:
+                out.append(tok.form.lower() if self.lowercase and tag == "SL" else tok.form)
+        return out
+
+    def tokenize(self, text: str) -> list[str]:
+        self.warm_up()
+        return self._keep_forms(self._kiwi.tokenize(text))
+
+    def tokenize_many(self, texts: Iterable[str]) -> list[list[str]]:
+        self.warm_up()
+        texts = texts if isinstance(texts, list) else list(texts)
+        if not texts:
+            return []
+        return [self._keep_forms(tokens) for tokens in self._kiwi.tokenize(texts)]

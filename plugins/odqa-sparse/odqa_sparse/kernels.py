@@ -1,0 +1,656 @@
+"""Numba kernels: building the count matrix and the term-major postings, and batched exact top-k search.
+
+Search is term-at-a-time over impact postings (per term: ascending doc ids and float32 impacts) into a dense
+float32 accumulator that is reset only where it was touched, with exact MaxScore-style dynamic pruning:
+
+1. the query terms are ordered by upper bound ``ub = weight * max_impact``, largest first (ties: term id), and
+   every document's score is the float32 sum of its contributions *in that order* — the same order with and
+   without pruning, so both paths produce bit-identical scores;
+2. before each long posting list, a lower bound ``theta`` of the final k-th score is tightened: the k best
+   partial scores are completed exactly by binary search in the remaining lists (their final scores are real
+   scores of k distinct documents, so ``theta`` = the smallest of them is a valid lower bound);
+3. a document not yet seen is admitted from list ``i`` only if ``contribution + sum(ub of later lists)`` could
+   still reach ``theta``; once ``sum(ub of lists i..)`` cannot, no new document is admitted at all and the
+   surviving candidates (those whose ``partial + remaining bound`` can still reach ``theta``) are completed by
+   galloping search in the remaining doc-sorted lists (or a scan when that is cheaper).
+
+Pruning tests are strict and carry a relative float-rounding margin, so a document tied with the k-th score is
+never dropped and ties are broken by ascending doc index exactly as in exhaustive scoring. Pruning is used only
+when every contribution of the query is non-negative (BM25 okapi with negative idfs falls back to exhaustive
+scoring for the queries that need it). Documents that match no query term score 0 and are merged in by
+ascending index when they belong to the top k (e.g. fewer than k matches, or negative scores).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# --------------------------------------------------------------------------------------------------------------
+# Index building
+# --------------------------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def count_documents(flat, tok_ptr, n_terms):  # pragma: no cover - compiled
+    """Term counts of each document, from flat token ids and per-document offsets.
+
+    Returns CSR arrays ``(indptr int64, indices int32, data int32)`` with sorted column indices per row.
+    """
+    n_docs = tok_ptr.shape[0] - 1
+    total = flat.shape[0]
+    indptr = np.zeros(n_docs + 1, np.int64)
+    indices = np.empty(total, np.int32)
+    data = np.empty(total, np.int32)
+    last = np.full(n_terms, -1, np.int64)
+    pos = np.empty(n_terms, np.int64)
+    nnz = 0
+    for d in range(n_docs):
+        start = nnz
+        for j in range(tok_ptr[d], tok_ptr[d + 1]):
+            t = flat[j]
+            if last[t] != d:
+                last[t] = d
+                pos[t] = nnz
+                indices[nnz] = t
+                data[nnz] = 1
+                nnz += 1
+            else:
+                data[pos[t]] += 1
+        size = nnz - start
+        if size > 48:
+            order = np.argsort(indices[start:nnz])
+            ti = indices[start:nnz][order]
+            tc = data[start:nnz][order]
+            indices[start:nnz] = ti
+            data[start:nnz] = tc
+        else:
+            for a in range(start + 1, nnz):
+                ti0 = indices[a]
+                tc0 = data[a]
+                b = a - 1
+                while b >= start and indices[b] > ti0:
+                    indices[b + 1] = indices[b]
+                    data[b + 1] = data[b]
+                    b -= 1
+                indices[b + 1] = ti0
+                data[b + 1] = tc0
+        indptr[d + 1] = nnz
+    return indptr, indices[:nnz].copy(), data[:nnz].copy()
+
+
+@njit(cache=True, nogil=True)
+def transpose_counts(indptr, indices, data, n_terms):  # pragma: no cover - compiled
+    """CSR (docs × terms) → term-major postings ``(t_ptr int64, t_docs int32, t_counts int32)``, doc ids sorted."""
+    n_docs = indptr.shape[0] - 1
+    nnz = indices.shape[0]
+    t_ptr = np.zeros(n_terms + 1, np.int64)
+    for j in range(nnz):
+        t_ptr[indices[j] + 1] += 1
+    for t in range(n_terms):
+        t_ptr[t + 1] += t_ptr[t]
+    fill = t_ptr[:-1].copy()
+    t_docs = np.empty(nnz, np.int32)
+    t_counts = np.empty(nnz, np.int32)
+    for d in range(n_docs):
+        for j in range(indptr[d], indptr[d + 1]):
+            t = indices[j]
+            p = fill[t]
+            t_docs[p] = d
+            t_counts[p] = data[j]
+            fill[t] = p + 1
+    return t_ptr, t_docs, t_counts
+
+
+#: How many best partial scores ``_tighten`` completes, as a multiple of k.
+TIGHTEN_FACTOR = 4
+#: Terms in at least 1/BITMAP_DIVISOR of the documents get a presence bitmap (see ``build_bitmaps``).
+BITMAP_DIVISOR = 32
+
+# Weighting codes for ``term_impacts``.
+OKAPI = 0  # idf * tf (k1 + 1) / (tf + k1 (1 - b + b dl / avgdl))          (rank_bm25 BM25Okapi, BM25Plus sans delta)
+LUCENE = 1  # idf * tf / (tf + k1 (1 - b + b dl / avgdl))                    (Lucene >= 8, bm25s "lucene")
+BM25L = 2  # idf * tf (k1 + 1) (ctd + delta) / (k1 + ctd + delta), ctd = tf / (1 - b + b dl / avgdl)
+TFIDF = 3  # tf' idf / ||doc||  with tf' = tf or 1 + log(tf)                 (scikit-learn TfidfVectorizer)
+
+
+@njit(cache=True, nogil=True)
+def term_impacts(t_ptr, t_docs, t_counts, doc_len, doc_norm, idf, kind, k1, b, delta, avgdl, sublinear):
+    """Float32 impact of every posting (computed in float64), and each term's max and min impact."""
+    n_terms = t_ptr.shape[0] - 1
+    impacts = np.empty(t_docs.shape[0], np.float32)
+    t_max = np.zeros(n_terms, np.float32)
+    t_min = np.zeros(n_terms, np.float32)
+    for t in range(n_terms):
+        w = idf[t]
+        hi = -np.inf
+        lo = np.inf
+        for p in range(t_ptr[t], t_ptr[t + 1]):
+            tf = np.float64(t_counts[p])
+            d = t_docs[p]
+            if kind == TFIDF:
+                if sublinear:
+                    tf = 1.0 + np.log(tf)
+                v = tf * w / doc_norm[d]
+            else:
+                norm = 1.0 - b + b * doc_len[d] / avgdl
+                if kind == OKAPI:
+                    v = w * (tf * (k1 + 1.0) / (tf + k1 * norm))
+                elif kind == LUCENE:
+                    v = w * (tf / (tf + k1 * norm))
+                else:
+                    ctd = tf / norm
+                    v = w * tf * (k1 + 1.0) * (ctd + delta) / (k1 + ctd + delta)
+            x = np.float32(v)
+            impacts[p] = x
+            if x > hi:
+                hi = x
+            if x < lo:
+                lo = x
+        if t_ptr[t + 1] > t_ptr[t]:
+            t_max[t] = hi
+            t_min[t] = lo
+    return impacts, t_max, t_min
+
+
+@njit(cache=True, nogil=True)
+def tfidf_doc_norms(indptr, indices, data, idf, sublinear):  # pragma: no cover - compiled
+    """L2 norm of each document's tf-idf vector (1 for empty documents, as scikit-learn leaves them)."""
+    n_docs = indptr.shape[0] - 1
+    norms = np.ones(n_docs, np.float64)
+    for d in range(n_docs):
+        s = 0.0
+        for j in range(indptr[d], indptr[d + 1]):
+            tf = np.float64(data[j])
+            if sublinear:
+                tf = 1.0 + np.log(tf)
+            v = tf * idf[indices[j]]
+            s += v * v
+        if s > 0:
+            norms[d] = np.sqrt(s)
+    return norms
+
+
+@njit(cache=True, nogil=True)
+def build_bitmaps(t_ptr, t_docs, n_docs, min_df):  # pragma: no cover - compiled
+    """Presence bitmaps with rank directories for the terms whose document frequency is at least ``min_df``.
+
+    Returns ``(b_slot int32[n_terms], b_words uint64[n_long * W], b_rank int32[n_long * W])`` with
+    ``W = ceil(n_docs / 64)``: term t's bitmap is words ``b_slot[t] * W ...`` (slot -1: no bitmap), and
+    ``b_rank[slot * W + w]`` counts its documents in words before w, so a document's posting position is found
+    with one popcount instead of a search in the posting list.
+    """
+    n_terms = t_ptr.shape[0] - 1
+    n_words = (n_docs + 63) >> 6
+    b_slot = np.full(n_terms, -1, np.int32)
+    n_long = 0
+    for t in range(n_terms):
+        if t_ptr[t + 1] - t_ptr[t] >= min_df:
+            b_slot[t] = n_long
+            n_long += 1
+    b_words = np.zeros(n_long * n_words, np.uint64)
+    b_rank = np.zeros(n_long * n_words, np.int32)
+    for t in range(n_terms):
+        slot = b_slot[t]
+        if slot < 0:
+            continue
+        base = slot * n_words
+        for p in range(t_ptr[t], t_ptr[t + 1]):
+            d = t_docs[p]
+            b_words[base + (d >> 6)] |= np.uint64(1) << np.uint64(d & 63)
+        total = 0
+        for w in range(n_words):
+            b_rank[base + w] = total
+            total += _popcount(b_words[base + w])
+    return b_slot, b_words, b_rank
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Search
+# --------------------------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _popcount(x):  # pragma: no cover - compiled
+    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return np.int64((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _worse(s1, i1, s2, i2):  # pragma: no cover - compiled
+    """Whether hit (s1, i1) ranks below hit (s2, i2): lower score, or equal score and larger index."""
+    return s1 < s2 or (s1 == s2 and i1 > i2)
+
+
+@njit(cache=True, nogil=True)
+def _heap_push(hs, hi, size, k, s, d):  # pragma: no cover - compiled
+    """Offer hit (s, d) to a min-heap (root = worst) of at most k hits; returns the new size."""
+    if size < k:
+        j = size
+        size += 1
+        while j > 0:
+            parent = (j - 1) >> 1
+            if _worse(s, d, hs[parent], hi[parent]):
+                hs[j] = hs[parent]
+                hi[j] = hi[parent]
+                j = parent
+            else:
+                break
+        hs[j] = s
+        hi[j] = d
+        return size
+    if not _worse(hs[0], hi[0], s, d):
+        return size
+    j = 0
+    while True:
+        c = 2 * j + 1
+        if c >= size:
+            break
+        if c + 1 < size and _worse(hs[c + 1], hi[c + 1], hs[c], hi[c]):
+            c += 1
+        if _worse(hs[c], hi[c], s, d):
+            hs[j] = hs[c]
+            hi[j] = hi[c]
+            j = c
+        else:
+            break
+    hs[j] = s
+    hi[j] = d
+    return size
+
+
+@njit(cache=True, nogil=True)
+def _heap_pop(hs, hi, size):  # pragma: no cover - compiled
+    """Remove the root (worst hit) of a heap of ``size`` hits; returns the new size."""
+    size -= 1
+    s = hs[size]
+    d = hi[size]
+    j = 0
+    while True:
+        c = 2 * j + 1
+        if c >= size:
+            break
+        if c + 1 < size and _worse(hs[c + 1], hi[c + 1], hs[c], hi[c]):
+            c += 1
+        if _worse(hs[c], hi[c], s, d):
+            hs[j] = hs[c]
+            hi[j] = hi[c]
+            j = c
+        else:
+            break
+    if size > 0:
+        hs[j] = s
+        hi[j] = d
+    return size
+
+
+@njit(cache=True, nogil=True)
+def _top_into(acc, docs, n, hs, hi):  # pragma: no cover - compiled
+    """The ``len(hs)`` best of ``docs[:n]`` by ``acc`` (ties: lower doc id) into heap arrays; returns their number."""
+    kk = hs.shape[0]
+    size = 0
+    for j in range(n):
+        d = docs[j]
+        s = acc[d]
+        if size == kk and not _worse(hs[0], hi[0], s, d):
+            continue
+        size = _heap_push(hs, hi, size, kk, s, d)
+    return size
+
+
+@njit(cache=True, nogil=True)
+def _bit_rank(b_words, b_rank, base, d):  # pragma: no cover - compiled
+    """Rank of document d in a presence bitmap (its offset in the posting list), or -1 when absent."""
+    w = d >> 6
+    word = b_words[base + w]
+    bit = np.uint64(d & 63)
+    if (word >> bit) & np.uint64(1) == np.uint64(0):
+        return -1
+    return b_rank[base + w] + _popcount(word & ((np.uint64(1) << bit) - np.uint64(1)))
+
+
+@njit(cache=True, nogil=True)
+def _lower_bound(t_docs, lo, hi, d):  # pragma: no cover - compiled
+    """First position in ``t_docs[lo:hi]`` (sorted) holding a doc id >= d (``hi`` if none)."""
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if t_docs[mid] < d:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(cache=True, nogil=True)
+def _tighten(
+    acc, docs, n, k, terms, weights, start, t_ptr, t_docs, t_imp, b_slot, b_words, b_rank, n_words, ths, thi
+):  # pragma: no cover - compiled
+    """A lower bound of the final k-th score: the best partials among ``docs[:n]``, completed exactly.
+
+    Completing adds the contributions of ``terms[start:]`` in order, exactly as the main loop does, so each value
+    is the final score of a distinct document and the k-th largest of them bounds the final k-th score.
+    """
+    size = _top_into(acc, docs, n, ths, thi)
+    m = terms.shape[0]
+    done = np.empty(size, np.float32)
+    for j in range(size):
+        d = thi[j]
+        s = acc[d]
+        for i in range(start, m):
+            t = terms[i]
+            p0 = t_ptr[t]
+            slot = b_slot[t]
+            if slot >= 0:
+                r = _bit_rank(b_words, b_rank, slot * n_words, d)
+                if r >= 0:
+                    s += weights[i] * t_imp[p0 + r]
+            else:
+                p1 = t_ptr[t + 1]
+                p = _lower_bound(t_docs, p0, p1, d)
+                if p < p1 and t_docs[p] == d:
+                    s += weights[i] * t_imp[p]
+        done[j] = s
+    done.sort()
+    return np.float64(done[size - k])
+
+
+@njit(cache=True, nogil=True)
+def _search_one(
+    q_terms,
+    q_w,
+    n_docs,
+    k,
+    prune,
+    t_ptr,
+    t_docs,
+    t_imp,
+    t_max,
+    t_min,
+    b_slot,
+    b_words,
+    b_rank,
+    acc,
+    flag,
+    touched,
+    cand,
+    hs,
+    hi,
+    ths,
+    thi,
+    out_i,
+    out_s,
+):  # pragma: no cover - compiled
+    """Top-k of one query into ``out_i``/``out_s`` (length k, best first). Scratch arrays are left clean.
+
+    ``flag[d]``: 0 unseen, 1 scored, 2 candidate (candidate mode).
+    """
+    m = q_terms.shape[0]
+    n_words = (n_docs + 63) >> 6
+    # Fixed summation order: shortest posting list first (ties: term id), in both the pruned and exhaustive paths.
+    lens = np.empty(m, np.int64)
+    ub = np.empty(m, np.float64)
+    nonneg = True
+    for i in range(m):
+        t = q_terms[i]
+        w = q_w[i]
+        lens[i] = t_ptr[t + 1] - t_ptr[t]
+        a = w * t_max[t]
+        c = w * t_min[t]
+        ub[i] = max(a, c)
+        if min(a, c) < 0:
+            nonneg = False
+    order = np.argsort(lens, kind="mergesort")
+    terms = np.empty(m, np.int64)
+    weights = np.empty(m, np.float32)
+    rest = np.zeros(m + 1, np.float64)
+    for i in range(m):
+        terms[i] = q_terms[order[i]]
+        weights[i] = q_w[order[i]]
+    for i in range(m - 1, -1, -1):
+        rest[i] = rest[i + 1] + ub[order[i]]
+    prune = prune and nonneg
+    # Relative slack covering float32 rounding of m additions (each at most 2**-24 relative).
+    slack = 1.0 + (m + 4) * 2.0**-22
+
+    nt = 0
+    nc = 0
+    theta = -np.inf
+    cand_mode = False
+    for i in range(m):
+        t = terms[i]
+        w = weights[i]
+        p0 = t_ptr[t]
+        p1 = t_ptr[t + 1]
+        length = p1 - p0
+        if length == 0:
+            continue
+        after = rest[i + 1]
+        if prune and not cand_mode and nt >= k:
+            if rest[i] * slack >= theta and length >= 128 and 2 * length >= nt:
+                bound = _tighten(
+                    acc,
+                    touched,
+                    nt,
+                    k,
+                    terms,
+                    weights,
+                    i,
+                    t_ptr,
+                    t_docs,
+                    t_imp,
+                    b_slot,
+                    b_words,
+                    b_rank,
+                    n_words,
+                    ths,
+                    thi,
+                )
+                if bound > theta:
+                    theta = bound
+            if rest[i] * slack < theta:
+                # No unseen document can reach theta any more: only candidates that still can are completed.
+                for j in range(nt):
+                    d = touched[j]
+                    if (acc[d] + rest[i]) * slack >= theta:
+                        cand[nc] = d
+                        nc += 1
+                        flag[d] = 2
+                cand_mode = True
+        if not cand_mode:
+            if theta == -np.inf:
+                for p in range(p0, p1):
+                    d = t_docs[p]
+                    if flag[d] != 0:
+                        acc[d] += w * t_imp[p]
+                    else:
+                        flag[d] = 1
+                        acc[d] = w * t_imp[p]
+                        touched[nt] = d
+                        nt += 1
+            else:
+                # A new document must be able to reach theta with this contribution and the later bounds.
+                need = theta / slack - after
+                for p in range(p0, p1):
+                    d = t_docs[p]
+                    if flag[d] != 0:
+                        acc[d] += w * t_imp[p]
+                    else:
+                        c = w * t_imp[p]
+                        if c >= need:
+                            flag[d] = 1
+                            acc[d] = c
+                            touched[nt] = d
+                            nt += 1
+            continue
+        # Candidate mode: add this term to the surviving candidates, dropping those that can no longer reach theta.
+        if nc == 0:
+            break
+        slot = b_slot[t]
+        if slot < 0 and nc * 2.0 * (np.log2(length) + 1.0) >= length:
+            for p in range(p0, p1):
+                d = t_docs[p]
+                if flag[d] == 2:
+                    acc[d] += w * t_imp[p]
+            keep = 0
+            for j in range(nc):
+                d = cand[j]
+                if (acc[d] + after) * slack >= theta:
+                    cand[keep] = d
+                    keep += 1
+                else:
+                    flag[d] = 1
+        elif slot >= 0:
+            # Branch-free so that the (cache-missing) impact loads of consecutive candidates overlap: an absent
+            # term adds exactly 0, and every candidate is written back, advancing only when it survives.
+            base = slot * n_words
+            keep = 0
+            for j in range(nc):
+                d = cand[j]
+                r = _bit_rank(b_words, b_rank, base, d)
+                x = w * t_imp[p0 + max(r, 0)]
+                s = acc[d] + (x if r >= 0 else np.float32(0.0))
+                acc[d] = s
+                ok = (s + after) * slack >= theta
+                cand[keep] = d
+                keep += ok
+                flag[d] = 1 + ok
+        else:
+            keep = 0
+            for j in range(nc):
+                d = cand[j]
+                p = _lower_bound(t_docs, p0, p1, d)
+                if p < p1 and t_docs[p] == d:
+                    acc[d] += w * t_imp[p]
+                if (acc[d] + after) * slack >= theta:
+                    cand[keep] = d
+                    keep += 1
+                else:
+                    flag[d] = 1
+        nc = keep
+        if nc > 4 * k:
+            # The candidates' partial scores are lower bounds of their final scores: raise theta with them.
+            size = _top_into(acc, cand, nc, hs, hi)
+            if size == k and hs[0] > theta:
+                theta = np.float64(hs[0])
+
+    # Select the top k among the scored documents.
+    pool = cand if cand_mode else touched
+    count = _top_into(acc, pool, nc if cand_mode else nt, hs, hi)
+    size = count
+    while size > 0:
+        out_s[size - 1] = hs[0]
+        out_i[size - 1] = hi[0]
+        size = _heap_pop(hs, hi, size)
+    if count < k or out_s[k - 1] <= 0:
+        # Documents that match no query term score 0: merge the first ones (by index) into the ranking.
+        zeros = np.empty(k, np.int64)
+        nz = 0
+        for d in range(n_docs):
+            if nz == k:
+                break
+            if flag[d] == 0:
+                zeros[nz] = d
+                nz += 1
+        total = min(k, count + nz)
+        merged_i = np.empty(total, np.int64)
+        merged_s = np.empty(total, np.float32)
+        ia = 0
+        iz = 0
+        for j in range(total):
+            if iz >= nz or (ia < count and not _worse(out_s[ia], out_i[ia], np.float32(0.0), zeros[iz])):
+                merged_i[j] = out_i[ia]
+                merged_s[j] = out_s[ia]
+                ia += 1
+            else:
+                merged_i[j] = zeros[iz]
+                merged_s[j] = 0.0
+                iz += 1
+        for j in range(total):
+            out_i[j] = merged_i[j]
+            out_s[j] = merged_s[j]
+
+    for j in range(nt):
+        d = touched[j]
+        acc[d] = 0.0
+        flag[d] = 0
+
+
+@njit(cache=True, nogil=True)
+def search_batch(
+    t_ptr,
+    t_docs,
+    t_imp,
+    t_max,
+    t_min,
+    b_slot,
+    b_words,
+    b_rank,
+    n_docs,
+    q_ptr,
+    q_terms,
+    q_w,
+    q_const,
+    k,
+    prune,
+    out_i,
+    out_s,
+):  # pragma: no cover - compiled
+    """Top-k of queries ``q_ptr`` (CSR over ``q_terms``/``q_w``) into ``out_i``/``out_s`` (Q × k).
+
+    ``q_const[q]`` is added to every document's score of query q (BM25+'s delta terms): it changes no ranking.
+    ``prune=False`` scores every matching document (the exhaustive reference; same float32 sums).
+    """
+    n_queries = q_ptr.shape[0] - 1
+    acc = np.zeros(n_docs, np.float32)
+    flag = np.zeros(n_docs, np.uint8)
+    touched = np.empty(n_docs, np.int32)
+    cand = np.empty(n_docs, np.int32)
+    hs = np.empty(k, np.float32)
+    hi = np.empty(k, np.int64)
+    ths = np.empty(TIGHTEN_FACTOR * k, np.float32)
+    thi = np.empty(TIGHTEN_FACTOR * k, np.int64)
+    for q in range(n_queries):
+        a = q_ptr[q]
+        e = q_ptr[q + 1]
+        _search_one(
+            q_terms[a:e],
+            q_w[a:e],
+            n_docs,
+            k,
+            prune,
+            t_ptr,
+            t_docs,
+            t_imp,
+            t_max,
+            t_min,
+            b_slot,
+            b_words,
+            b_rank,
+            acc,
+            flag,
+            touched,
+            cand,
+            hs,
+            hi,
+            ths,
+            thi,
+            out_i[q],
+            out_s[q],
+        )
+        c = q_const[q]
+        if c != 0:
+            for j in range(k):
+                out_s[q, j] += c
+            # Adding c may round distinct scores to equal ones: restore index order inside ties.
+            for j in range(1, k):
+                s = out_s[q, j]
+                d = out_i[q, j]
+                x = j - 1
+                while x >= 0 and out_s[q, x] == s and out_i[q, x] > d:
+                    out_s[q, x + 1] = out_s[q, x]
+                    out_i[q, x + 1] = out_i[q, x]
+                    x -= 1
+                out_s[q, x + 1] = s
+                out_i[q, x + 1] = d

@@ -1,0 +1,459 @@
+"""The sparse retrievers: ``tfidf`` and ``bm25``.
+
+Both index through the same pipeline — analyzer (from the registry) → :class:`~odqa_sparse.embedding.SparseEmbedding`
+(built once) → a weighting's impact postings — and search with the fused, exactly pruned top-k kernel of
+:mod:`odqa_sparse.kernels`. This module imports only numpy and odqa_core at import time; scipy and numba are imported
+when a retriever indexes, loads or warms up.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from odqa_core import Analyzer, DataError, Document, RankedResults, Retriever, UsageError, plugins
+from odqa_core.storage import StoreReader, StoreWriter
+
+if TYPE_CHECKING:
+    from odqa_sparse.embedding import SparseEmbedding
+    from odqa_sparse.weighting import Impacts
+
+__all__ = ["BM25Retriever", "SparseRetriever", "TfidfRetriever"]
+
+#: Queries handed to one kernel call; bounds the scratch memory of a search whatever the number of questions.
+QUERY_CHUNK = 4096
+#: Documents tokenized per analyzer call while indexing.
+DOC_CHUNK = 2048
+
+
+def progress_disabled() -> bool | None:
+    """tqdm's ``disable``: off when ``ODQA_PROGRESS=0``, on when ``ODQA_PROGRESS=1``, else only on a terminal."""
+    value = os.environ.get("ODQA_PROGRESS", "").strip().lower()
+    if value in ("0", "false", "no", "off"):
+        return True
+    if value in ("1", "true", "yes", "on"):
+        return False
+    return None
+
+
+def _progress(total: int, desc: str, unit: str) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, disable=progress_disabled(), leave=False, dynamic_ncols=True)
+
+
+class _TokenDocuments(Sequence[Document]):
+    """Placeholder document table for :meth:`SparseRetriever.index_tokens` without documents: ids "0", "1", ..."""
+
+    def __init__(self, n: int) -> None:
+        self._n = n
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(self._n))]
+        if i < 0:
+            i += self._n
+        if not 0 <= i < self._n:
+            raise IndexError(i)
+        return Document(id=str(i), text="")
+
+
+class SparseRetriever(Retriever):
+    """Shared machinery of the sparse retrievers (not registered itself)."""
+
+    name: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        *,
+        analyzer: str = "regex",
+        analyzer_options: dict[str, Any] | None = None,
+        include_title: bool = True,
+        threads: int = 1,
+    ) -> None:
+        if not isinstance(analyzer, str) or not analyzer:
+            raise UsageError(f"retriever {self.name!r}: option 'analyzer' must be an analyzer name, got {analyzer!r}")
+        if analyzer_options is None:
+            analyzer_options = {}
+        if not isinstance(analyzer_options, dict):
+            raise UsageError(
+                f"retriever {self.name!r}: option 'analyzer_options' must be a table of options, "
+                f"got {analyzer_options!r}"
+            )
+        if not isinstance(include_title, bool):
+            raise UsageError(
+                f"retriever {self.name!r}: option 'include_title' must be true or false, got {include_title!r}"
+            )
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise UsageError(f"retriever {self.name!r}: option 'threads' must be an integer >= 1, got {threads!r}")
+        self.analyzer = analyzer
+        self.analyzer_options = dict(analyzer_options)
+        self.include_title = include_title
+        self.threads = threads
+        # Through the registry, so that any installed analyzer plugin works and names are checked now.
+        self._analyzer: Analyzer = plugins.create("analyzer", analyzer, self.analyzer_options)
+        self._documents: Sequence[Document] = []
+        self._embedding: SparseEmbedding | None = None
+        self._impacts: Impacts | None = None
+        self._warm = False
+
+    # ------------------------------------------------------------------------------------------ subclass hooks
+
+    def _weigh(self, embedding: SparseEmbedding) -> Impacts:
+        raise NotImplementedError
+
+    def _query_weights(self, ptr: np.ndarray, terms: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def params(self) -> dict[str, Any]:
+        """Scoring parameters as resolved (defaults filled in); stored in the manifest."""
+        return {}
+
+    # ---------------------------------------------------------------------------------------------- accessors
+
+    @property
+    def documents(self) -> Sequence[Document]:
+        return self._documents
+
+    @property
+    def text_analyzer(self) -> Analyzer:
+        """The analyzer instance (``analyzer`` is its registered name)."""
+        return self._analyzer
+
+    def get_sparse_embedding(self) -> SparseEmbedding:
+        """The corpus's sparse embedding (vocabulary, counts) that the scores are computed from."""
+        if self._embedding is None:
+            raise UsageError(f"retriever {self.name!r} has no index yet; call index() first")
+        return self._embedding
+
+    @property
+    def sparse_embedding(self) -> SparseEmbedding:
+        return self.get_sparse_embedding()
+
+    def warm_up(self) -> None:
+        """Load the analyzer and compile (or load from numba's cache) the search kernel."""
+        if self._warm:
+            return
+        self._analyzer.warm_up()
+        # A tiny search with the production dtypes compiles the kernels once (or loads them from numba's cache).
+        from odqa_sparse.weighting import Impacts
+
+        imp = Impacts(
+            np.array([0, 2, 3], np.int64),
+            np.array([0, 1, 1], np.int32),
+            np.array([1.0, 2.0, 1.0], np.float32),
+            np.array([2.0, 1.0], np.float32),
+            np.array([1.0, 1.0], np.float32),
+            np.zeros(2),
+            2,
+        )
+        self._kernel(
+            imp,
+            np.array([0, 2], np.int64),
+            np.array([0, 1], np.int32),
+            np.ones(2, np.float32),
+            np.zeros(1, np.float32),
+            1,
+            True,
+            np.zeros((1, 1), np.int64),
+            np.zeros((1, 1), np.float32),
+        )
+        self._warm = True
+
+    # ------------------------------------------------------------------------------------------------ indexing
+
+    def _text(self, doc: Document) -> str:
+        return f"{doc.title}\n{doc.text}" if self.include_title and doc.title else doc.text
+
+    def index(self, documents: Sequence[Document]) -> None:
+        documents = list(documents)
+        if not documents:
+            raise DataError("cannot index an empty corpus")
+        self.warm_up()
+        analyzer = self._analyzer
+        bar = _progress(len(documents), f"{self.name}: tokenizing + counting", "doc")
+
+        def token_lists() -> Iterator[list[str]]:
+            for start in range(0, len(documents), DOC_CHUNK):
+                batch = documents[start : start + DOC_CHUNK]
+                yield from analyzer.tokenize_many([self._text(d) for d in batch])
+
+        from odqa_sparse.embedding import SparseEmbedding
+
+        with bar:
+            embedding = SparseEmbedding.build(token_lists(), progress=bar.update)
+        self._set_index(embedding, documents)
+
+    def index_tokens(self, token_lists: Iterable[Sequence[str]], documents: Sequence[Document] | None = None) -> None:
+        """Index pre-tokenized documents (one token list per document), bypassing the analyzer.
+
+        ``documents`` is the document table results point into; without it, placeholders with ids "0", "1", ...
+        """
+        from odqa_sparse.embedding import SparseEmbedding
+
+        def checked() -> Iterator[Sequence[str]]:
+            for tokens in token_lists:
+                if isinstance(tokens, str):
+                    raise UsageError("index_tokens() takes one list of tokens per document, got a string")
+                yield tokens
+
+        self.warm_up()
+        total = len(token_lists) if hasattr(token_lists, "__len__") else None
+        with _progress(total, f"{self.name}: counting", "doc") as bar:
+            embedding = SparseEmbedding.build(checked(), progress=bar.update)
+        if embedding.n_docs == 0:
+            raise DataError("cannot index an empty corpus")
+        if documents is not None:
+            documents = list(documents)
+            if len(documents) != embedding.n_docs:
+                raise UsageError(f"{embedding.n_docs} token lists but {len(documents)} documents")
+        self._set_index(embedding, documents if documents is not None else _TokenDocuments(embedding.n_docs))
+
+    def _set_index(self, embedding: SparseEmbedding, documents: Sequence[Document]) -> None:
+        self._impacts = self._weigh(embedding)
+        embedding.drop_postings()  # the impacts keep the doc ids; the term-major counts are not needed
+        self._embedding = embedding
+        self._documents = documents
+
+    # ----------------------------------------------------------------------------------------------- searching
+
+    def _check_k(self, k: int) -> int:
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+            raise UsageError(f"k must be an integer >= 0, got {k!r}")
+        return min(int(k), len(self._documents))
+
+    def search(self, queries: Sequence[str], k: int) -> RankedResults:
+        if isinstance(queries, str):
+            raise UsageError("search() takes a list of queries, got a single string")
+        k = self._check_k(k)
+        analyzer = self._analyzer
+        if queries:
+            analyzer.warm_up()
+        return self._search(
+            (analyzer.tokenize_many(list(queries[s : s + QUERY_CHUNK])) for s in range(0, len(queries), QUERY_CHUNK)),
+            len(queries),
+            k,
+        )
+
+    def search_tokens(self, token_lists: Sequence[Sequence[str]], k: int) -> RankedResults:
+        """Search with pre-tokenized queries (one token list per query)."""
+        k = self._check_k(k)
+        return self._search(
+            (token_lists[s : s + QUERY_CHUNK] for s in range(0, len(token_lists), QUERY_CHUNK)), len(token_lists), k
+        )
+
+    def _search(self, chunks: Iterable[Sequence[Sequence[str]]], n_queries: int, k: int, prune: bool = True):
+        out_i = np.zeros((n_queries, k), np.int64)
+        out_s = np.zeros((n_queries, k), np.float32)
+        if n_queries == 0 or k == 0 or self._embedding is None:
+            return RankedResults(out_i, out_s, self._documents)
+        self.warm_up()
+        bar = _progress(n_queries, f"{self.name}: searching", "query") if n_queries > QUERY_CHUNK else None
+        start = 0
+        for token_lists in chunks:
+            stop = start + len(token_lists)
+            ptr, terms, counts = self._embedding.query_arrays(token_lists)
+            weights, const = self._query_weights(ptr, terms, counts)
+            self._run(ptr, terms, weights, const, k, prune, out_i[start:stop], out_s[start:stop])
+            if bar is not None:
+                bar.update(stop - start)
+            start = stop
+        if bar is not None:
+            bar.close()
+        return RankedResults(out_i, out_s, self._documents)
+
+    @staticmethod
+    def _kernel(imp: Impacts, ptr, terms, weights, const, k, prune, out_i, out_s) -> None:
+        from odqa_sparse import kernels
+
+        kernels.search_batch(
+            imp.t_ptr,
+            imp.t_docs,
+            imp.t_imp,
+            imp.t_max,
+            imp.t_min,
+            imp.b_slot,
+            imp.b_words,
+            imp.b_rank,
+            imp.n_docs,
+            ptr,
+            terms,
+            weights,
+            const,
+            k,
+            prune,
+            out_i,
+            out_s,
+        )
+
+    def _run(self, ptr, terms, weights, const, k, prune, out_i, out_s) -> None:
+        imp = self._impacts
+        n_q = len(ptr) - 1
+        threads = min(self.threads, n_q)
+        if threads <= 1:
+            self._kernel(imp, ptr, terms, weights, const, k, prune, out_i, out_s)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        bounds = np.linspace(0, n_q, threads + 1).astype(int)
+        with ThreadPoolExecutor(threads) as pool:
+            futures = [
+                pool.submit(
+                    self._kernel, imp, ptr[a : b + 1], terms, weights, const[a:b], k, prune, out_i[a:b], out_s[a:b]
+                )
+                for a, b in zip(bounds[:-1], bounds[1:])
+            ]
+            for f in futures:
+                f.result()
+
+    def search_exhaustive(self, token_lists: Sequence[Sequence[str]], k: int) -> RankedResults:
+        """Like :meth:`search_tokens` but scoring every matching document (no pruning); for tests and audits."""
+        k = self._check_k(k)
+        chunks = (token_lists[s : s + QUERY_CHUNK] for s in range(0, len(token_lists), QUERY_CHUNK))
+        return self._search(chunks, len(token_lists), k, prune=False)
+
+    # --------------------------------------------------------------------------------------------- persistence
+
+    def save_state(self, writer: StoreWriter) -> None:
+        embedding = self.get_sparse_embedding()
+        embedding.save(writer)
+        writer.params.update(
+            {
+                "analyzer": {"name": self.analyzer, "options": self._analyzer.config()},
+                "n_docs": embedding.n_docs,
+                "n_terms": embedding.n_terms,
+                "scoring": self.params(),
+            }
+        )
+
+    @classmethod
+    def load_state(cls, reader: StoreReader, documents: list[Document]) -> SparseRetriever:
+        from odqa_core import IndexFormatError
+        from odqa_sparse.embedding import SparseEmbedding
+
+        config = reader.config
+        analyzer = reader.params.get("analyzer")
+        if isinstance(analyzer, dict) and isinstance(analyzer.get("options"), dict):
+            # The analyzer's full config (defaults included) rebuilds exactly the analyzer the index was made with.
+            config["analyzer"] = analyzer.get("name", config.get("analyzer", "regex"))
+            config["analyzer_options"] = analyzer["options"]
+        retriever = cls.from_options(config)
+        embedding = SparseEmbedding.load(reader)
+        if embedding.n_docs != len(documents):
+            raise IndexFormatError(
+                f"{reader.root}: {embedding.n_docs} indexed documents but {len(documents)} in the document table"
+            )
+        retriever._set_index(embedding, documents)
+        return retriever  # type: ignore[return-value]
+
+
+class BM25Retriever(SparseRetriever):
+    """BM25 over the sparse embedding: ``variant`` okapi (rank_bm25.BM25Okapi), lucene, bm25+ or bm25l.
+
+    ``k1``, ``b``, ``delta`` default per variant (okapi/bm25+/bm25l: k1=1.5, b=0.75; lucene: k1=0.9, b=0.4;
+    delta: bm25+ 1, bm25l 0.5). ``epsilon`` is okapi's floor for negative idfs, as a fraction of the mean idf.
+    """
+
+    name = "bm25"
+    VARIANTS: ClassVar[tuple[str, ...]] = ("okapi", "lucene", "bm25+", "bm25l")
+
+    def __init__(
+        self,
+        *,
+        variant: str = "okapi",
+        k1: float | None = None,
+        b: float | None = None,
+        delta: float | None = None,
+        epsilon: float = 0.25,
+        analyzer: str = "regex",
+        analyzer_options: dict[str, Any] | None = None,
+        include_title: bool = True,
+        threads: int = 1,
+    ) -> None:
+        if variant not in self.VARIANTS:
+            raise UsageError(
+                f"retriever 'bm25': unknown variant {variant!r}; valid variants: {', '.join(self.VARIANTS)}"
+            )
+        for opt, value in (("k1", k1), ("b", b), ("delta", delta)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise UsageError(f"retriever 'bm25': option {opt!r} must be a number, got {value!r}")
+        if k1 is not None and not k1 >= 0:
+            raise UsageError(f"retriever 'bm25': option 'k1' must be >= 0, got {k1!r}")
+        if b is not None and not 0 <= b <= 1:
+            raise UsageError(f"retriever 'bm25': option 'b' must be between 0 and 1, got {b!r}")
+        if delta is not None and not delta >= 0:
+            raise UsageError(f"retriever 'bm25': option 'delta' must be >= 0, got {delta!r}")
+        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not epsilon >= 0:
+            raise UsageError(f"retriever 'bm25': option 'epsilon' must be a number >= 0, got {epsilon!r}")
+        self.variant = variant
+        self.k1 = k1
+        self.b = b
+        self.delta = delta
+        self.epsilon = epsilon
+        super().__init__(
+            analyzer=analyzer, analyzer_options=analyzer_options, include_title=include_title, threads=threads
+        )
+
+    def params(self) -> dict[str, Any]:
+        from odqa_sparse.weighting import BM25_DEFAULTS
+
+        k1, b, delta = BM25_DEFAULTS[self.variant]
+        return {
+            "variant": self.variant,
+            "k1": float(k1 if self.k1 is None else self.k1),
+            "b": float(b if self.b is None else self.b),
+            "delta": float(delta if self.delta is None else self.delta),
+            "epsilon": float(self.epsilon),
+        }
+
+    def _weigh(self, embedding: SparseEmbedding) -> Impacts:
+        from odqa_sparse.weighting import bm25_impacts
+
+        p = self.params()
+        return bm25_impacts(embedding, self.variant, p["k1"], p["b"], p["delta"], p["epsilon"])
+
+    def _query_weights(self, ptr, terms, counts):
+        from odqa_sparse.weighting import bm25_query_weights
+
+        return bm25_query_weights(self._impacts, self.variant, self.params()["delta"], ptr, terms, counts)
+
+
+class TfidfRetriever(SparseRetriever):
+    """TF-IDF cosine similarity, as scikit-learn's ``TfidfVectorizer`` defaults (smooth idf, l2 norm)."""
+
+    name = "tfidf"
+
+    def __init__(
+        self,
+        *,
+        sublinear_tf: bool = False,
+        analyzer: str = "regex",
+        analyzer_options: dict[str, Any] | None = None,
+        include_title: bool = True,
+        threads: int = 1,
+    ) -> None:
+        if not isinstance(sublinear_tf, bool):
+            raise UsageError(f"retriever 'tfidf': option 'sublinear_tf' must be true or false, got {sublinear_tf!r}")
+        self.sublinear_tf = sublinear_tf
+        super().__init__(
+            analyzer=analyzer, analyzer_options=analyzer_options, include_title=include_title, threads=threads
+        )
+
+    def params(self) -> dict[str, Any]:
+        return {"sublinear_tf": self.sublinear_tf}
+
+    def _weigh(self, embedding: SparseEmbedding) -> Impacts:
+        from odqa_sparse.weighting import tfidf_impacts
+
+        return tfidf_impacts(embedding, self.sublinear_tf)
+
+    def _query_weights(self, ptr, terms, counts):
+        from odqa_sparse.weighting import tfidf_query_weights
+
+        return tfidf_query_weights(self._impacts, self.sublinear_tf, ptr, terms, counts)
