@@ -287,13 +287,13 @@ def _heap_pop(hs, hi, size):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _top_into(acc, docs, n, hs, hi):  # pragma: no cover - compiled
-    """The ``len(hs)`` best of ``docs[:n]`` by ``acc`` (ties: lower doc id) into heap arrays; returns their number."""
+def _top_into(vals, ids, n, hs, hi):  # pragma: no cover - compiled
+    """The ``len(hs)`` best hits ``(vals[j], ids[j])``, j < n (ties: lower id), into heap arrays; returns how many."""
     kk = hs.shape[0]
     size = 0
     for j in range(n):
-        d = docs[j]
-        s = acc[d]
+        s = vals[j]
+        d = ids[j]
         if size == kk and not _worse(hs[0], hi[0], s, d):
             continue
         size = _heap_push(hs, hi, size, kk, s, d)
@@ -325,19 +325,19 @@ def _lower_bound(t_docs, lo, hi, d):  # pragma: no cover - compiled
 
 @njit(cache=True, nogil=True)
 def _tighten(
-    acc, docs, n, k, terms, weights, start, t_ptr, t_docs, t_imp, b_slot, b_words, b_rank, n_words, ths, thi
+    cval, cand, n, k, terms, weights, start, t_ptr, t_docs, t_imp, b_slot, b_words, b_rank, n_words, ths, thi
 ):  # pragma: no cover - compiled
-    """A lower bound of the final k-th score: the best partials among ``docs[:n]``, completed exactly.
+    """A lower bound of the final k-th score: the best partial scores ``cval[:n]`` (of ``cand[:n]``), completed.
 
     Completing adds the contributions of ``terms[start:]`` in order, exactly as the main loop does, so each value
     is the final score of a distinct document and the k-th largest of them bounds the final k-th score.
     """
-    size = _top_into(acc, docs, n, ths, thi)
+    size = _top_into(cval, cand, n, ths, thi)
     m = terms.shape[0]
     done = np.empty(size, np.float32)
     for j in range(size):
         d = thi[j]
-        s = acc[d]
+        s = ths[j]
         for i in range(start, m):
             t = terms[i]
             p0 = t_ptr[t]
@@ -375,6 +375,7 @@ def _search_one(
     flag,
     touched,
     cand,
+    cval,
     hs,
     hi,
     ths,
@@ -384,7 +385,7 @@ def _search_one(
 ):  # pragma: no cover - compiled
     """Top-k of one query into ``out_i``/``out_s`` (length k, best first). Scratch arrays are left clean.
 
-    ``flag[d]``: 0 unseen, 1 scored, 2 candidate (candidate mode).
+    ``flag[d]``: 0 unseen, 1 scored (in ``touched``), 2 transiently while a short list is scanned in candidate mode.
     """
     m = q_terms.shape[0]
     n_words = (n_docs + 63) >> 6
@@ -429,10 +430,16 @@ def _search_one(
         after = rest[i + 1]
         if prune and not cand_mode and nt >= k:
             if rest[i] * slack >= theta and length >= 128 and 2 * length >= nt:
+                # Gather the partial scores once (sequential from here on), then bound the k-th final score.
+                for j in range(nt):
+                    d = touched[j]
+                    cand[j] = d
+                    cval[j] = acc[d]
+                nc = nt
                 bound = _tighten(
-                    acc,
-                    touched,
-                    nt,
+                    cval,
+                    cand,
+                    nc,
                     k,
                     terms,
                     weights,
@@ -450,58 +457,51 @@ def _search_one(
                 if bound > theta:
                     theta = bound
             if rest[i] * slack < theta:
-                # No unseen document can reach theta any more: only candidates that still can are completed.
+                # No unseen document can reach theta any more: from now on only the candidates that still can
+                # are completed, their partial scores kept in ``cval`` beside ``cand``.
+                if nc != nt:
+                    for j in range(nt):
+                        d = touched[j]
+                        cand[j] = d
+                        cval[j] = acc[d]
+                keep = 0
                 for j in range(nt):
-                    d = touched[j]
-                    if (acc[d] + rest[i]) * slack >= theta:
-                        cand[nc] = d
-                        nc += 1
-                        flag[d] = 2
+                    s = cval[j]
+                    ok = (s + rest[i]) * slack >= theta
+                    cand[keep] = cand[j]
+                    cval[keep] = s
+                    keep += ok
+                nc = keep
                 cand_mode = True
         if not cand_mode:
+            # Branch-free (so that the scattered accesses of consecutive postings overlap). Unseen documents have
+            # acc 0, so adding a contribution to them is exact; ``touched`` has one spare slot for the blind write.
             if theta == -np.inf:
                 for p in range(p0, p1):
                     d = t_docs[p]
-                    if flag[d] != 0:
-                        acc[d] += w * t_imp[p]
-                    else:
-                        flag[d] = 1
-                        acc[d] = w * t_imp[p]
-                        touched[nt] = d
-                        nt += 1
+                    acc[d] += w * t_imp[p]
+                    touched[nt] = d
+                    nt += flag[d] == 0
+                    flag[d] = 1
             else:
                 # A new document must be able to reach theta with this contribution and the later bounds.
                 need = theta / slack - after
                 for p in range(p0, p1):
                     d = t_docs[p]
-                    if flag[d] != 0:
-                        acc[d] += w * t_imp[p]
-                    else:
-                        c = w * t_imp[p]
-                        if c >= need:
-                            flag[d] = 1
-                            acc[d] = c
-                            touched[nt] = d
-                            nt += 1
+                    c = w * t_imp[p]
+                    seen = flag[d] != 0
+                    ok = seen or c >= need
+                    acc[d] += c if ok else np.float32(0.0)
+                    touched[nt] = d
+                    nt += ok and not seen
+                    flag[d] = ok
+            nc = 0
             continue
         # Candidate mode: add this term to the surviving candidates, dropping those that can no longer reach theta.
         if nc == 0:
             break
         slot = b_slot[t]
-        if slot < 0 and nc * 2.0 * (np.log2(length) + 1.0) >= length:
-            for p in range(p0, p1):
-                d = t_docs[p]
-                if flag[d] == 2:
-                    acc[d] += w * t_imp[p]
-            keep = 0
-            for j in range(nc):
-                d = cand[j]
-                if (acc[d] + after) * slack >= theta:
-                    cand[keep] = d
-                    keep += 1
-                else:
-                    flag[d] = 1
-        elif slot >= 0:
+        if slot >= 0:
             # Branch-free so that the (cache-missing) impact loads of consecutive candidates overlap: an absent
             # term adds exactly 0, and every candidate is written back, advancing only when it survives.
             base = slot * n_words
@@ -510,34 +510,57 @@ def _search_one(
                 d = cand[j]
                 r = _bit_rank(b_words, b_rank, base, d)
                 x = w * t_imp[p0 + max(r, 0)]
-                s = acc[d] + (x if r >= 0 else np.float32(0.0))
-                acc[d] = s
+                s = cval[j] + (x if r >= 0 else np.float32(0.0))
                 ok = (s + after) * slack >= theta
                 cand[keep] = d
+                cval[keep] = s
                 keep += ok
-                flag[d] = 1 + ok
-        else:
+        elif nc * 2.0 * (np.log2(length) + 1.0) < length:
             keep = 0
             for j in range(nc):
                 d = cand[j]
                 p = _lower_bound(t_docs, p0, p1, d)
+                s = cval[j]
                 if p < p1 and t_docs[p] == d:
+                    s += w * t_imp[p]
+                ok = (s + after) * slack >= theta
+                cand[keep] = d
+                cval[keep] = s
+                keep += ok
+        else:
+            # Many candidates, short list: scan it, through the dense accumulator.
+            for j in range(nc):
+                d = cand[j]
+                acc[d] = cval[j]
+                flag[d] = 2
+            for p in range(p0, p1):
+                d = t_docs[p]
+                if flag[d] == 2:
                     acc[d] += w * t_imp[p]
-                if (acc[d] + after) * slack >= theta:
-                    cand[keep] = d
-                    keep += 1
-                else:
-                    flag[d] = 1
+            keep = 0
+            for j in range(nc):
+                d = cand[j]
+                s = acc[d]
+                flag[d] = 1
+                ok = (s + after) * slack >= theta
+                cand[keep] = d
+                cval[keep] = s
+                keep += ok
         nc = keep
         if nc > 4 * k:
-            # The candidates' partial scores are lower bounds of their final scores: raise theta with them.
-            size = _top_into(acc, cand, nc, hs, hi)
+            # Partial scores are lower bounds of final scores: raise theta with the candidates' k-th best.
+            size = _top_into(cval, cand, nc, hs, hi)
             if size == k and hs[0] > theta:
                 theta = np.float64(hs[0])
 
     # Select the top k among the scored documents.
-    pool = cand if cand_mode else touched
-    count = _top_into(acc, pool, nc if cand_mode else nt, hs, hi)
+    if not cand_mode:
+        for j in range(nt):
+            d = touched[j]
+            cand[j] = d
+            cval[j] = acc[d]
+        nc = nt
+    count = _top_into(cval, cand, nc, hs, hi)
     size = count
     while size > 0:
         out_s[size - 1] = hs[0]
@@ -605,8 +628,9 @@ def search_batch(
     n_queries = q_ptr.shape[0] - 1
     acc = np.zeros(n_docs, np.float32)
     flag = np.zeros(n_docs, np.uint8)
-    touched = np.empty(n_docs, np.int32)
-    cand = np.empty(n_docs, np.int32)
+    touched = np.empty(n_docs + 1, np.int32)
+    cand = np.empty(n_docs + 1, np.int32)
+    cval = np.empty(n_docs + 1, np.float32)
     hs = np.empty(k, np.float32)
     hi = np.empty(k, np.int64)
     ths = np.empty(TIGHTEN_FACTOR * k, np.float32)
@@ -632,6 +656,7 @@ def search_batch(
             flag,
             touched,
             cand,
+            cval,
             hs,
             hi,
             ths,

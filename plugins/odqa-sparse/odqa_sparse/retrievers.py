@@ -8,7 +8,6 @@ when a retriever indexes, loads or warms up.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -29,20 +28,10 @@ QUERY_CHUNK = 4096
 DOC_CHUNK = 2048
 
 
-def progress_disabled() -> bool | None:
-    """tqdm's ``disable``: off when ``ODQA_PROGRESS=0``, on when ``ODQA_PROGRESS=1``, else only on a terminal."""
-    value = os.environ.get("ODQA_PROGRESS", "").strip().lower()
-    if value in ("0", "false", "no", "off"):
-        return True
-    if value in ("1", "true", "yes", "on"):
-        return False
-    return None
+def _progress(total: int | None, desc: str, unit: str) -> Any:
+    from odqa_core.progress import progress
 
-
-def _progress(total: int, desc: str, unit: str) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit=unit, disable=progress_disabled(), leave=False, dynamic_ncols=True)
+    return progress(total=total, desc=desc, unit=unit, leave=False)
 
 
 class _TokenDocuments(Sequence[Document]):
