@@ -88,6 +88,22 @@ def versions(*names: str) -> dict[str, str]:
     return out
 
 
+def source_state(path: str = "plugins/odqa-sparse/odqa_sparse") -> str:
+    """The last commit touching ``path`` (and whether its working tree differs), to name the code measured."""
+    import subprocess
+
+    try:
+        commit = subprocess.run(
+            ["git", "log", "-1", "--format=%h", "--", path], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", path], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{path} at {commit or 'no commit'}" + (" + uncommitted changes" if dirty else "")
+
+
 def peak_rss_mb() -> float:
     """Peak resident set size of this process so far (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -61,6 +61,7 @@ from _common import (  # noqa: E402
     peak_rss_mb,
     require_korquad,
     single_thread_env,
+    source_state,
     versions,
     write_json,
 )
@@ -549,9 +550,10 @@ def main() -> None:
     info = {
         "command": command_line(),
         "machine": machine(),
+        "code": source_state(),
         "versions": versions("odqa", "odqa-sparse", "bm25s", "rank-bm25", "numba", "numpy", "scipy"),
     }
-    print(f"{info['command']}\n{info['machine']}\n{info['versions']}\n", flush=True)
+    print(f"{info['command']}\n{info['machine']}\n{info['versions']}\n{info['code']}\n", flush=True)
     systems = [s for s in args.systems.split(",") if s]
     summary: dict[str, Any] = {"info": info, "corpora": {}, "scale": {}}
     tables = []
@@ -690,7 +692,9 @@ def main() -> None:
     file = write_json(str(out.parent), "bm25_speed.json", summary)
     (out.parent / "bm25_speed.md").write_text(
         f"{info['machine']['date_utc']}; {info['machine']['cpu']}, {info['machine']['cores']} cores, "
-        f"{info['machine']['ram_gb']} GB RAM, no GPU\n\n`{info['command']}`\n\n" + "\n\n".join(tables) + "\n"
+        f"{info['machine']['ram_gb']} GB RAM, no GPU; {info['code']}\n\n`{info['command']}`\n\n"
+        + "\n\n".join(tables)
+        + "\n"
     )
     print(f"wrote {file} and {out.parent / 'bm25_speed.md'}")
 

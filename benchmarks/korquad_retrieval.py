@@ -34,6 +34,7 @@ from _common import (  # noqa: E402
     machine,
     markdown_table,
     require_korquad,
+    source_state,
     versions,
     write_json,
 )
@@ -128,9 +129,10 @@ def main() -> None:
     info = {
         "command": command_line(),
         "machine": machine(),
+        "code": source_state(),
         "versions": versions("odqa", "odqa-sparse", "kiwipiepy", "tokenizers", "scikit-learn", "numpy"),
     }
-    print(f"{info['command']}\n{info['machine']}\n{info['versions']}\n", flush=True)
+    print(f"{info['command']}\n{info['machine']}\n{info['versions']}\n{info['code']}\n", flush=True)
     out = Path(args.out)
     questions = load_questions(path)
     if args.max_questions:
@@ -250,7 +252,7 @@ def main() -> None:
     file = write_json(args.out, "korquad_retrieval.json", {"info": info, "rows": rows})
     (out / "korquad_retrieval.md").write_text(
         f"{info['machine']['date_utc']}; {info['machine']['cpu']}, {info['machine']['cores']} cores, "
-        f"{info['machine']['ram_gb']} GB RAM, no GPU\n\n`{info['command']}`\n\n{table}\n"
+        f"{info['machine']['ram_gb']} GB RAM, no GPU; {info['code']}\n\n`{info['command']}`\n\n{table}\n"
     )
     print(f"\nwrote {file} and {out / 'korquad_retrieval.md'}")
 
