@@ -143,7 +143,7 @@ class KiwiAnalyzer(Analyzer):
     Keeps nouns (``NNG``, ``NNP``, ``NNB``), verb and adjective stems (``VV``, ``VA``), foreign words (``SL``),
     numbers (``SN``), roots (``XR``) and hanja (``SH``); particles, endings and punctuation are dropped. ``tags``
     replaces the kept tag list (each entry matches a tag exactly or as the part before ``-``). Foreign words are
-    lowercased when ``lowercase`` is true. ``num_workers`` is kiwipiepy's (0: one thread, -1: all cores). Needs
+    lowercased when ``lowercase`` is true. ``num_workers`` is kiwipiepy's (default: its own; -1: all cores). Needs
     ``pip install 'odqa-sparse[kiwi]'``.
     """
 
@@ -154,14 +154,16 @@ class KiwiAnalyzer(Analyzer):
         *,
         tags: Sequence[str] = KIWI_DEFAULT_TAGS,
         lowercase: bool = True,
-        num_workers: int = 0,
+        num_workers: int | None = None,
         model_type: str | None = None,
     ) -> None:
         if isinstance(tags, str) or not isinstance(tags, (list, tuple)) or not tags:
             raise UsageError(f"analyzer 'kiwi': option 'tags' must be a non-empty list of POS tags, got {tags!r}")
         if not all(isinstance(t, str) and t for t in tags):
             raise UsageError(f"analyzer 'kiwi': option 'tags' must hold tag names, got {tags!r}")
-        if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < -1:
+        if num_workers is not None and (
+            isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < -1
+        ):
             raise UsageError(f"analyzer 'kiwi': option 'num_workers' must be an integer >= -1, got {num_workers!r}")
         if model_type is not None and not isinstance(model_type, str):
             raise UsageError(f"analyzer 'kiwi': option 'model_type' must be a string, got {model_type!r}")
@@ -179,7 +181,9 @@ class KiwiAnalyzer(Analyzer):
             from kiwipiepy import Kiwi
         except ImportError:
             raise UsageError("analyzer 'kiwi' needs the kiwipiepy package: pip install 'odqa-sparse[kiwi]'") from None
-        kwargs: dict[str, Any] = {"num_workers": self.num_workers}
+        kwargs: dict[str, Any] = {}
+        if self.num_workers is not None:
+            kwargs["num_workers"] = self.num_workers
         if self.model_type is not None:
             kwargs["model_type"] = self.model_type
         try:

@@ -87,6 +87,8 @@ class SparseRetriever(Retriever):
         self.threads = threads
         # Through the registry, so that any installed analyzer plugin works and names are checked now.
         self._analyzer: Analyzer = plugins.create("analyzer", analyzer, self.analyzer_options)
+        # The analyzer's full config (defaults filled in), so that config() and the manifest pin it exactly.
+        self.analyzer_options = self._analyzer.config()
         self._documents: Sequence[Document] = []
         self._embedding: SparseEmbedding | None = None
         self._impacts: Impacts | None = None

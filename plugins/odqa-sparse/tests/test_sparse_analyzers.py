@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+from odqa_sparse.analyzers import CharNgramAnalyzer, HFTokenizerAnalyzer, KiwiAnalyzer, RegexAnalyzer
+
+from odqa_core import DataError, UnknownComponentError, UsageError, plugins
+
+TEXTS = ["Hello, 세계! 서울의 Han-River는 2024년에", "", "  ", "ÉCOLE école_Ünïcode", "김치는 배추로 만든다."]
+
+
+def test_registered_under_their_names():
+    for name, cls in [
+        ("regex", RegexAnalyzer),
+        ("char-ngram", CharNgramAnalyzer),
+        ("hf", HFTokenizerAnalyzer),
+        ("kiwi", KiwiAnalyzer),
+    ]:
+        assert plugins.get_component_class("analyzer", name) is cls
+
+
+def test_unknown_analyzer_name():
+    with pytest.raises(UnknownComponentError, match="nope"):
+        plugins.create("analyzer", "nope")
+
+
+def test_regex_default_is_lowercase_unicode_words():
+    a = RegexAnalyzer()
+    assert a.tokenize(TEXTS[0]) == ["hello", "세계", "서울의", "han", "river는", "2024년에"]
+    assert a.tokenize("ÉCOLE école_Ünïcode") == ["école", "école_ünïcode"]
+    assert a.tokenize("") == []
+
+
+def test_regex_options():
+    assert RegexAnalyzer(lowercase=False).tokenize("Han River") == ["Han", "River"]
+    assert RegexAnalyzer(pattern=r"[가-힣]+").tokenize("서울 Seoul 부산") == ["서울", "부산"]
+    with pytest.raises(UsageError, match=r"\[unclosed"):
+        RegexAnalyzer(pattern="[unclosed")
+    with pytest.raises(UsageError, match="'yes'"):
+        RegexAnalyzer(lowercase="yes")
+
+
+def test_char_ngrams_within_words():
+    a = CharNgramAnalyzer()
+    assert a.tokenize("서울에서 맛집") == ["서울", "울에", "에서", "맛집"]
+    assert a.tokenize("a 한강") == ["a", "한강"]
+    assert CharNgramAnalyzer(n=3).tokenize("서울특별시, ok") == ["서울특", "울특별", "특별시", "ok"]
+    assert CharNgramAnalyzer(n=1).tokenize("AB c") == ["a", "b", "c"]
+    for bad in (0, -1, 2.5, True, "2"):
+        with pytest.raises(UsageError, match="'n'"):
+            CharNgramAnalyzer(n=bad)
+
+
+@pytest.mark.parametrize("analyzer", [RegexAnalyzer(), CharNgramAnalyzer(), CharNgramAnalyzer(n=3)])
+def test_tokenize_many_equals_tokenize(analyzer):
+    assert analyzer.tokenize_many(TEXTS) == [analyzer.tokenize(t) for t in TEXTS]
+    assert analyzer.tokenize_many(iter(TEXTS)) == [analyzer.tokenize(t) for t in TEXTS]
+
+
+@pytest.mark.parametrize("analyzer", [RegexAnalyzer(lowercase=False), CharNgramAnalyzer(n=4)])
+def test_config_is_json_and_rebuilds(analyzer):
+    config = json.loads(json.dumps(analyzer.config()))
+    rebuilt = type(analyzer).from_options(config)
+    assert rebuilt.config() == analyzer.config()
+    assert rebuilt.tokenize_many(TEXTS) == analyzer.tokenize_many(TEXTS)
+
+
+def test_unknown_option_is_a_usage_error():
+    with pytest.raises(UsageError, match="no_such"):
+        RegexAnalyzer.from_options({"no_such": 1})
+
+
+# --- hf --------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tokenizer_file(tmp_path_factory):
+    tokenizers = pytest.importorskip("tokenizers")
+    from tokenizers import models, normalizers, pre_tokenizers, trainers
+
+    tok = tokenizers.Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    trainer = trainers.WordPieceTrainer(vocab_size=200, special_tokens=["[UNK]", "[CLS]", "[SEP]"])
+    corpus = ["the han river flows through seoul", "busan is a port city", "서울 한강 부산 항구"] * 20
+    tok.train_from_iterator(corpus, trainer)
+    path = tmp_path_factory.mktemp("hf") / "tokenizer.json"
+    tok.save(str(path))
+    return path
+
+
+def test_hf_tokenizer_from_file_and_directory(tokenizer_file):
+    by_file = HFTokenizerAnalyzer(path=str(tokenizer_file))
+    by_dir = HFTokenizerAnalyzer(path=str(tokenizer_file.parent))
+    tokens = by_file.tokenize("The Han River")
+    assert tokens[:2] == ["the", "han"]
+    assert "[CLS]" not in tokens
+    assert by_dir.tokenize_many(TEXTS) == by_file.tokenize_many(TEXTS) == [by_file.tokenize(t) for t in TEXTS]
+    assert by_file.tokenize_many([]) == []
+
+
+def test_hf_missing_path(tmp_path):
+    with pytest.raises(UsageError, match="path"):
+        HFTokenizerAnalyzer()
+    analyzer = HFTokenizerAnalyzer(path=str(tmp_path / "missing"))  # __init__ stays light: no file access
+    with pytest.raises(DataError, match="missing"):
+        analyzer.warm_up()
+
+
+def test_hf_unreadable_file(tmp_path):
+    bad = tmp_path / "tokenizer.json"
+    bad.write_text("{not json")
+    with pytest.raises(DataError, match="cannot read tokenizer"):
+        HFTokenizerAnalyzer(path=str(bad)).warm_up()
+
+
+# --- kiwi ------------------------------------------------------------------------------------------------------
+
+
+def test_kiwi_keeps_content_morphemes():
+    pytest.importorskip("kiwipiepy")
+    a = KiwiAnalyzer()
+    tokens = a.tokenize("서울특별시에서 맛있는 음식을 먹었다. Python 3.11")
+    for kept in ("서울", "특별시", "맛있", "음식", "먹", "python", "3.11"):
+        assert kept in tokens
+    for dropped in ("에서", "을", "었", "다", "."):
+        assert dropped not in tokens
+    texts = ["김치는 배추로 만든다.", "", "반갑습니다"]
+    assert a.tokenize_many(texts) == [a.tokenize(t) for t in texts]
+    assert "반갑" in a.tokenize("반갑습니다")  # irregular adjective (VA-I) stems are kept too
+
+
+def test_kiwi_options_are_checked():
+    with pytest.raises(UsageError, match="tags"):
+        KiwiAnalyzer(tags="NNG")
+    with pytest.raises(UsageError, match="num_workers"):
+        KiwiAnalyzer(num_workers=-5)
+    assert KiwiAnalyzer(tags=["NNP"]).config()["tags"] == ["NNP"]
