@@ -69,7 +69,7 @@ def test_analyzer_through_the_cli_is_stored_and_reused(tmp_path):
     )
     assert result.exit_code == 0, result.output
     manifest = json.loads((index_dir / "manifest.json").read_text())
-    assert manifest["config"]["analyzer"] == "char-ngram" and manifest["config"]["analyzer_options"] == {"n": 2}
+    assert manifest["config"]["analyzer"] == "char-ngram" and manifest["config"]["analyzer_options"]["n"] == 2
     run_file = tmp_path / "run.jsonl"
     result = runner.invoke(
         cli,
