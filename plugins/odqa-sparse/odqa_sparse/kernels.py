@@ -103,7 +103,7 @@ def transpose_counts(indptr, indices, data, n_terms):  # pragma: no cover - comp
 
 
 #: How many best partial scores ``_tighten`` completes, as a multiple of k.
-TIGHTEN_FACTOR = 8
+TIGHTEN_FACTOR = 4
 #: Terms in at least 1/BITMAP_DIVISOR of the documents get a presence bitmap (see ``build_bitmaps``).
 BITMAP_DIVISOR = 32
 
@@ -376,7 +376,6 @@ def _search_one(
     touched,
     cand,
     cval,
-    crem,
     hs,
     hi,
     ths,
@@ -413,9 +412,6 @@ def _search_one(
     for i in range(m - 1, -1, -1):
         rest[i] = rest[i + 1] + ub[order[i]]
     prune = prune and nonneg
-    tested = np.zeros(m, np.bool_)  # terms whose bound candidates carry only when present (candidate mode)
-    test_base = np.empty(m, np.int64)
-    test_ub = np.empty(m, np.float64)
     # Relative slack covering float32 rounding of m additions (each at most 2**-24 relative).
     slack = 1.0 + (m + 4) * 2.0**-22
 
@@ -468,34 +464,12 @@ def _search_one(
                         d = touched[j]
                         cand[j] = d
                         cval[j] = acc[d]
-                # Each candidate's bound of what is still to come: the upper bounds of the remaining terms it
-                # holds, telling by presence bitmap (cheap) for terms missing from a fair share of documents, and
-                # counting the others blindly.
-                blind = 0.0
-                n_test = 0
-                for u in range(i, m):
-                    t_u = terms[u]
-                    if b_slot[t_u] >= 0 and 10 * lens[order[u]] <= 9 * n_docs:
-                        test_base[n_test] = b_slot[t_u] * n_words
-                        test_ub[n_test] = ub[order[u]]
-                        tested[u] = True
-                        n_test += 1
-                    else:
-                        blind += ub[order[u]]
                 keep = 0
                 for j in range(nt):
-                    d = cand[j]
                     s = cval[j]
-                    bound = blind
-                    word = d >> 6
-                    bit = np.uint64(d & 63)
-                    for u in range(n_test):
-                        present = (b_words[test_base[u] + word] >> bit) & np.uint64(1)
-                        bound += test_ub[u] * np.float64(present)
-                    ok = (s + bound) * slack >= theta
-                    cand[keep] = d
+                    ok = (s + rest[i]) * slack >= theta
+                    cand[keep] = cand[j]
                     cval[keep] = s
-                    crem[keep] = bound
                     keep += ok
                 nc = keep
                 cand_mode = True
@@ -527,12 +501,9 @@ def _search_one(
         if nc == 0:
             break
         slot = b_slot[t]
-        ub_t = ub[order[i]]
-        test = tested[i]
         if slot >= 0:
             # Branch-free so that the (cache-missing) impact loads of consecutive candidates overlap: an absent
-            # term adds exactly 0, and every candidate is written back, advancing only when it survives. The
-            # term's bound leaves the bounds of the candidates that hold it.
+            # term adds exactly 0, and every candidate is written back, advancing only when it survives.
             base = slot * n_words
             last = p1 - 1
             keep = 0
@@ -541,15 +512,12 @@ def _search_one(
                 word = b_words[base + (d >> 6)]
                 bit = np.uint64(d & 63)
                 present = (word >> bit) & np.uint64(1)
-                # The posting of d if present (else a harmless neighbour, multiplied by 0 below).
                 p = p0 + b_rank[base + (d >> 6)] + _popcount(word & ((np.uint64(1) << bit) - np.uint64(1)))
                 x = w * t_imp[min(p, last)]
                 s = cval[j] + x * np.float32(present)
-                bound = crem[j] - ub_t * np.float64(present | np.uint64(not test))
-                ok = (s + bound) * slack >= theta
+                ok = (s + after) * slack >= theta
                 cand[keep] = d
                 cval[keep] = s
-                crem[keep] = bound
                 keep += ok
         elif nc * 2.0 * (np.log2(length) + 1.0) < length:
             keep = 0
@@ -559,11 +527,9 @@ def _search_one(
                 s = cval[j]
                 if p < p1 and t_docs[p] == d:
                     s += w * t_imp[p]
-                bound = crem[j] - ub_t
-                ok = (s + bound) * slack >= theta
+                ok = (s + after) * slack >= theta
                 cand[keep] = d
                 cval[keep] = s
-                crem[keep] = bound
                 keep += ok
         else:
             # Many candidates, short list: scan it, through the dense accumulator.
@@ -580,11 +546,9 @@ def _search_one(
                 d = cand[j]
                 s = acc[d]
                 flag[d] = 1
-                bound = crem[j] - ub_t
-                ok = (s + bound) * slack >= theta
+                ok = (s + after) * slack >= theta
                 cand[keep] = d
                 cval[keep] = s
-                crem[keep] = bound
                 keep += ok
         nc = keep
         if nc > 4 * k:
@@ -671,7 +635,6 @@ def search_batch(
     touched = np.empty(n_docs + 1, np.int32)
     cand = np.empty(n_docs + 1, np.int32)
     cval = np.empty(n_docs + 1, np.float32)
-    crem = np.empty(n_docs + 1, np.float64)
     hs = np.empty(k, np.float32)
     hi = np.empty(k, np.int64)
     ths = np.empty(TIGHTEN_FACTOR * k, np.float32)
@@ -698,7 +661,6 @@ def search_batch(
             touched,
             cand,
             cval,
-            crem,
             hs,
             hi,
             ths,
