@@ -1,24 +1,26 @@
 """Numba kernels: building the count matrix and the term-major postings, and batched exact top-k search.
 
-Search is term-at-a-time over impact postings (per term: ascending doc ids and float32 impacts) into a dense
-float32 accumulator that is reset only where it was touched, with exact MaxScore-style dynamic pruning:
+Search (:func:`search_batch`, one call per batch of queries) is term-at-a-time over impact postings (per term:
+ascending doc ids and float32 impacts) into a dense float32 accumulator that is reset only where it was touched,
+with exact MaxScore-style dynamic pruning:
 
-1. the query terms are ordered by upper bound ``ub = weight * max_impact``, largest first (ties: term id), and
-   every document's score is the float32 sum of its contributions *in that order* — the same order with and
-   without pruning, so both paths produce bit-identical scores;
-2. before each long posting list, a lower bound ``theta`` of the final k-th score is tightened: the k best
-   partial scores are completed exactly by binary search in the remaining lists (their final scores are real
-   scores of k distinct documents, so ``theta`` = the smallest of them is a valid lower bound);
-3. a document not yet seen is admitted from list ``i`` only if ``contribution + sum(ub of later lists)`` could
-   still reach ``theta``; once ``sum(ub of lists i..)`` cannot, no new document is admitted at all and the
-   surviving candidates (those whose ``partial + remaining bound`` can still reach ``theta``) are completed by
-   galloping search in the remaining doc-sorted lists (or a scan when that is cheaper).
+1. a query's terms are processed shortest posting list first (ties: term id), and every document's score is the
+   float32 sum of its contributions *in that order*, with or without pruning, so both paths give bit-identical
+   scores; ``ub = weight * max_impact`` bounds a term's contribution and ``rest[i]`` the sum of terms ``i..``;
+2. before a long list, a lower bound ``theta`` of the final k-th score is tightened: the best partial scores are
+   completed exactly (presence bitmap or binary search in the remaining lists), and being real final scores of
+   distinct documents, their k-th largest bounds the final k-th score from below;
+3. an unseen document is admitted from list ``i`` only if ``contribution + rest[i + 1]`` can reach ``theta``;
+   once ``rest[i]`` cannot, no document is admitted any more ("candidate mode"): the candidates whose
+   ``partial + rest`` can still reach ``theta`` are completed term by term, by presence bitmap for frequent
+   terms (an O(1) rank lookup), else by binary search or a scan of the list, and dropped as soon as they cannot.
 
-Pruning tests are strict and carry a relative float-rounding margin, so a document tied with the k-th score is
-never dropped and ties are broken by ascending doc index exactly as in exhaustive scoring. Pruning is used only
-when every contribution of the query is non-negative (BM25 okapi with negative idfs falls back to exhaustive
-scoring for the queries that need it). Documents that match no query term score 0 and are merged in by
-ascending index when they belong to the top k (e.g. fewer than k matches, or negative scores).
+Pruning tests are strict and carry a relative margin covering float32 rounding, so a document tied with the k-th
+score is never dropped and ties are broken by ascending doc index exactly as in exhaustive scoring. Pruning is
+used only for queries whose contributions are all non-negative (BM25 okapi with negative idfs is scored
+exhaustively). Documents that match no query term score 0 and are merged in by ascending index when they belong
+to the top k (fewer than k matches, or negative scores). Hot loops are branch-free where the branch would be
+unpredictable, so that the scattered memory accesses of consecutive iterations overlap.
 """
 
 from __future__ import annotations
@@ -637,8 +639,9 @@ def search_batch(
     cval = np.empty(n_docs + 1, np.float32)
     hs = np.empty(k, np.float32)
     hi = np.empty(k, np.int64)
-    ths = np.empty(TIGHTEN_FACTOR * k, np.float32)
-    thi = np.empty(TIGHTEN_FACTOR * k, np.int64)
+    kk = max(k, min(TIGHTEN_FACTOR * k, n_docs))
+    ths = np.empty(kk, np.float32)
+    thi = np.empty(kk, np.int64)
     for q in range(n_queries):
         a = q_ptr[q]
         e = q_ptr[q + 1]
@@ -672,14 +675,12 @@ def search_batch(
         if c != 0:
             for j in range(k):
                 out_s[q, j] += c
-            # Adding c may round distinct scores to equal ones: restore index order inside ties.
-            for j in range(1, k):
-                s = out_s[q, j]
-                d = out_i[q, j]
-                x = j - 1
-                while x >= 0 and out_s[q, x] == s and out_i[q, x] > d:
-                    out_s[q, x + 1] = out_s[q, x]
-                    out_i[q, x + 1] = out_i[q, x]
-                    x -= 1
-                out_s[q, x + 1] = s
-                out_i[q, x + 1] = d
+            # Adding c may round distinct scores to equal ones: restore index order inside runs of ties.
+            a = 0
+            while a < k:
+                b = a + 1
+                while b < k and out_s[q, b] == out_s[q, a]:
+                    b += 1
+                if b - a > 1:
+                    out_i[q, a:b] = np.sort(out_i[q, a:b])
+                a = b
