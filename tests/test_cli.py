@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
 
-from odqa_core.cli import cli
 from odqa_core.testing import TOY_DOCUMENTS, TOY_QUESTIONS
+from tests.conftest import assert_one_line_error
 
 
-@pytest.fixture
-def runner(fake_plugins):
-    return CliRunner()
+@pytest.fixture(autouse=True)
+def _fakes(fake_plugins):
+    yield
 
 
 @pytest.fixture
@@ -21,167 +20,77 @@ def toy_files(tmp_path):
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_text("".join(json.dumps(d.to_dict(), ensure_ascii=False) + "\n" for d in TOY_DOCUMENTS))
     questions = tmp_path / "questions.jsonl"
-    questions.write_text(
-        "".join(
-            json.dumps(
-                {"id": q.id, "question": q.text, "answers": list(q.answers), "doc_ids": list(q.doc_ids)},
-                ensure_ascii=False,
-            )
-            + "\n"
-            for q in TOY_QUESTIONS
-        )
-    )
+    rows = [
+        {"id": q.id, "question": q.text, "answers": list(q.answers), "doc_ids": list(q.doc_ids)}
+        for q in TOY_QUESTIONS
+    ]
+    questions.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
     return corpus, questions
 
 
-def assert_one_line_error(result, code=None, contains=""):
-    assert result.exit_code != 0, result.output
-    if code is not None:
-        assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error:"), result.output
-    assert contains in lines[0], lines[0]
+@pytest.fixture
+def toy_index(odqa, toy_files, tmp_path):
+    corpus, _ = toy_files
+    result = odqa(f"index --retriever fake --corpus {corpus} --index-dir {tmp_path / 'i'}")
+    assert result.exit_code == 0, result.output
+    return tmp_path / "i"
 
 
-def test_help_lists_commands_and_examples(runner):
-    result = runner.invoke(cli, ["--help"])
+def test_help_lists_commands_and_examples(odqa):
+    result = odqa("--help")
     assert result.exit_code == 0
     for command in ("index", "retrieve", "evaluate", "run", "plugins"):
         assert command in result.output
-        sub = runner.invoke(cli, [command, "--help"])
+        sub = odqa(f"{command} --help")
         assert sub.exit_code == 0 and ("Examples" in sub.output or "Environment" in sub.output), command
 
 
-def test_plugins_json_lists_the_fakes(runner):
-    result = runner.invoke(cli, ["plugins", "--json"])
-    rows = {row["name"]: row for row in json.loads(result.output)}
+def test_plugins_json_lists_the_fakes(odqa):
+    rows = {row["name"]: row for row in json.loads(odqa("plugins --json").output)}
     assert rows["odqa-fakes"]["components"]["retrievers"] == ["fake"]
     assert "example" in rows
-    text = runner.invoke(cli, ["plugins"]).output
+    text = odqa("plugins").output
     assert "odqa-fakes" in text and "retrievers: fake" in text
 
 
-def test_index_retrieve_evaluate(runner, toy_files, tmp_path):
-    corpus, questions = toy_files
-    index_dir, run_file = tmp_path / "idx", tmp_path / "run.jsonl"
-    result = runner.invoke(
-        cli, ["index", "--retriever", "fake", "--corpus", str(corpus), "--index-dir", str(index_dir)]
-    )
-    assert result.exit_code == 0, result.output
-    assert (index_dir / "manifest.json").is_file()
-    result = runner.invoke(
-        cli,
-        [
-            "retrieve",
-            "--index-dir",
-            str(index_dir),
-            "--questions",
-            str(questions),
-            "--top-k",
-            "3",
-            "--output",
-            str(run_file),
-        ],
-    )
+def test_index_retrieve_evaluate(odqa, toy_files, toy_index, tmp_path):
+    _, questions = toy_files
+    run_file = tmp_path / "run.jsonl"
+    assert (toy_index / "manifest.json").is_file()
+    result = odqa(f"retrieve --index-dir {toy_index} --questions {questions} --top-k 3 --output {run_file}")
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in run_file.read_text().splitlines()]
     assert [r["id"] for r in rows] == [q.id for q in TOY_QUESTIONS]
     assert all(len(r["hits"]) == 3 for r in rows)
     assert rows[0]["hits"][0]["doc_id"] == "toy-1"
-    result = runner.invoke(
-        cli,
-        [
-            "evaluate",
-            "--run",
-            str(run_file),
-            "--questions",
-            str(questions),
-            "--index-dir",
-            str(index_dir),
-            "--k",
-            "1,3",
-            "--json",
-        ],
-    )
+    result = odqa(f"evaluate --run {run_file} --questions {questions} --index-dir {toy_index} --k 1,3 --json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["metrics"]["doc"]["acc@3"] == 1.0
     assert set(report["metrics"]) == {"doc", "answer"}
-    table = runner.invoke(cli, ["evaluate", "--run", str(run_file), "--questions", str(questions)])
-    assert "doc-acc" in table.output and "answer-acc" not in table.output  # no texts without corpus/index
+    table = odqa(f"evaluate --run {run_file} --questions {questions}").output
+    assert "doc-acc" in table and "answer-acc" not in table  # no texts without corpus/index
 
 
-def test_trec_run_format(runner, toy_files, tmp_path):
+def test_trec_run_format(odqa, toy_files, toy_index, tmp_path):
     corpus, questions = toy_files
-    runner.invoke(cli, ["index", "--retriever", "fake", "--corpus", str(corpus), "--index-dir", str(tmp_path / "i")])
-    result = runner.invoke(
-        cli,
-        [
-            "retrieve",
-            "--index-dir",
-            str(tmp_path / "i"),
-            "--questions",
-            str(questions),
-            "--top-k",
-            "2",
-            "--output",
-            str(tmp_path / "run.trec"),
-            "--format",
-            "trec",
-        ],
+    run_file = tmp_path / "run.trec"
+    result = odqa(
+        f"retrieve --index-dir {toy_index} --questions {questions} --top-k 2 --output {run_file} --format trec"
     )
     assert result.exit_code == 0, result.output
-    first = (tmp_path / "run.trec").read_text().splitlines()[0].split()
-    assert first[:4] == ["tq-1", "Q0", "toy-1", "1"]
-    result = runner.invoke(
-        cli,
-        [
-            "evaluate",
-            "--run",
-            str(tmp_path / "run.trec"),
-            "--questions",
-            str(questions),
-            "--corpus",
-            str(corpus),
-            "--k",
-            "1,2",
-            "--json",
-        ],
-    )
+    assert run_file.read_text().splitlines()[0].split()[:4] == ["tq-1", "Q0", "toy-1", "1"]
+    result = odqa(f"evaluate --run {run_file} --questions {questions} --corpus {corpus} --k 1,2 --json")
     assert json.loads(result.output)["metrics"]["answer"]["acc@2"] > 0
 
 
-def test_run_writes_every_output(runner, toy_files, tmp_path):
+def test_run_writes_every_output(odqa, toy_files, tmp_path):
     corpus, questions = toy_files
     out = tmp_path / "out"
-    result = runner.invoke(
-        cli,
-        [
-            "run",
-            "--retriever",
-            "fake",
-            "--retriever",
-            "example-title",
-            "--fuser",
-            "fake-sum",
-            "--reader",
-            "fake-reader",
-            "--post",
-            "fake-strip,example-upper",
-            "--corpus",
-            str(corpus),
-            "--questions",
-            str(questions),
-            "--output-dir",
-            str(out),
-            "--top-k",
-            "3",
-            "-o",
-            "fake.tokens=chars",
-            "-o",
-            "fake-sum.depth=4",
-        ],
+    result = odqa(
+        "run --retriever fake --retriever example-title --fuser fake-sum --reader fake-reader "
+        f"--post fake-strip,example-upper --corpus {corpus} --questions {questions} --output-dir {out} "
+        "--top-k 3 -o fake.tokens=chars -o fake-sum.depth=4"
     )
     assert result.exit_code == 0, result.output
     assert {p.name for p in out.iterdir()} == {
@@ -201,22 +110,9 @@ def test_run_writes_every_output(runner, toy_files, tmp_path):
     assert (out / "index" / "fake" / "manifest.json").is_file()
 
 
-def test_run_needs_a_fuser_for_several_retrievers(runner, toy_files, tmp_path):
-    corpus, questions = toy_files
-    result = runner.invoke(
-        cli,
-        [
-            "run",
-            "--retriever",
-            "fake",
-            "--retriever",
-            "example-title",
-            "--corpus",
-            str(corpus),
-            "--output-dir",
-            str(tmp_path / "o"),
-        ],
-    )
+def test_run_needs_a_fuser_for_several_retrievers(odqa, toy_files, tmp_path):
+    corpus, _ = toy_files
+    result = odqa(f"run --retriever fake --retriever example-title --corpus {corpus} --output-dir {tmp_path / 'o'}")
     assert_one_line_error(result, 2, "fuser")
     assert not (tmp_path / "o").exists()
 
@@ -224,134 +120,62 @@ def test_run_needs_a_fuser_for_several_retrievers(runner, toy_files, tmp_path):
 # --- bad input: one line, non-zero exit, nothing half-written ---------------------------------------------------
 
 
-def test_missing_corpus_file(runner, tmp_path):
-    result = runner.invoke(
-        cli,
-        [
-            "index",
-            "--retriever",
-            "fake",
-            "--corpus",
-            str(tmp_path / "nope.jsonl"),
-            "--index-dir",
-            str(tmp_path / "idx"),
-        ],
-    )
+def test_missing_corpus_file(odqa, tmp_path):
+    result = odqa(f"index --retriever fake --corpus {tmp_path / 'nope.jsonl'} --index-dir {tmp_path / 'idx'}")
     assert_one_line_error(result, contains="nope.jsonl")
     assert not (tmp_path / "idx").exists()
 
 
-def test_malformed_json(runner, tmp_path):
-    bad = tmp_path / "bad.json"
-    bad.write_text('{"data": [')
-    result = runner.invoke(
-        cli, ["index", "--retriever", "fake", "--corpus", str(bad), "--index-dir", str(tmp_path / "idx")]
-    )
-    assert_one_line_error(result, contains="bad.json")
+@pytest.mark.parametrize(
+    "name, content, culprit",
+    [
+        ("bad.json", '{"data": [', "bad.json"),  # malformed JSON
+        ("c.jsonl", '{"id": "d1", "text": "something"}\n{"id": "d2", "text": ""}\n', "d2"),  # empty document
+    ],
+)
+def test_bad_corpus(odqa, tmp_path, name, content, culprit):
+    (tmp_path / name).write_text(content)
+    result = odqa(f"index --retriever fake --corpus {tmp_path / name} --index-dir {tmp_path / 'idx'}")
+    assert_one_line_error(result, contains=culprit)
     assert not (tmp_path / "idx").exists()
 
 
-def test_empty_question_text(runner, toy_files, tmp_path):
-    corpus, _ = toy_files
+def test_empty_question_text(odqa, toy_index, tmp_path):
     questions = tmp_path / "q.jsonl"
     questions.write_text('{"id": "q1", "question": "fine?"}\n{"id": "q2", "question": "   "}\n')
-    runner.invoke(cli, ["index", "--retriever", "fake", "--corpus", str(corpus), "--index-dir", str(tmp_path / "i")])
-    result = runner.invoke(
-        cli,
-        [
-            "retrieve",
-            "--index-dir",
-            str(tmp_path / "i"),
-            "--questions",
-            str(questions),
-            "--output",
-            str(tmp_path / "run.jsonl"),
-        ],
-    )
+    result = odqa(f"retrieve --index-dir {toy_index} --questions {questions} --output {tmp_path / 'run.jsonl'}")
     assert_one_line_error(result, contains="q2")
     assert not (tmp_path / "run.jsonl").exists()
 
 
-def test_empty_document_text(runner, tmp_path):
-    corpus = tmp_path / "c.jsonl"
-    corpus.write_text('{"id": "d1", "text": "something"}\n{"id": "d2", "text": ""}\n')
-    result = runner.invoke(
-        cli, ["index", "--retriever", "fake", "--corpus", str(corpus), "--index-dir", str(tmp_path / "idx")]
-    )
-    assert_one_line_error(result, contains="d2")
-    assert not (tmp_path / "idx").exists()
-
-
-def test_unknown_retriever_lists_available(runner, toy_files, tmp_path):
+def test_unknown_retriever_lists_available(odqa, toy_files, tmp_path):
     corpus, _ = toy_files
-    result = runner.invoke(
-        cli, ["index", "--retriever", "nope", "--corpus", str(corpus), "--index-dir", str(tmp_path / "idx")]
-    )
+    result = odqa(f"index --retriever nope --corpus {corpus} --index-dir {tmp_path / 'idx'}")
     assert_one_line_error(result, 2, "odqa plugins")
     assert "fake" in result.output
 
 
-def test_unknown_option_and_malformed_option(runner, toy_files, tmp_path):
+@pytest.mark.parametrize("option, message", [("speed=11", "'speed'"), ("tokens", "key=value")])
+def test_unknown_or_malformed_option(odqa, toy_files, tmp_path, option, message):
     corpus, _ = toy_files
-    result = runner.invoke(
-        cli,
-        [
-            "index",
-            "--retriever",
-            "fake",
-            "--corpus",
-            str(corpus),
-            "--index-dir",
-            str(tmp_path / "idx"),
-            "-o",
-            "speed=11",
-        ],
-    )
-    assert_one_line_error(result, 2, "'speed'")
-    result = runner.invoke(
-        cli,
-        [
-            "index",
-            "--retriever",
-            "fake",
-            "--corpus",
-            str(corpus),
-            "--index-dir",
-            str(tmp_path / "idx"),
-            "-o",
-            "tokens",
-        ],
-    )
-    assert_one_line_error(result, 2, "key=value")
+    result = odqa(f"index --retriever fake --corpus {corpus} --index-dir {tmp_path / 'idx'} -o {option}")
+    assert_one_line_error(result, 2, message)
 
 
-def test_index_from_another_format_version(runner, toy_files, tmp_path):
-    corpus, questions = toy_files
-    runner.invoke(cli, ["index", "--retriever", "fake", "--corpus", str(corpus), "--index-dir", str(tmp_path / "i")])
-    manifest = json.loads((tmp_path / "i" / "manifest.json").read_text())
+def test_index_from_another_format_version(odqa, toy_files, toy_index, tmp_path):
+    _, questions = toy_files
+    manifest = json.loads((toy_index / "manifest.json").read_text())
     manifest["format_version"] = 99
-    (tmp_path / "i" / "manifest.json").write_text(json.dumps(manifest))
-    result = runner.invoke(
-        cli,
-        [
-            "retrieve",
-            "--index-dir",
-            str(tmp_path / "i"),
-            "--questions",
-            str(questions),
-            "--output",
-            str(tmp_path / "run.jsonl"),
-        ],
-    )
+    (toy_index / "manifest.json").write_text(json.dumps(manifest))
+    result = odqa(f"retrieve --index-dir {toy_index} --questions {questions} --output {tmp_path / 'run.jsonl'}")
     assert_one_line_error(result, contains="format version 99")
     assert not (tmp_path / "run.jsonl").exists()
 
 
 @pytest.mark.parametrize("damage", ["truncate", "corrupt"])
-def test_damaged_index_file(runner, toy_files, tmp_path, damage):
-    corpus, questions = toy_files
-    runner.invoke(cli, ["index", "--retriever", "fake", "--corpus", str(corpus), "--index-dir", str(tmp_path / "i")])
-    victim = tmp_path / "i" / "matrix.npy"
+def test_damaged_index_file(odqa, toy_files, toy_index, tmp_path, damage):
+    _, questions = toy_files
+    victim = toy_index / "matrix.npy"
     data = bytearray(victim.read_bytes())
     if damage == "truncate":
         data = data[: len(data) // 2]
@@ -360,43 +184,24 @@ def test_damaged_index_file(runner, toy_files, tmp_path, damage):
     victim.write_bytes(bytes(data))
     out = tmp_path / "run.jsonl"
     out.write_text("previous run\n")
-    result = runner.invoke(
-        cli, ["retrieve", "--index-dir", str(tmp_path / "i"), "--questions", str(questions), "--output", str(out)]
-    )
+    result = odqa(f"retrieve --index-dir {toy_index} --questions {questions} --output {out}")
     assert_one_line_error(result, contains="matrix.npy")
     assert out.read_text() == "previous run\n"  # nothing already written is lost
 
 
-def test_run_file_that_does_not_match_the_questions(runner, toy_files, tmp_path):
+def test_run_file_that_does_not_match_the_questions(odqa, toy_files, tmp_path):
     _, questions = toy_files
     run_file = tmp_path / "run.jsonl"
     run_file.write_text('{"id": "other", "hits": []}\n')
-    result = runner.invoke(cli, ["evaluate", "--run", str(run_file), "--questions", str(questions)])
-    assert_one_line_error(result, 2, "no ranking")
+    assert_one_line_error(odqa(f"evaluate --run {run_file} --questions {questions}"), 2, "no ranking")
     run_file.write_text("not a run\n")
-    assert_one_line_error(
-        runner.invoke(cli, ["evaluate", "--run", str(run_file), "--questions", str(questions)]), contains="line 1"
-    )
+    assert_one_line_error(odqa(f"evaluate --run {run_file} --questions {questions}"), contains="line 1")
 
 
-def test_bad_cutoffs_and_top_k(runner, toy_files, tmp_path):
+def test_bad_cutoffs_and_top_k(odqa, toy_files, tmp_path):
     corpus, questions = toy_files
-    result = runner.invoke(cli, ["evaluate", "--run", "x", "--questions", str(questions), "--k", "1,a"])
-    assert_one_line_error(result, 2, "--k")
-    result = runner.invoke(
-        cli,
-        [
-            "run",
-            "--retriever",
-            "fake",
-            "--corpus",
-            str(corpus),
-            "--questions",
-            str(questions),
-            "--top-k",
-            "0",
-            "--output-dir",
-            str(tmp_path / "o"),
-        ],
+    assert_one_line_error(odqa(f"evaluate --run x --questions {questions} --k 1,a"), 2, "--k")
+    result = odqa(
+        f"run --retriever fake --corpus {corpus} --questions {questions} --top-k 0 --output-dir {tmp_path}/o"
     )
     assert_one_line_error(result, 2, "top-k")

@@ -8,18 +8,17 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
 
 from odqa_core import data, plugins
-from odqa_core.cli import cli
 from odqa_core.evaluation import evaluate_retrieval, hits_from_results
+from tests.conftest import assert_one_line_error
 
 pytest.importorskip("odqa_sparse")
 
 
-def test_main_job_on_the_bundled_sample(tmp_path):
+def test_main_job_on_the_bundled_sample(odqa, tmp_path):
     out = tmp_path / "out"
-    result = CliRunner().invoke(cli, ["run", "--retriever", "bm25", "--output-dir", str(out)])
+    result = odqa(f"run --retriever bm25 --output-dir {out}")
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["n_documents"] == 58  # 60 written, two exact duplicates merged
@@ -30,7 +29,7 @@ def test_main_job_on_the_bundled_sample(tmp_path):
     assert len(lines) == 107 and len(json.loads(lines[0])["hits"]) == 58
 
 
-def test_duplicate_documents_still_count_as_gold(tmp_path):
+def test_duplicate_documents_still_count_as_gold():
     documents = data.load_corpus(data.sample_corpus_path())
     merged = [d for d in documents if len(d.source_ids) > 1]
     assert {tuple(d.source_ids) for d in merged} == {("doc-012", "doc-059"), ("doc-049", "doc-060")}
@@ -44,103 +43,33 @@ def test_duplicate_documents_still_count_as_gold(tmp_path):
     assert report.metrics["doc"]["acc@10"] == 1.0
 
 
-def test_analyzer_through_the_cli_is_stored_and_reused(tmp_path):
-    runner = CliRunner()
-    index_dir = tmp_path / "idx"
-    result = runner.invoke(
-        cli,
-        [
-            "index",
-            "--retriever",
-            "tfidf",
-            "--corpus",
-            str(data.sample_corpus_path()),
-            "--index-dir",
-            str(index_dir),
-            "--analyzer",
-            "char-ngram",
-            "--analyzer-option",
-            "n=2",
-            "--split-words",
-            "40",
-            "--stride",
-            "20",
-        ],
+def test_analyzer_through_the_cli_is_stored_and_reused(odqa, tmp_path):
+    corpus, questions = data.sample_corpus_path(), data.sample_questions_path()
+    index_dir, run_file = tmp_path / "idx", tmp_path / "run.jsonl"
+    result = odqa(
+        f"index --retriever tfidf --corpus {corpus} --index-dir {index_dir} --analyzer char-ngram "
+        "--analyzer-option n=2 --split-words 40 --stride 20"
     )
     assert result.exit_code == 0, result.output
     manifest = json.loads((index_dir / "manifest.json").read_text())
     assert manifest["config"]["analyzer"] == "char-ngram" and manifest["config"]["analyzer_options"]["n"] == 2
-    run_file = tmp_path / "run.jsonl"
-    result = runner.invoke(
-        cli,
-        [
-            "retrieve",
-            "--index-dir",
-            str(index_dir),
-            "--questions",
-            str(data.sample_questions_path()),
-            "--top-k",
-            "20",
-            "--output",
-            str(run_file),
-        ],
-    )
+    result = odqa(f"retrieve --index-dir {index_dir} --questions {questions} --top-k 20 --output {run_file}")
     assert result.exit_code == 0, result.output
     first_hit = json.loads(run_file.read_text().splitlines()[0])["hits"][0]
     assert "#" in first_hit["doc_id"] and first_hit["source_ids"]  # passages remember their document
-    result = runner.invoke(
-        cli,
-        [
-            "evaluate",
-            "--run",
-            str(run_file),
-            "--questions",
-            str(data.sample_questions_path()),
-            "--index-dir",
-            str(index_dir),
-            "--json",
-        ],
-    )
+    result = odqa(f"evaluate --run {run_file} --questions {questions} --index-dir {index_dir} --json")
     assert json.loads(result.output)["metrics"]["doc"]["acc@20"] >= 0.9
 
 
-def test_unknown_analyzer_is_a_one_line_error(tmp_path):
-    result = CliRunner().invoke(
-        cli,
-        [
-            "index",
-            "--retriever",
-            "bm25",
-            "--corpus",
-            str(data.sample_corpus_path()),
-            "--index-dir",
-            str(tmp_path / "idx"),
-            "--analyzer",
-            "nope",
-        ],
+@pytest.mark.parametrize(
+    "option, culprit", [("--analyzer nope", "'nope' is not available"), ("-o variant=bm99", "bm99")]
+)
+def test_bad_sparse_options_are_one_line_errors(odqa, tmp_path, option, culprit):
+    result = odqa(
+        f"index --retriever bm25 --corpus {data.sample_corpus_path()} --index-dir {tmp_path / 'idx'} {option}"
     )
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and "'nope' is not available" in lines[0] and "regex" in lines[0]
+    assert_one_line_error(result, 2, culprit)
     assert not (tmp_path / "idx").exists()
-
-
-def test_unknown_bm25_variant_is_a_one_line_error(tmp_path):
-    result = CliRunner().invoke(
-        cli,
-        [
-            "index",
-            "--retriever",
-            "bm25",
-            "--corpus",
-            str(data.sample_corpus_path()),
-            "--index-dir",
-            str(tmp_path / "idx"),
-            "-o",
-            "variant=bm99",
-        ],
-    )
-    assert result.exit_code == 2 and "bm99" in result.output and len(result.output.strip().splitlines()) == 1
 
 
 # --- KorQuAD 1.0 dev: golden results (benchmarks/RESULTS.md), tolerances for tie order only ---------------------
