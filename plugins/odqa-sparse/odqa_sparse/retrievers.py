@@ -224,7 +224,7 @@ class SparseRetriever(Retriever):
             raise UsageError("search() takes a list of queries, got a single string")
         k = self._check_k(k)
         analyzer = self._analyzer
-        if queries:
+        if len(queries):
             analyzer.warm_up()
         return self._search(
             (analyzer.tokenize_many(list(queries[s : s + QUERY_CHUNK])) for s in range(0, len(queries), QUERY_CHUNK)),

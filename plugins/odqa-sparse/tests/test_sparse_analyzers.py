@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 from odqa_sparse.analyzers import CharNgramAnalyzer, HFTokenizerAnalyzer, KiwiAnalyzer, RegexAnalyzer
@@ -137,3 +138,22 @@ def test_kiwi_options_are_checked():
     with pytest.raises(UsageError, match="num_workers"):
         KiwiAnalyzer(num_workers=-5)
     assert KiwiAnalyzer(tags=["NNP"]).config()["tags"] == ["NNP"]
+
+
+def test_missing_optional_packages_say_what_to_install(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "kiwipiepy", None)
+    monkeypatch.setitem(sys.modules, "tokenizers", None)
+    with pytest.raises(UsageError, match=r"pip install 'odqa-sparse\[kiwi\]'"):
+        KiwiAnalyzer().warm_up()
+    (tmp_path / "tokenizer.json").write_text("{}")
+    with pytest.raises(UsageError, match=r"pip install 'odqa-sparse\[hf\]'"):
+        HFTokenizerAnalyzer(path=str(tmp_path)).warm_up()
+
+
+def test_package_exports_are_lazy():
+    import odqa_sparse
+
+    assert odqa_sparse.BM25Retriever.name == "bm25"
+    assert odqa_sparse.SparseEmbedding.__name__ == "SparseEmbedding"
+    with pytest.raises(AttributeError):
+        odqa_sparse.NoSuchThing  # noqa: B018

@@ -150,6 +150,7 @@ def test_degenerate_shapes():
         r.search_tokens([["a"]], -1)
     with pytest.raises(UsageError, match="list of queries"):
         r.search("a single string", 1)
+    assert r.search(np.array(["a", "b"]), 1).indices.tolist() == [[0], [1]]
 
 
 def test_chunks_and_threads_give_the_same_results(monkeypatch):
