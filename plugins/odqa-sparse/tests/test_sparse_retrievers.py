@@ -150,6 +150,7 @@ def test_degenerate_shapes():
         r.search_tokens([["a"]], -1)
     with pytest.raises(UsageError, match="list of queries"):
         r.search("a single string", 1)
+    r.index_tokens([["a"], ["b"], ["c"]])
     assert r.search(np.array(["a", "b"]), 1).indices.tolist() == [[0], [1]]
 
 
