@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -45,6 +46,26 @@ TOY_QUESTIONS: tuple[Question, ...] = (
     Question("tq-2", "김치는 무엇으로 만드는 음식인가?", ("배추",), doc_ids=("toy-6",)),
     Question("tq-3", "What is the volcano on Jeju Island called?", ("Hallasan",), doc_ids=("toy-8",)),
 )
+
+
+def run_cli(command: str) -> Any:
+    """Run an ``odqa`` command line in-process (click's CliRunner); returns the click ``Result``."""
+    from click.testing import CliRunner
+
+    from odqa_core.cli import cli
+
+    return CliRunner().invoke(cli, shlex.split(command))
+
+
+def assert_one_line_error(result: Any, code: int | None = None, contains: str = "") -> None:
+    """Bad input: a non-zero exit and one line saying what is wrong, never a traceback."""
+    assert result.exit_code != 0, result.output
+    if code is not None:
+        assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error:"), result.output
+    assert contains in lines[0], lines[0]
 
 
 def _toy_tokens(text: str) -> list[str]:

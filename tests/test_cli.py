@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from odqa_core.testing import TOY_DOCUMENTS, TOY_QUESTIONS
-from tests.conftest import assert_one_line_error
+from odqa_core.testing import TOY_DOCUMENTS, TOY_QUESTIONS, assert_one_line_error
 
 
 @pytest.fixture(autouse=True)

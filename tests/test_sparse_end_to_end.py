@@ -11,7 +11,7 @@ import pytest
 
 from odqa_core import data, plugins
 from odqa_core.evaluation import evaluate_retrieval, hits_from_results
-from tests.conftest import assert_one_line_error
+from odqa_core.testing import assert_one_line_error
 
 pytest.importorskip("odqa_sparse")
 
