@@ -104,7 +104,7 @@ def transpose_counts(indptr, indices, data, n_terms):  # pragma: no cover - comp
     return t_ptr, t_docs, t_counts
 
 
-#: How many best partial scores ``_tighten`` completes, as a multiple of k.
+#: How many best partial scores ``_tighten`` completes, as a multiple of k (at most 128, at least k).
 TIGHTEN_FACTOR = 4
 #: Terms in at least 1/BITMAP_DIVISOR of the documents get a presence bitmap (see ``build_bitmaps``).
 BITMAP_DIVISOR = 32
@@ -411,8 +411,11 @@ def _search_one(
     for i in range(m):
         terms[i] = q_terms[order[i]]
         weights[i] = q_w[order[i]]
+    rest_len = np.zeros(m + 1, np.int64)  # postings in lists i..
     for i in range(m - 1, -1, -1):
         rest[i] = rest[i + 1] + ub[order[i]]
+        rest_len[i] = rest_len[i + 1] + lens[order[i]]
+    kk = ths.shape[0]
     prune = prune and nonneg
     # Relative slack covering float32 rounding of m additions (each at most 2**-24 relative).
     slack = 1.0 + (m + 4) * 2.0**-22
@@ -421,6 +424,7 @@ def _search_one(
     nc = 0
     theta = -np.inf
     cand_mode = False
+    declined = False
     for i in range(m):
         t = terms[i]
         w = weights[i]
@@ -431,7 +435,16 @@ def _search_one(
             continue
         after = rest[i + 1]
         if prune and not cand_mode and nt >= k:
-            if rest[i] * slack >= theta and length >= 128 and 2 * length >= nt:
+            # Tightening costs a pass over the partial scores and kk searches per remaining list: worth it before
+            # a long list, while small next to the postings still to come, and once theta is known, only when the
+            # remaining bounds come near it (theta is then usually close to the final k-th score already).
+            if (
+                rest[i] * slack >= theta
+                and length >= 128
+                and 2 * length >= nt
+                and nt + 16 * kk * (m - i) <= rest_len[i]
+                and (theta == -np.inf or rest[i] <= 1.1 * theta)
+            ):
                 # Gather the partial scores once (sequential from here on), then bound the k-th final score.
                 for j in range(nt):
                     d = touched[j]
@@ -458,9 +471,11 @@ def _search_one(
                 )
                 if bound > theta:
                     theta = bound
-            if rest[i] * slack < theta:
+            if rest[i] * slack < theta and not declined:
                 # No unseen document can reach theta any more: from now on only the candidates that still can
-                # are completed, their partial scores kept in ``cval`` beside ``cand``.
+                # are completed, their partial scores kept in ``cval`` beside ``cand`` -- unless there are so many
+                # that passing over them once per remaining list costs more than the lists themselves (long
+                # queries); the lists are then accumulated as before, and admit nothing new.
                 if nc != nt:
                     for j in range(nt):
                         d = touched[j]
@@ -474,20 +489,29 @@ def _search_one(
                     cval[keep] = s
                     keep += ok
                 nc = keep
-                cand_mode = True
+                if 2 * nc * (m - i) <= rest_len[i]:
+                    cand_mode = True
+                else:
+                    declined = True
         if not cand_mode:
             # Branch-free (so that the scattered accesses of consecutive postings overlap). Unseen documents have
             # acc 0, so adding a contribution to them is exact; ``touched`` has one spare slot for the blind write.
-            if theta == -np.inf:
+            # A new document must be able to reach theta with its contribution and the later bounds.
+            need = theta / slack - after
+            if need <= w * t_min[t]:
+                # Every posting qualifies.
                 for p in range(p0, p1):
                     d = t_docs[p]
                     acc[d] += w * t_imp[p]
                     touched[nt] = d
                     nt += flag[d] == 0
                     flag[d] = 1
+            elif need > ub[order[i]]:
+                # None does: only documents already scored are updated.
+                for p in range(p0, p1):
+                    d = t_docs[p]
+                    acc[d] += (w * t_imp[p]) * np.float32(flag[d])
             else:
-                # A new document must be able to reach theta with this contribution and the later bounds.
-                need = theta / slack - after
                 for p in range(p0, p1):
                     d = t_docs[p]
                     c = w * t_imp[p]
@@ -639,7 +663,7 @@ def search_batch(
     cval = np.empty(n_docs + 1, np.float32)
     hs = np.empty(k, np.float32)
     hi = np.empty(k, np.int64)
-    kk = max(k, min(TIGHTEN_FACTOR * k, n_docs))
+    kk = min(max(min(TIGHTEN_FACTOR * k, 128), k), n_docs)
     ths = np.empty(kk, np.float32)
     thi = np.empty(kk, np.int64)
     for q in range(n_queries):

@@ -128,10 +128,13 @@ class SparseRetriever(Retriever):
         return self.get_sparse_embedding()
 
     def warm_up(self) -> None:
-        """Load the analyzer and compile (or load from numba's cache) the search kernel."""
+        """Load the analyzer and compile (or load from numba's cache) the kernels."""
+        self._analyzer.warm_up()
+        self._warm_kernels()
+
+    def _warm_kernels(self) -> None:
         if self._warm:
             return
-        self._analyzer.warm_up()
         # A tiny search with the production dtypes compiles the kernels once (or loads them from numba's cache).
         from odqa_sparse.weighting import Impacts
 
@@ -194,7 +197,7 @@ class SparseRetriever(Retriever):
                     raise UsageError("index_tokens() takes one list of tokens per document, got a string")
                 yield tokens
 
-        self.warm_up()
+        self._warm_kernels()
         total = len(token_lists) if hasattr(token_lists, "__len__") else None
         with _progress(total, f"{self.name}: counting", "doc") as bar:
             embedding = SparseEmbedding.build(checked(), progress=bar.update)
@@ -244,7 +247,7 @@ class SparseRetriever(Retriever):
         out_s = np.zeros((n_queries, k), np.float32)
         if n_queries == 0 or k == 0 or self._embedding is None:
             return RankedResults(out_i, out_s, self._documents)
-        self.warm_up()
+        self._warm_kernels()
         bar = _progress(n_queries, f"{self.name}: searching", "query") if n_queries > QUERY_CHUNK else None
         start = 0
         for token_lists in chunks:

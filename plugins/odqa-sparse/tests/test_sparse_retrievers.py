@@ -108,6 +108,14 @@ def test_index_tokens_with_and_without_documents():
         r.index_tokens(docs, documents=table[:2])
 
 
+def test_token_paths_do_not_load_the_analyzer(tmp_path):
+    r = BM25Retriever(analyzer="hf", analyzer_options={"path": str(tmp_path / "absent")})
+    r.index_tokens([["a"], ["b"], ["c"]])
+    assert r.search_tokens([["b"]], 1).indices.tolist() == [[1]]
+    with pytest.raises(DataError, match="absent"):
+        r.search(["b"], 1)
+
+
 def test_text_path_equals_token_path():
     r_text, r_tokens = BM25Retriever(), BM25Retriever()
     r_text.index(list(TOY_DOCUMENTS))
