@@ -162,6 +162,14 @@ def test_degenerate_shapes():
     assert r.search(np.array(["a", "b"]), 1).indices.tolist() == [[0], [1]]
 
 
+@pytest.mark.parametrize("cls", [BM25Retriever, TfidfRetriever])
+def test_corpus_of_empty_documents(cls):
+    r = cls()
+    r.index_tokens([[], []])
+    res = r.search_tokens([["a"], []], 5)
+    assert res.indices.tolist() == [[0, 1], [0, 1]] and not res.scores.any()
+
+
 def test_chunks_and_threads_give_the_same_results(monkeypatch):
     docs, queries = make_corpus(3, n_docs=500, n_queries=60)
     r = BM25Retriever()
