@@ -218,6 +218,8 @@ class SparseRetriever(Retriever):
     # ----------------------------------------------------------------------------------------------- searching
 
     def _check_k(self, k: int) -> int:
+        if self._embedding is None:
+            raise UsageError(f"retriever {self.name!r} has no index yet; call index() or load() first")
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
             raise UsageError(f"k must be an integer >= 0, got {k!r}")
         return min(int(k), len(self._documents))

@@ -148,8 +148,8 @@ def test_empty_and_unknown_queries_score_zero_in_index_order(corpus):
 
 def test_degenerate_shapes():
     r = BM25Retriever()
-    empty = r.search(["query before indexing"], 5)
-    assert empty.indices.shape == empty.scores.shape == (1, 0)
+    with pytest.raises(UsageError, match="no index yet"):
+        r.search(["query before indexing"], 5)
     r.index_tokens([["a"], ["b"]])
     assert r.search([], 3).indices.shape == (0, 2)
     assert r.search_tokens([["a"]], 0).indices.shape == (1, 0)
