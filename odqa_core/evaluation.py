@@ -36,8 +36,9 @@ class Hit:
 
 def hits_from_results(results: RankedResults) -> list[list[Hit]]:
     docs = results.documents
-    table = [Hit(d.id, d.source_ids, d.text) for d in docs]
-    return [[table[i] for i in row if i >= 0] for row in results.indices.tolist()]
+    # One Hit per retrieved row, not per document of the table (which may be millions long).
+    table = {i: Hit(docs[i].id, docs[i].source_ids, docs[i].text) for i in np.unique(results.indices).tolist()}
+    return [[table[i] for i in row] for row in results.indices.tolist()]
 
 
 def normalize_for_match(text: str) -> str:

@@ -85,12 +85,14 @@ class RankedResults:
 
     def ids(self) -> np.ndarray:
         """Document ids as an object array of shape (n_questions, k)."""
-        table = np.array([d.id for d in self.documents] + [""], dtype=object)
-        return table[self.indices]
+        # Look up only the rows that were retrieved: the document table may be millions long.
+        rows, inverse = np.unique(self.indices, return_inverse=True)
+        table = np.array([self.documents[i].id for i in rows.tolist()], dtype=object)
+        return table[inverse].reshape(self.indices.shape)
 
     def hits(self, row: int) -> list[tuple[Document, float]]:
         """The ranked (document, score) pairs of one question."""
-        return [(self.documents[i], float(s)) for i, s in zip(self.indices[row], self.scores[row]) if i >= 0]
+        return [(self.documents[i], float(s)) for i, s in zip(self.indices[row].tolist(), self.scores[row].tolist())]
 
 
 @dataclass(frozen=True, slots=True)
