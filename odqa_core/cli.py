@@ -111,9 +111,10 @@ def cli() -> None:
 @click.option("--index-dir", required=True, type=click.Path(file_okay=False), help="Where to write the index.")
 @click.option("--analyzer", default=None, help="Analyzer for sparse retrievers: regex, char-ngram, hf, kiwi, ...")
 @click.option("--analyzer-option", "analyzer_options", multiple=True, metavar="KEY=VALUE", help="Analyzer option.")
+@click.option("--model", default=None, help="Model for retrievers that use one (dpr): a checkpoint path or HF id.")
 @click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE", help="Retriever option (JSON value).")
 @corpus_options
-def index(retriever_name, corpus, index_dir, analyzer, analyzer_options, options, split_words, stride, dedupe):
+def index(retriever_name, corpus, index_dir, analyzer, analyzer_options, model, options, split_words, stride, dedupe):
     """Build a retriever's index over a corpus and save it.
 
     \b
@@ -122,8 +123,11 @@ def index(retriever_name, corpus, index_dir, analyzer, analyzer_options, options
       odqa index --retriever bm25 --corpus corpus.jsonl --index-dir idx/bm25-lucene -o variant=lucene -o k1=1.2
       odqa index --retriever tfidf --corpus corpus.jsonl --index-dir idx/tfidf --analyzer char-ngram \\
           --analyzer-option n=2 --split-words 100
+      odqa index --retriever dpr --model runs/dpr/best --corpus corpus.jsonl --index-dir idx/dpr -o index_type=hnsw
     """
     opts = _retriever_options(analyzer, analyzer_options, parse_options(options))
+    if model is not None:
+        opts["model"] = model
     retriever = plugins.create("retriever", retriever_name, opts)
     documents = _load_corpus(corpus, split_words, stride, dedupe)
     retriever.warm_up()
@@ -139,18 +143,22 @@ def index(retriever_name, corpus, index_dir, analyzer, analyzer_options, options
 @click.option("--output", required=True, type=click.Path(dir_okay=False), help="Run file to write.")
 @click.option("--format", "fmt", type=click.Choice(RUN_FORMATS), default="jsonl", show_default=True)
 @click.option("--batch-size", type=int, default=1024, show_default=True, help="Questions per search call.")
-def retrieve(index_dir, questions, top_k, output, fmt, batch_size):
+@click.option(
+    "-o", "--option", "options", multiple=True, metavar="KEY=VALUE", help="Search-time option (device, nprobe, ...)."
+)
+def retrieve(index_dir, questions, top_k, output, fmt, batch_size, options):
     """Search an index with every question and write a run file.
 
     \b
     Examples:
       odqa retrieve --index-dir idx/bm25 --questions dev.jsonl --top-k 100 --output run.jsonl
       odqa retrieve --index-dir idx/bm25 --questions KorQuAD_v1.0_dev.json --output run.trec --format trec
+      odqa retrieve --index-dir idx/dpr --questions dev.jsonl --output run.jsonl -o device=cuda -o batch_size=256
     """
     if top_k < 1:
         raise UsageError(f"--top-k must be at least 1, got {top_k}")
     qs = _load_questions(questions)
-    retriever = load_retriever(index_dir)
+    retriever = load_retriever(index_dir, parse_options(options))
     retriever.warm_up()
     results = search_in_batches(retriever.search, qs, top_k, batch_size)
     write_run(output, qs, results, fmt=fmt)
@@ -270,6 +278,16 @@ def run(
     else:
         click.echo(f"{len(documents)} documents, {len(qs)} questions → {output_dir}")
         click.echo(report.table())
+
+
+@cli.group()
+def train() -> None:
+    """Train a model. Plugins add the subcommands (odqa-dense: 'odqa train dpr').
+
+    \b
+    Examples:
+      odqa train dpr --corpus corpus.jsonl --questions train.jsonl --dev-questions dev.jsonl --output runs/dpr
+    """
 
 
 @cli.command(name="plugins")

@@ -82,6 +82,9 @@ class Retriever(Component, ABC):
     kind = "retriever"
     #: Bump when the stored layout of this retriever changes; older stores are then refused with a clear error.
     format_version: ClassVar[int] = 1
+    #: Options that may differ between indexing and searching (devices, batch sizes, search effort); any other
+    #: option is fixed by the index and can only change by rebuilding it.
+    runtime_options: ClassVar[frozenset[str]] = frozenset()
 
     @property
     @abstractmethod
@@ -113,8 +116,18 @@ class Retriever(Component, ABC):
             self.save_state(writer)
 
     @classmethod
-    def load(cls, path: str | Path) -> Retriever:
+    def load(cls, path: str | Path, options: Mapping[str, Any] | None = None) -> Retriever:
+        """Open a stored index; ``options`` override its :attr:`runtime_options` (e.g. ``{"device": "cuda"}``)."""
         reader = open_store(path, kind=cls.kind, name=cls.name, format_version=cls.format_version)
+        if options:
+            fixed = sorted(set(options) - cls.runtime_options)
+            if fixed:
+                can = ", ".join(sorted(cls.runtime_options)) or "none"
+                raise UsageError(
+                    f"option {', '.join(map(repr, fixed))} of retriever {cls.name!r} is fixed when the index is built; "
+                    f"rebuild the index to change it (options that can change at search time: {can})"
+                )
+            reader.manifest["config"] = {**reader.config, **options}
         return cls.load_state(reader, reader.load_documents())
 
 

@@ -25,11 +25,14 @@ from odqa_core.storage import atomic_write_text, open_store
 from odqa_core.types import Document, Prediction, Question, RankedResults
 
 
-def load_retriever(index_dir: str | Path) -> Retriever:
-    """Open any stored retriever: the manifest names the retriever, the registry supplies its class."""
+def load_retriever(index_dir: str | Path, options: Mapping[str, Any] | None = None) -> Retriever:
+    """Open any stored retriever: the manifest names the retriever, the registry supplies its class.
+
+    ``options`` override the retriever's runtime options (device, batch size, search effort).
+    """
     manifest = open_store(index_dir, kind="retriever", verify=False).manifest
     cls = plugins.get_component_class("retriever", manifest["name"])
-    return cls.load(index_dir)
+    return cls.load(index_dir, options)
 
 
 def search_in_batches(

@@ -57,6 +57,7 @@ class SparseRetriever(Retriever):
     """Shared machinery of the sparse retrievers (not registered itself)."""
 
     name: ClassVar[str] = ""
+    runtime_options: ClassVar[frozenset[str]] = frozenset({"threads"})
 
     def __init__(
         self,

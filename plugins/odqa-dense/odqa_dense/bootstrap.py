@@ -1,0 +1,112 @@
+"""The offline bootstrap: a WordPiece tokenizer trained on the corpus and a small BERT built from a config.
+
+With no pretrained model on the machine (no network, nothing in the HF cache) a model can still be trained from
+scratch: :func:`train_wordpiece` learns a vocabulary from the corpus with ``tokenizers`` and
+:func:`bootstrap_encoder` builds a randomly initialised BERT of one of the :data:`BERT_SIZES` (named after Google's
+BERT miniatures). Every odqa plugin that needs a model without one (dense retriever, readers) uses this module.
+
+The normaliser is NFKC + lower-casing, not BERT's accent stripping: stripping accents decomposes Hangul syllables
+into jamo, which would make Korean tokens long and opaque.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from odqa_core.errors import DataError, UsageError
+
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+
+@dataclass(frozen=True)
+class BertSize:
+    layers: int
+    hidden: int
+    heads: int
+
+    @property
+    def intermediate(self) -> int:
+        return 4 * self.hidden
+
+
+#: Bootstrap sizes. ``micro`` is for tests; ``tiny``/``mini``/``small``/``medium``/``base`` follow Google's BERT
+#: miniatures (L/H: 2/128, 4/256, 4/512, 8/512, 12/768).
+BERT_SIZES: dict[str, BertSize] = {
+    "micro": BertSize(1, 32, 2),
+    "tiny": BertSize(2, 128, 2),
+    "mini": BertSize(4, 256, 4),
+    "small": BertSize(4, 512, 8),
+    "medium": BertSize(8, 512, 8),
+    "base": BertSize(12, 768, 12),
+}
+
+
+def bert_size(name: str) -> BertSize:
+    if name not in BERT_SIZES:
+        raise UsageError(f"unknown bootstrap size {name!r}; choose one of {', '.join(BERT_SIZES)}")
+    return BERT_SIZES[name]
+
+
+def train_wordpiece(texts: Iterable[str], vocab_size: int = 16000, max_length: int = 512) -> Any:
+    """A fast BERT-style tokenizer (``[CLS] a [SEP] b [SEP]``) whose WordPiece vocabulary is learned from ``texts``."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    if vocab_size < len(SPECIAL_TOKENS) + 10:
+        raise UsageError(f"vocab size {vocab_size} is too small for a WordPiece vocabulary")
+    texts = [t for t in texts if t and t.strip()]
+    if not texts:
+        raise DataError("cannot train a tokenizer: the corpus has no text")
+    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), show_progress=False)
+    tokenizer.train_from_iterator(texts, trainer, length=len(texts))
+    cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+    )
+    tokenizer.decoder = decoders.WordPiece()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=max_length,
+    )
+
+
+def bert_config(size: str, vocab_size: int, max_length: int = 512) -> Any:
+    from transformers import BertConfig
+
+    dims = bert_size(size)
+    return BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=dims.hidden,
+        num_hidden_layers=dims.layers,
+        num_attention_heads=dims.heads,
+        intermediate_size=dims.intermediate,
+        max_position_embeddings=max_length,
+        pad_token_id=0,
+    )
+
+
+def bootstrap_encoder(
+    texts: Iterable[str], size: str = "tiny", vocab_size: int = 16000, max_length: int = 512, seed: int = 0
+) -> tuple[Any, Any]:
+    """``(tokenizer, model)``: a tokenizer trained on ``texts`` and a randomly initialised BERT encoder."""
+    import torch
+
+    from odqa_dense.hf import encoder_from_config
+
+    bert_size(size)  # validate before the (slower) tokenizer training
+    tokenizer = train_wordpiece(texts, vocab_size, max_length)
+    torch.manual_seed(seed)
+    model = encoder_from_config(bert_config(size, len(tokenizer), max_length))
+    return tokenizer, model

@@ -1,0 +1,312 @@
+"""The DPR bi-encoder: a question encoder and a passage encoder (one shared model or two), a pooling, a tokenizer.
+
+Similarity is the dot product of the pooled vectors, in training (:mod:`odqa_dense.training`) and in the index
+(``IndexFlatIP`` and friends) alike.
+
+Encoding is the fast path: texts are tokenized in blocks, sorted by length inside each block and encoded in
+batches padded only to the longest text of the batch, under ``torch.inference_mode()``.
+
+A trained bi-encoder is saved as an odqa store of kind ``checkpoint``::
+
+    manifest.json                 encoders, pooling, max lengths, base model, checksums of every file
+    config.json                   the HuggingFace config of the encoder(s)
+    tokenizer.json, tokenizer_config.json
+    encoder.safetensors           (shared)  or  question_encoder.safetensors + passage_encoder.safetensors
+    training_state.safetensors    optimizer state, only in a resumable ``last/`` checkpoint
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from odqa_core.errors import DataError, IndexFormatError, UsageError
+from odqa_core.progress import progress
+from odqa_core.storage import StoreWriter, open_store, write_store
+from odqa_core.types import Document
+
+from odqa_dense import hf
+
+POOLINGS = ("cls", "pooler", "mean")
+ENCODERS = ("shared", "separate")
+CHECKPOINT_KIND = "checkpoint"
+CHECKPOINT_NAME = "dpr"
+CHECKPOINT_VERSION = 1
+#: Texts tokenized (then length-sorted) at a time while encoding: bounds memory on large corpora.
+TOKENIZE_BLOCK = 8192
+
+
+def check_pooling(pooling: str) -> str:
+    if pooling not in POOLINGS:
+        raise UsageError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
+    return pooling
+
+
+def check_encoders(encoders: str) -> str:
+    if encoders not in ENCODERS:
+        raise UsageError(f"encoders must be one of {', '.join(ENCODERS)}, got {encoders!r}")
+    return encoders
+
+
+def passage_texts(documents: Sequence[Document], include_title: bool) -> list[str | tuple[str, str]]:
+    """DPR's passage input: ``(title, text)`` pairs (``[CLS] title [SEP] text [SEP]``) or the text alone."""
+    if include_title:
+        return [(d.title, d.text) if d.title else d.text for d in documents]
+    return [d.text for d in documents]
+
+
+class BiEncoder:
+    """Question and passage encoders with their tokenizer. Build with :meth:`load` or :meth:`from_models`."""
+
+    def __init__(
+        self,
+        tokenizer: Any,
+        question_model: Any,
+        passage_model: Any,
+        *,
+        pooling: str = "cls",
+        source: str = "",
+        fingerprint: str = "",
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.question_model = question_model
+        self.passage_model = passage_model
+        self.pooling = check_pooling(pooling)
+        self.source = source
+        self.fingerprint = fingerprint
+        if pooling == "pooler" and getattr(passage_model, "pooler", "missing") is None:
+            raise UsageError("pooling 'pooler' needs a model with a pooler layer; this one has none (use cls or mean)")
+
+    @property
+    def encoders(self) -> str:
+        return "shared" if self.question_model is self.passage_model else "separate"
+
+    @property
+    def dim(self) -> int:
+        return int(self.passage_model.config.hidden_size)
+
+    @property
+    def device(self) -> Any:
+        return next(self.passage_model.parameters()).device
+
+    def to(self, device: Any) -> BiEncoder:
+        self.question_model.to(device)
+        self.passage_model.to(device)
+        return self
+
+    def modules(self) -> list[Any]:
+        return [self.question_model] if self.encoders == "shared" else [self.question_model, self.passage_model]
+
+    def parameters(self) -> list[Any]:
+        return [p for m in self.modules() for p in m.parameters()]
+
+    def train(self, mode: bool = True) -> None:
+        for module in self.modules():
+            module.train(mode)
+
+    # --- tokenization and pooling -----------------------------------------------------------------------------
+
+    def tokenize(self, texts: Sequence[str | tuple[str, str]], max_length: int) -> list[list[int]]:
+        """Token ids per text (no padding). ``(a, b)`` tuples are encoded as pairs."""
+        if max_length < 4:
+            raise UsageError(f"max length must be at least 4 tokens, got {max_length}")
+        singles = [i for i, t in enumerate(texts) if isinstance(t, str)]
+        pairs = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+        ids: list[list[int]] = [[] for _ in texts]
+        kwargs = {"truncation": True, "max_length": max_length, "add_special_tokens": True}
+        if singles:
+            out = self.tokenizer([texts[i] for i in singles], **kwargs)["input_ids"]
+            for i, row in zip(singles, out):
+                ids[i] = row
+        if pairs:
+            out = self.tokenizer([texts[i][0] for i in pairs], [texts[i][1] for i in pairs], **kwargs)["input_ids"]
+            for i, row in zip(pairs, out):
+                ids[i] = row
+        return ids
+
+    def pad(self, rows: Sequence[Sequence[int]]) -> tuple[Any, Any]:
+        """``(input_ids, attention_mask)`` tensors padded to the longest row."""
+        import torch
+
+        width = max(len(r) for r in rows)
+        ids = np.full((len(rows), width), self.tokenizer.pad_token_id or 0, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for i, row in enumerate(rows):
+            ids[i, : len(row)] = row
+            mask[i, : len(row)] = 1
+        return torch.from_numpy(ids), torch.from_numpy(mask)
+
+    def embed(self, model: Any, input_ids: Any, attention_mask: Any) -> Any:
+        """Pooled vectors of a padded batch (gradients flow when called outside inference mode)."""
+        out = model(input_ids=input_ids, attention_mask=attention_mask)
+        if self.pooling == "cls":
+            return out.last_hidden_state[:, 0]
+        if self.pooling == "pooler":
+            return out.pooler_output
+        mask = attention_mask.unsqueeze(-1).to(out.last_hidden_state.dtype)
+        return (out.last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+    def embed_rows(self, which: str, rows: Sequence[Sequence[int]]) -> Any:
+        model = self.question_model if which == "question" else self.passage_model
+        input_ids, attention_mask = self.pad(rows)
+        device = self.device
+        return self.embed(model, input_ids.to(device), attention_mask.to(device))
+
+    # --- encoding ---------------------------------------------------------------------------------------------
+
+    def encode(
+        self,
+        texts: Sequence[str | tuple[str, str]],
+        which: str,
+        max_length: int,
+        *,
+        batch_size: int = 64,
+        precision: str = "fp32",
+        desc: str | None = None,
+    ) -> np.ndarray:
+        """Vectors ``(len(texts), dim)`` float32: length-sorted batches, dynamic padding, inference mode."""
+        import torch
+
+        if which not in ("question", "passage"):
+            raise ValueError(f"which must be 'question' or 'passage', got {which!r}")
+        if batch_size < 1:
+            raise UsageError(f"batch size must be at least 1, got {batch_size}")
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        if not len(texts):
+            return out
+        model = self.question_model if which == "question" else self.passage_model
+        was_training = model.training
+        model.eval()
+        device = self.device
+        bar = progress(len(texts), desc or f"encode {which}s", which[0]) if desc != "" else None
+        try:
+            with torch.inference_mode(), hf.autocast(device, precision):
+                for start in range(0, len(texts), TOKENIZE_BLOCK):
+                    block = self.tokenize(texts[start : start + TOKENIZE_BLOCK], max_length)
+                    order = np.argsort([-len(r) for r in block], kind="stable")
+                    for b in range(0, len(order), batch_size):
+                        members = order[b : b + batch_size]
+                        vectors = self.embed_rows(which, [block[i] for i in members])
+                        out[start + members] = vectors.float().cpu().numpy()
+                        if bar is not None:
+                            bar.update(len(members))
+        finally:
+            if bar is not None:
+                bar.close()
+            model.train(was_training)
+        return out
+
+    def encode_naive(self, texts: Sequence[str | tuple[str, str]], which: str, max_length: int) -> np.ndarray:
+        """The baseline the benchmarks compare with: one text at a time, padded to ``max_length``."""
+        import torch
+
+        model = self.question_model if which == "question" else self.passage_model
+        model.eval()
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        with torch.no_grad():
+            for i, text in enumerate(texts):
+                pair = (text,) if isinstance(text, str) else tuple(text)
+                enc = self.tokenizer(
+                    *pair, truncation=True, max_length=max_length, padding="max_length", return_tensors="pt"
+                )
+                vec = self.embed(model, enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device))
+                out[i] = vec[0].float().cpu().numpy()
+        return out
+
+    # --- persistence ------------------------------------------------------------------------------------------
+
+    def write_files(self, writer: StoreWriter) -> None:
+        """Write config, tokenizer and weights (safetensors) into a store being written."""
+        from safetensors.torch import save_model
+
+        writer.path("config.json").write_text(self.passage_model.config.to_json_string(), encoding="utf-8")
+        self.tokenizer.save_pretrained(str(writer.root))
+        if self.encoders == "shared":
+            save_model(self.passage_model, str(writer.path("encoder.safetensors")))
+        else:
+            save_model(self.question_model, str(writer.path("question_encoder.safetensors")))
+            save_model(self.passage_model, str(writer.path("passage_encoder.safetensors")))
+        writer.params.update({"encoders": self.encoders, "pooling": self.pooling, "dim": self.dim})
+
+    def save(self, path: str | Path, *, config: dict[str, Any] | None = None, params: dict | None = None) -> None:
+        """Save as a ``checkpoint`` store (atomic)."""
+        with write_store(
+            path,
+            kind=CHECKPOINT_KIND,
+            name=CHECKPOINT_NAME,
+            format_version=CHECKPOINT_VERSION,
+            config={"encoders": self.encoders, "pooling": self.pooling, **(config or {})},
+        ) as writer:
+            self.write_files(writer)
+            writer.params.update(params or {})
+
+    @classmethod
+    def from_models(cls, tokenizer: Any, model: Any, *, encoders: str = "shared", pooling: str = "cls") -> BiEncoder:
+        """A bi-encoder from an in-memory encoder; ``separate`` gives the question side its own copy."""
+        import copy
+
+        check_encoders(encoders)
+        question = model if encoders == "shared" else copy.deepcopy(model)
+        return cls(tokenizer, question, model, pooling=pooling, source="(in memory)")
+
+    @classmethod
+    def load(cls, model: str, *, question_model: str | None = None, pooling: str | None = None) -> BiEncoder:
+        """Load an odqa ``checkpoint`` directory or a HuggingFace encoder (path or hub id).
+
+        ``question_model`` gives a separate question encoder for a HuggingFace pair (e.g. DPR's question and
+        context encoders); an odqa checkpoint already says whether its encoders are shared or separate.
+        """
+        model_dir = hf.resolve_model_dir(model)
+        if (model_dir / "manifest.json").is_file():
+            return cls._load_checkpoint(model_dir, question_model, pooling)
+        tokenizer = hf.load_tokenizer(model_dir)
+        passage = hf.load_encoder(model_dir)
+        fingerprint = hf.fingerprint(model_dir)
+        question = passage
+        if question_model:
+            question_dir = hf.resolve_model_dir(question_model)
+            question = hf.load_encoder(question_dir)
+            fingerprint = hashlib.sha256(f"{fingerprint}\0{hf.fingerprint(question_dir)}".encode()).hexdigest()
+            if int(question.config.hidden_size) != int(passage.config.hidden_size):
+                raise DataError(
+                    f"question model {question_model!r} has dimension {question.config.hidden_size} but passage "
+                    f"model {model!r} has {passage.config.hidden_size}; their dot product is undefined"
+                )
+        return cls(tokenizer, question, passage, pooling=pooling or "cls", source=str(model_dir), fingerprint=fingerprint)
+
+    @classmethod
+    def _load_checkpoint(cls, model_dir: Path, question_model: str | None, pooling: str | None) -> BiEncoder:
+        from safetensors.torch import load_model
+
+        manifest = open_store(model_dir, verify=False).manifest
+        kind, name = manifest.get("kind"), manifest.get("name")
+        if (kind, name) != (CHECKPOINT_KIND, CHECKPOINT_NAME):
+            raise DataError(f"{model_dir} is an odqa {kind} {name!r}, not a DPR checkpoint or a HuggingFace model")
+        reader = open_store(model_dir, kind=CHECKPOINT_KIND, name=CHECKPOINT_NAME, format_version=CHECKPOINT_VERSION)
+        stored = reader.config
+        if question_model:
+            raise UsageError("question_model applies to HuggingFace models; a DPR checkpoint holds both encoders")
+        if pooling and pooling != stored["pooling"]:
+            raise UsageError(f"checkpoint {model_dir} was trained with pooling {stored['pooling']!r}, not {pooling!r}")
+        tokenizer = hf.load_tokenizer(model_dir)
+        config = hf.load_config(model_dir)
+
+        def weights(file: str) -> Any:
+            module = hf.encoder_from_config(config)
+            try:
+                load_model(module, str(reader.path(file)))
+            except (RuntimeError, OSError, ValueError) as exc:
+                raise IndexFormatError(f"{model_dir / file}: cannot load weights ({str(exc).splitlines()[0]})") from None
+            return module
+
+        if stored["encoders"] == "shared":
+            question = passage = weights("encoder.safetensors")
+        else:
+            question, passage = weights("question_encoder.safetensors"), weights("passage_encoder.safetensors")
+        return cls(
+            tokenizer, question, passage, pooling=stored["pooling"], source=str(model_dir), fingerprint=hf.fingerprint(model_dir)
+        )

@@ -1,0 +1,261 @@
+"""The ``dpr`` retriever: a bi-encoder (odqa checkpoint or HuggingFace model) over a FAISS inner-product index.
+
+This module imports numpy and odqa_core only; torch, transformers and faiss load in :meth:`DPRRetriever.warm_up`,
+so registering the plugin (``odqa plugins``, ``odqa --help``) never imports them.
+
+The index records the model it was built with (its source and a fingerprint of its files). Searching it with any
+other model — retrained in place, or a different one passed as ``model`` — is refused, because query vectors from
+one model are meaningless against passage vectors of another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from odqa_core import DataError, Document, RankedResults, Retriever, UsageError
+from odqa_core.storage import StoreReader, StoreWriter
+
+__all__ = ["DPRRetriever"]
+
+
+def _positive_int(owner: str, name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UsageError(f"{owner}: option {name!r} must be a positive integer, got {value!r}")
+    return value
+
+
+class DPRRetriever(Retriever):
+    """Dense passage retrieval: ``score(q, p) = E_q(q) · E_p(p)``, searched with FAISS.
+
+    ``model`` is a checkpoint from ``odqa train dpr`` or any HuggingFace encoder (local path or hub id; with
+    ``HF_HUB_OFFLINE=1`` it must be in the local cache). ``question_model`` adds a separate HuggingFace question
+    encoder (DPR's two-tower checkpoints). ``index_type`` is ``flat`` (exact, the default), ``hnsw`` or ``ivf``.
+    """
+
+    name = "dpr"
+    format_version = 1
+    runtime_options: ClassVar[frozenset[str]] = frozenset(
+        {"model", "question_model", "device", "precision", "batch_size", "ef_search", "nprobe"}
+    )
+
+    def __init__(
+        self,
+        *,
+        model: str | None = None,
+        question_model: str | None = None,
+        pooling: str | None = None,
+        include_title: bool = True,
+        query_max_length: int = 64,
+        passage_max_length: int = 256,
+        batch_size: int = 64,
+        device: str = "auto",
+        precision: str = "auto",
+        index_type: str = "flat",
+        hnsw_m: int = 32,
+        ef_construction: int = 200,
+        ef_search: int = 128,
+        nlist: int | None = None,
+        nprobe: int = 16,
+    ) -> None:
+        from odqa_dense.encoder import check_pooling
+        from odqa_dense.hf import DEVICES, PRECISIONS
+        from odqa_dense.vectors import INDEX_TYPES
+
+        owner = f"retriever {self.name!r}"
+        if model is not None and (not isinstance(model, str) or not model.strip()):
+            raise UsageError(f"{owner}: option 'model' must be a model path or HuggingFace id, got {model!r}")
+        if pooling is not None:
+            check_pooling(pooling)
+        if not isinstance(include_title, bool):
+            raise UsageError(f"{owner}: option 'include_title' must be true or false, got {include_title!r}")
+        for opt, value in (
+            ("query_max_length", query_max_length),
+            ("passage_max_length", passage_max_length),
+            ("batch_size", batch_size),
+            ("hnsw_m", hnsw_m),
+            ("ef_construction", ef_construction),
+            ("ef_search", ef_search),
+            ("nprobe", nprobe),
+        ):
+            _positive_int(owner, opt, value)
+        if nlist is not None:
+            _positive_int(owner, "nlist", nlist)
+        if device not in DEVICES:
+            raise UsageError(f"{owner}: option 'device' must be one of {', '.join(DEVICES)}, got {device!r}")
+        if precision not in PRECISIONS:
+            raise UsageError(f"{owner}: option 'precision' must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        if index_type not in INDEX_TYPES:
+            raise UsageError(f"{owner}: option 'index_type' must be one of {', '.join(INDEX_TYPES)}, got {index_type!r}")
+        self.model = model
+        self.question_model = question_model
+        self.pooling = pooling
+        self.include_title = include_title
+        self.query_max_length = query_max_length
+        self.passage_max_length = passage_max_length
+        self.batch_size = batch_size
+        self.device = device
+        self.precision = precision
+        self.index_type = index_type
+        self.hnsw_m = hnsw_m
+        self.ef_construction = ef_construction
+        self.ef_search = ef_search
+        self.nlist = nlist
+        self.nprobe = nprobe
+        self._documents: list[Document] = []
+        self._index: Any = None
+        self._encoder: Any = None
+        self._precision = "fp32"
+        #: Set when loaded from an index: the fingerprint and dimension of the model it was built with.
+        self._built_with: dict[str, Any] | None = None
+
+    # --- model --------------------------------------------------------------------------------------------------
+
+    @property
+    def encoder(self) -> Any:
+        """The loaded :class:`~odqa_dense.encoder.BiEncoder` (loads it on first use)."""
+        self.warm_up()
+        return self._encoder
+
+    def warm_up(self) -> None:
+        if self._encoder is not None:
+            return
+        if not self.model:
+            raise UsageError(
+                "retriever 'dpr' needs a model: -o model=PATH (a checkpoint from 'odqa train dpr', or a HuggingFace "
+                "encoder directory or id)"
+            )
+        from odqa_dense import hf
+        from odqa_dense.encoder import BiEncoder
+
+        encoder = BiEncoder.load(self.model, question_model=self.question_model, pooling=self.pooling)
+        if self._built_with is not None:
+            self._check_same_model(encoder)
+        device = hf.resolve_device(self.device)
+        self._precision = hf.resolve_precision(self.precision, device)
+        self._encoder = encoder.to(device)
+
+    def _check_same_model(self, encoder: Any) -> None:
+        built = self._built_with or {}
+        if encoder.dim != built.get("dim"):
+            raise DataError(
+                f"model {self.model!r} gives {encoder.dim}-dim vectors but the index holds {built.get('dim')}-dim "
+                "vectors; search it with the model it was built with"
+            )
+        if encoder.fingerprint != built.get("model_fingerprint"):
+            raise DataError(
+                f"the index was built with another model ({built.get('model_source')}, fingerprint "
+                f"{str(built.get('model_fingerprint'))[:12]}) than {self.model!r} (fingerprint "
+                f"{encoder.fingerprint[:12]}); rebuild the index or search it with the model it was built with"
+            )
+
+    def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
+        """Question vectors ``(len(queries), dim)`` float32, as :meth:`search` uses them."""
+        return self.encoder.encode(
+            list(queries),
+            "question",
+            self.query_max_length,
+            batch_size=self.batch_size,
+            precision=self._precision,
+            desc="" if len(queries) < 10 * self.batch_size else "encode questions",
+        )
+
+    def encode_passages(self, documents: Sequence[Document]) -> np.ndarray:
+        """Passage vectors ``(len(documents), dim)`` float32, as :meth:`index` stores them."""
+        from odqa_dense.encoder import passage_texts
+
+        return self.encoder.encode(
+            passage_texts(documents, self.include_title),
+            "passage",
+            self.passage_max_length,
+            batch_size=self.batch_size,
+            precision=self._precision,
+            desc="" if len(documents) < 10 * self.batch_size else "encode passages",
+        )
+
+    # --- index and search ---------------------------------------------------------------------------------------
+
+    @property
+    def documents(self) -> list[Document]:
+        return self._documents
+
+    @property
+    def passage_vectors(self) -> np.ndarray:
+        """The stored passage vectors, row ``i`` for ``documents[i]`` (fusers rescore with these)."""
+        if self._index is None:
+            raise UsageError("retriever 'dpr' has no index yet: call index() or load() first")
+        return self._index.vectors
+
+    def index(self, documents: Sequence[Document]) -> None:
+        from odqa_dense.vectors import VectorIndex
+
+        if not documents:
+            raise DataError("cannot index an empty corpus")
+        if self.model and Path(self.model).expanduser().exists():
+            self.model = str(Path(self.model).expanduser().resolve())
+        if self.question_model and Path(self.question_model).expanduser().exists():
+            self.question_model = str(Path(self.question_model).expanduser().resolve())
+        self.warm_up()
+        vectors = self.encode_passages(documents)
+        self._index = VectorIndex(
+            vectors, self.index_type, hnsw_m=self.hnsw_m, ef_construction=self.ef_construction, nlist=self.nlist
+        )
+        self.nlist = self._index.nlist
+        self._documents = list(documents)
+        self._built_with = None
+
+    def search(self, queries: Sequence[str], k: int) -> RankedResults:
+        if self._index is None:
+            raise UsageError("retriever 'dpr' has no index yet: call index() or load() first")
+        k = min(k, len(self._documents))
+        if not queries:
+            return RankedResults(np.zeros((0, k), np.int64), np.zeros((0, k), np.float32), self._documents)
+        indices, scores = self._index.search(
+            self.encode_queries(queries), k, ef_search=self.ef_search, nprobe=self.nprobe
+        )
+        return RankedResults(indices, scores, self._documents)
+
+    def search_vectors(self, vectors: np.ndarray, k: int) -> RankedResults:
+        """Search with question vectors already encoded (e.g. by a fuser)."""
+        if self._index is None:
+            raise UsageError("retriever 'dpr' has no index yet: call index() or load() first")
+        indices, scores = self._index.search(vectors, k, ef_search=self.ef_search, nprobe=self.nprobe)
+        return RankedResults(indices, scores, self._documents)
+
+    # --- persistence --------------------------------------------------------------------------------------------
+
+    def save_state(self, writer: StoreWriter) -> None:
+        if self._index is None:
+            raise UsageError("retriever 'dpr' has no index to save: call index() first")
+        self._index.save(writer)
+        built = self._built_with or {
+            "model_source": self._encoder.source,
+            "model_fingerprint": self._encoder.fingerprint,
+            "encoders": self._encoder.encoders,
+            "pooling": self._encoder.pooling,
+        }
+        writer.params.update({k: v for k, v in built.items() if k != "dim"})
+
+    @classmethod
+    def load_state(cls, reader: StoreReader, documents: list[Document]) -> DPRRetriever:
+        from odqa_core import IndexFormatError
+        from odqa_dense.vectors import VectorIndex
+
+        retriever = cls.from_options(reader.config)
+        assert isinstance(retriever, DPRRetriever)
+        index = VectorIndex.load(reader, hnsw_m=retriever.hnsw_m, ef_construction=retriever.ef_construction)
+        if len(index) != len(documents):
+            raise IndexFormatError(
+                f"{reader.root}: {len(index)} passage vectors but {len(documents)} documents in the table"
+            )
+        params = reader.params
+        retriever._index = index
+        retriever._documents = documents
+        retriever._built_with = {
+            "dim": index.dim,
+            **{k: params.get(k) for k in ("model_source", "model_fingerprint", "encoders", "pooling")},
+        }
+        return retriever

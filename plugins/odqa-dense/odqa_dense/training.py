@@ -1,0 +1,688 @@
+"""DPR training: in-batch negatives plus BM25 hard negatives, evaluated on real retrieval after every epoch.
+
+The loss is DPR's: for a batch of B questions, the B positive passages and the B·N hard negatives are all
+candidates of every question, scored by dot product (the similarity the index uses too), with cross-entropy on the
+question's own positive. A passage that is another question's positive *and* this question's positive (several
+questions about one passage in one batch) is masked out rather than counted as a negative.
+
+Hard negatives come from any retriever in the registry (``bm25`` by default, by name, never by import): the
+highest-ranked passages that are not gold and do not contain an answer string.
+
+After every epoch the model is evaluated the way it will be used: all passages are encoded, the dev questions are
+searched against the whole corpus, and top-k accuracy decides which epoch is kept as ``best/``. ``last/`` holds the
+optimizer state as well, so ``resume`` continues a stopped run; the data order and dropout of epoch ``e`` depend
+only on ``(seed, e)``, so a resumed run ends with the same weights as an uninterrupted one.
+
+Output directory::
+
+    report.json        configuration, per-epoch loss and metrics, best epoch (and per fold with k-fold)
+    best/              checkpoint of the best epoch (``odqa index --retriever dpr --model DIR/best``)
+    last/              checkpoint of the last epoch + optimizer state (for resume)
+    fold-1/ ...        with ``folds > 1``: one such directory per fold; ``best/`` is then the best fold's best
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import math
+import shutil
+import sys
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from odqa_core import plugins
+from odqa_core.errors import DataError, IndexFormatError, UsageError
+from odqa_core.evaluation import evaluate_retrieval, hits_from_results, normalize_for_match
+from odqa_core.pipeline import search_in_batches
+from odqa_core.progress import progress
+from odqa_core.storage import atomic_write_text, open_store
+from odqa_core.types import Document, Question, RankedResults, top_k_rows
+
+from odqa_dense import hf
+from odqa_dense.encoder import BiEncoder, check_encoders, check_pooling, passage_texts
+
+KEEP_FOLDS = ("best", "all")
+HITS = ("auto", "answer", "doc")
+TRAINING_STATE = "training_state"
+#: Learning rates used when none is given: fine-tuning a pretrained encoder vs. training a bootstrap one.
+DEFAULT_LR_PRETRAINED = 2e-5
+DEFAULT_LR_BOOTSTRAP = 5e-4
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a DPR training run (``odqa train dpr --help`` documents each field)."""
+
+    model: str | None = None
+    bootstrap_size: str = "tiny"
+    vocab_size: int = 16000
+    encoders: str = "shared"
+    pooling: str = "cls"
+    include_title: bool = True
+    epochs: int = 3
+    lr: float | None = None
+    warmup: float = 0.1
+    weight_decay: float = 0.01
+    batch_size: int = 16
+    grad_accum: int = 1
+    hard_negatives: int = 1
+    negative_retriever: str = "bm25"
+    negative_options: dict[str, Any] = field(default_factory=dict)
+    negative_depth: int = 30
+    query_max_length: int = 64
+    passage_max_length: int = 256
+    max_grad_norm: float = 2.0
+    seed: int = 42
+    device: str = "auto"
+    precision: str = "auto"
+    eval_ks: tuple[int, ...] = (1, 5, 20, 100)
+    select: str = "acc@20"
+    hit: str = "auto"
+    eval_batch_size: int = 128
+    folds: int = 1
+    keep_folds: str = "best"
+    dev_fraction: float = 0.1
+
+    def validate(self) -> TrainConfig:
+        check_encoders(self.encoders)
+        check_pooling(self.pooling)
+        for name in ("epochs", "batch_size", "grad_accum", "negative_depth", "eval_batch_size", "folds", "vocab_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UsageError(f"{name.replace('_', '-')} must be a positive integer, got {value!r}")
+        if self.hard_negatives < 0:
+            raise UsageError(f"hard-negatives must be 0 or more, got {self.hard_negatives}")
+        if self.lr is not None and not self.lr > 0:
+            raise UsageError(f"learning rate must be positive, got {self.lr}")
+        if not 0 <= self.warmup:
+            raise UsageError(f"warmup must be a fraction of the steps (0-1) or a step count, got {self.warmup}")
+        if self.keep_folds not in KEEP_FOLDS:
+            raise UsageError(f"keep-folds must be one of {', '.join(KEEP_FOLDS)}, got {self.keep_folds!r}")
+        if self.hit not in HITS:
+            raise UsageError(f"hit must be one of {', '.join(HITS)}, got {self.hit!r}")
+        if not 0 < self.dev_fraction < 1:
+            raise UsageError(f"dev fraction must be between 0 and 1, got {self.dev_fraction}")
+        metric, _, k = self.select.partition("@")
+        if metric not in ("acc", "mrr") or not k.isdigit() or int(k) < 1:
+            raise UsageError(f"select must look like acc@20 or mrr@10, got {self.select!r}")
+        self.eval_ks = tuple(sorted(set(self.eval_ks) | {int(k)}))
+        if self.model is None:
+            from odqa_dense.bootstrap import bert_size
+
+            bert_size(self.bootstrap_size)
+        return self
+
+    @property
+    def learning_rate(self) -> float:
+        if self.lr is not None:
+            return self.lr
+        return DEFAULT_LR_PRETRAINED if self.model else DEFAULT_LR_BOOTSTRAP
+
+    def to_json(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["eval_ks"] = list(self.eval_ks)
+        out["learning_rate"] = self.learning_rate
+        return out
+
+    def digest(self) -> str:
+        """What a resumed run must share with the stopped one (run-time settings like the device may differ)."""
+        keep = {k: v for k, v in self.to_json().items() if k not in ("device", "eval_batch_size", "keep_folds")}
+        return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass
+class Examples:
+    """Training examples: question texts, each with one positive passage and ``N`` hard negatives (indices)."""
+
+    questions: list[str]
+    positives: np.ndarray
+    negatives: np.ndarray
+    #: Index of each example's question in the question list it was built from.
+    source: np.ndarray
+    skipped: int = 0
+
+    def __len__(self) -> int:
+        return len(self.questions)
+
+
+def _echo(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# --- data -------------------------------------------------------------------------------------------------------
+
+
+def _contains_answer(text: str, answers: Sequence[str]) -> bool:
+    norm = normalize_for_match(text)
+    return any(a and normalize_for_match(a) in norm for a in answers)
+
+
+def build_examples(
+    documents: Sequence[Document], questions: Sequence[Question], config: TrainConfig, echo: Callable = _echo
+) -> Examples:
+    """Positive and hard-negative passages for each question.
+
+    The positive is a passage of the question's gold document(s) that contains an answer (the first such; any gold
+    passage when the question has no answers). Questions without gold ids take the first negative-retriever hit
+    that contains an answer, as in the DPR paper. Questions with no positive are skipped and counted.
+    """
+    by_source: dict[str, list[int]] = {}
+    for i, doc in enumerate(documents):
+        for sid in {doc.id, *doc.source_ids}:
+            by_source.setdefault(sid, []).append(i)
+    depth = min(config.negative_depth + 1, len(documents))
+    ranked = _negative_candidates(documents, questions, config, depth, echo)
+
+    texts, positives, negatives, source = [], [], [], []
+    rng = np.random.default_rng(config.seed)
+    skipped = 0
+    for qi, (q, row) in enumerate(zip(questions, ranked)):
+        gold = sorted({i for d in q.doc_ids for i in by_source.get(d, ())})
+        positive = next((i for i in gold if _contains_answer(documents[i].text, q.answers)), None)
+        if positive is None and gold and not q.answers:
+            positive = gold[0]
+        if positive is None and not gold and q.answers:
+            positive = next((i for i in row if _contains_answer(documents[i].text, q.answers)), None)
+        if positive is None:
+            skipped += 1
+            continue
+        excluded = {positive, *gold}
+        negs = [
+            i for i in row if i not in excluded and not (q.answers and _contains_answer(documents[i].text, q.answers))
+        ][: config.hard_negatives]
+        while len(negs) < config.hard_negatives:  # few candidates: fill with random non-gold passages
+            i = int(rng.integers(len(documents)))
+            if i not in excluded and i not in negs and len(documents) > len(excluded) + len(negs):
+                negs.append(i)
+            elif len(documents) <= len(excluded) + len(negs):
+                negs.append(i)
+        texts.append(q.text)
+        source.append(qi)
+        positives.append(positive)
+        negatives.append(negs)
+    if not texts:
+        raise DataError(
+            f"none of the {len(questions)} training questions has a positive passage (a passage of its gold "
+            "document containing an answer); check that the questions belong to this corpus"
+        )
+    return Examples(
+        texts,
+        np.asarray(positives, np.int64),
+        np.asarray(negatives, np.int64).reshape(len(texts), config.hard_negatives),
+        np.asarray(source, np.int64),
+        skipped,
+    )
+
+
+def _negative_candidates(
+    documents: Sequence[Document], questions: Sequence[Question], config: TrainConfig, depth: int, echo: Callable
+) -> list[list[int]]:
+    if config.hard_negatives == 0 and all(q.doc_ids for q in questions):
+        return [[] for _ in questions]
+    retriever = plugins.create("retriever", config.negative_retriever, config.negative_options)
+    echo(f"mining hard negatives with {config.negative_retriever!r} (top {depth - 1})")
+    retriever.warm_up()
+    retriever.index(documents)
+    results = search_in_batches(retriever.search, questions, depth, desc="mine negatives")
+    return results.indices.tolist()
+
+
+def group_folds(questions: Sequence[Question], folds: int, seed: int) -> list[np.ndarray]:
+    """Question indices of each fold; questions about the same gold document stay in the same fold."""
+    groups: dict[str, list[int]] = {}
+    for i, q in enumerate(questions):
+        groups.setdefault(q.doc_ids[0] if q.doc_ids else q.id, []).append(i)
+    if len(groups) < folds:
+        raise UsageError(f"{folds} folds need at least {folds} question groups (gold documents); found {len(groups)}")
+    keys = list(groups)
+    order = np.random.default_rng(seed).permutation(len(keys))
+    members: list[list[int]] = [[] for _ in range(folds)]
+    for rank in order:  # largest-first would be tighter; seeded round-robin keeps fold sizes within one group
+        smallest = min(range(folds), key=lambda f: len(members[f]))
+        members[smallest].extend(groups[keys[rank]])
+    return [np.asarray(sorted(m), np.int64) for m in members]
+
+
+# --- evaluation -------------------------------------------------------------------------------------------------
+
+
+def evaluate_encoder(
+    encoder: BiEncoder,
+    documents: Sequence[Document],
+    questions: Sequence[Question],
+    config: TrainConfig,
+    precision: str = "fp32",
+    passage_vectors: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Top-k accuracy / MRR of ``questions`` searched over all ``documents`` (exact inner product)."""
+    if passage_vectors is None:
+        passage_vectors = encoder.encode(
+            passage_texts(documents, config.include_title),
+            "passage",
+            config.passage_max_length,
+            batch_size=config.eval_batch_size,
+            precision=precision,
+            desc="eval: encode passages",
+        )
+    q_vectors = encoder.encode(
+        [q.text for q in questions], "question", config.query_max_length, batch_size=config.eval_batch_size,
+        precision=precision, desc="",
+    )
+    depth = min(max(config.eval_ks), len(documents))
+    indices, scores = top_k_rows(q_vectors @ passage_vectors.T, depth)
+    report = evaluate_retrieval(questions, hits_from_results(RankedResults(indices, scores, documents)), config.eval_ks)
+    return report.to_json()
+
+
+def selected_metric(report: dict[str, Any], config: TrainConfig) -> float:
+    metrics = report["metrics"]
+    hit = config.hit
+    if hit == "auto":
+        hit = "answer" if report["evaluated"].get("answer") else "doc"
+    if hit not in metrics:
+        raise DataError(f"the dev questions have no {hit!r} gold data to select the best epoch with")
+    return float(metrics[hit][config.select])
+
+
+# --- the training loop ------------------------------------------------------------------------------------------
+
+
+def _lr_at(step: int, total: int, warmup_steps: int, peak: float) -> float:
+    """Linear warmup to ``peak``, then linear decay to 0 (DPR's schedule)."""
+    if step < warmup_steps:
+        return peak * (step + 1) / warmup_steps
+    return peak * max(0.0, (total - step) / max(1, total - warmup_steps))
+
+
+def _save_training_state(path: Path, optimizer: Any, state: dict[str, Any]) -> None:
+    """Optimizer tensors as safetensors, the rest as JSON: no pickle, loadable without executing anything."""
+    from safetensors.torch import save_file
+
+    tensors, groups = {}, []
+    for pid, pstate in optimizer.state_dict()["state"].items():
+        for key, value in pstate.items():
+            tensors[f"{pid}.{key}"] = value.detach().cpu().contiguous().reshape(-1) if value.ndim == 0 else value
+    for group in optimizer.state_dict()["param_groups"]:
+        groups.append({k: v for k, v in group.items()})
+    save_file(tensors, str(path / f"{TRAINING_STATE}.safetensors"))
+    (path / f"{TRAINING_STATE}.json").write_text(json.dumps({**state, "param_groups": groups}, indent=1))
+
+
+def _load_training_state(path: Path, optimizer: Any) -> dict[str, Any]:
+    from safetensors.torch import load_file
+
+    state = json.loads((path / f"{TRAINING_STATE}.json").read_text())
+    tensors = load_file(str(path / f"{TRAINING_STATE}.safetensors"))
+    per_param: dict[int, dict[str, Any]] = {}
+    for name, value in tensors.items():
+        pid, key = name.split(".", 1)
+        per_param.setdefault(int(pid), {})[key] = value.reshape(()) if key == "step" else value
+    optimizer.load_state_dict({"state": per_param, "param_groups": state.pop("param_groups")})
+    return state
+
+
+class Trainer:
+    """Trains one bi-encoder on one set of examples, evaluating on ``dev`` after every epoch."""
+
+    def __init__(
+        self,
+        encoder: BiEncoder,
+        documents: Sequence[Document],
+        examples: Examples,
+        dev: Sequence[Question],
+        config: TrainConfig,
+        output: Path,
+        *,
+        test: Sequence[Question] = (),
+        echo: Callable[[str], None] = _echo,
+        on_epoch: Callable[[int, BiEncoder], dict[str, Any] | None] | None = None,
+    ) -> None:
+        self.encoder = encoder
+        self.on_epoch = on_epoch
+        self.documents = documents
+        self.examples = examples
+        self.dev = list(dev)
+        self.test = list(test)
+        self.config = config
+        self.output = Path(output)
+        self.echo = echo
+        self._passage_ids: dict[int, list[int]] = {}
+
+    def _passage_rows(self, indices: np.ndarray) -> list[list[int]]:
+        missing = [int(i) for i in np.unique(indices) if int(i) not in self._passage_ids]
+        if missing:
+            texts = passage_texts([self.documents[i] for i in missing], self.config.include_title)
+            for i, ids in zip(missing, self.encoder.tokenize(texts, self.config.passage_max_length)):
+                self._passage_ids[i] = ids
+        return [self._passage_ids[int(i)] for i in indices]
+
+    def run(self, resume: bool = False) -> dict[str, Any]:
+        import torch
+
+        config = self.config
+        device = hf.resolve_device(config.device)
+        precision = hf.resolve_precision(config.precision, device)
+        encoder = self.encoder.to(device)
+        decay = [p for n, p in self._named_parameters() if p.ndim > 1]
+        no_decay = [p for n, p in self._named_parameters() if p.ndim <= 1]
+        optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=config.learning_rate,
+        )
+        scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
+        n = len(self.examples)
+        micro_per_epoch = math.ceil(n / config.batch_size)
+        steps_per_epoch = math.ceil(micro_per_epoch / config.grad_accum)
+        total = steps_per_epoch * config.epochs
+        warmup_steps = int(config.warmup * total) if config.warmup < 1 else int(config.warmup)
+        q_rows = encoder.tokenize(self.examples.questions, config.query_max_length)
+
+        state: dict[str, Any] = {"epoch": 0, "step": 0, "history": [], "best": None, "config": config.digest()}
+        last = self.output / "last"
+        if resume and (last / "manifest.json").is_file():
+            state = self._resume(last, optimizer)
+            self.echo(f"resuming {self.output} after epoch {state['epoch']}")
+
+        for epoch in range(state["epoch"] + 1, config.epochs + 1):
+            started = time.perf_counter()
+            order = np.random.default_rng([config.seed, epoch]).permutation(n)
+            torch.manual_seed(config.seed * 1000 + epoch)
+            encoder.train()
+            losses: list[float] = []
+            optimizer.zero_grad(set_to_none=True)
+            with progress(micro_per_epoch, f"epoch {epoch}/{config.epochs}", "batch") as bar:
+                for micro in range(micro_per_epoch):
+                    batch = order[micro * config.batch_size : (micro + 1) * config.batch_size]
+                    with hf.autocast(device, precision):
+                        loss = self._loss(batch, q_rows)
+                    scaled = loss / config.grad_accum
+                    (scaler.scale(scaled) if scaler else scaled).backward()
+                    losses.append(float(loss.detach()))
+                    if (micro + 1) % config.grad_accum == 0 or micro + 1 == micro_per_epoch:
+                        for group in optimizer.param_groups:
+                            group["lr"] = _lr_at(state["step"], total, warmup_steps, config.learning_rate)
+                        if scaler:
+                            scaler.unscale_(optimizer)
+                        torch.nn.utils.clip_grad_norm_(encoder.parameters(), config.max_grad_norm)
+                        if scaler:
+                            scaler.step(optimizer)
+                            scaler.update()
+                        else:
+                            optimizer.step()
+                        optimizer.zero_grad(set_to_none=True)
+                        state["step"] += 1
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+            train_s = time.perf_counter() - started
+            dev_report = evaluate_encoder(encoder, self.documents, self.dev, config, precision)
+            row: dict[str, Any] = {
+                "epoch": epoch,
+                "loss": float(np.mean(losses)),
+                "train_s": round(train_s, 2),
+                "dev": dev_report["metrics"],
+                "metric": selected_metric(dev_report, config),
+            }
+            if self.test:
+                row["test"] = evaluate_encoder(encoder, self.documents, self.test, config, precision)["metrics"]
+            if self.on_epoch is not None:
+                extra = self.on_epoch(epoch, encoder)
+                if extra:
+                    row["extra"] = extra
+            row["eval_s"] = round(time.perf_counter() - started - train_s, 2)
+            state["history"].append(row)
+            improved = state["best"] is None or row["metric"] > state["best"]["metric"]
+            if improved:
+                state["best"] = {"epoch": epoch, "metric": row["metric"]}
+                self._save(self.output / "best", epoch, row)
+            state["epoch"] = epoch
+            self._save(last, epoch, row, optimizer=optimizer, state=state)
+            self._write_report(state)
+            self.echo(
+                f"epoch {epoch}: loss {row['loss']:.4f}, dev {config.select} {row['metric']:.4f}"
+                + (" (best)" if improved else "")
+            )
+        return self._write_report(state)
+
+    def _named_parameters(self) -> list[tuple[str, Any]]:
+        return [(f"{i}.{n}", p) for i, m in enumerate(self.encoder.modules()) for n, p in m.named_parameters()]
+
+    def _loss(self, batch: np.ndarray, q_rows: list[list[int]]) -> Any:
+        import torch
+
+        ex = self.examples
+        positives = ex.positives[batch]
+        candidates = np.concatenate([positives, ex.negatives[batch].reshape(-1)])
+        q = self.encoder.embed_rows("question", [q_rows[i] for i in batch])
+        p = self.encoder.embed_rows("passage", self._passage_rows(candidates))
+        scores = (q @ p.T).float()
+        # Another question's copy of my own positive is not a negative.
+        same = positives[:, None] == candidates[None, :]
+        same[np.arange(len(batch)), np.arange(len(batch))] = False
+        scores = scores.masked_fill(torch.from_numpy(same).to(scores.device), float("-inf"))
+        target = torch.arange(len(batch), device=scores.device)
+        return torch.nn.functional.cross_entropy(scores, target)
+
+    def _save(self, path: Path, epoch: int, row: dict[str, Any], optimizer: Any = None, state: Any = None) -> None:
+        from odqa_core.storage import write_store
+
+        from odqa_dense.encoder import CHECKPOINT_KIND, CHECKPOINT_NAME, CHECKPOINT_VERSION
+
+        config = self.config
+        with write_store(
+            path,
+            kind=CHECKPOINT_KIND,
+            name=CHECKPOINT_NAME,
+            format_version=CHECKPOINT_VERSION,
+            config={
+                "encoders": self.encoder.encoders,
+                "pooling": self.encoder.pooling,
+                "include_title": config.include_title,
+                "query_max_length": config.query_max_length,
+                "passage_max_length": config.passage_max_length,
+                "base_model": config.model or f"bootstrap:{config.bootstrap_size}",
+            },
+        ) as writer:
+            self.encoder.write_files(writer)
+            writer.params.update({"epoch": epoch, "loss": row["loss"], "dev_metric": row["metric"]})
+            if optimizer is not None:
+                _save_training_state(writer.root, optimizer, state)
+
+    def _resume(self, last: Path, optimizer: Any) -> dict[str, Any]:
+        from safetensors.torch import load_model
+
+        reader = open_store(last, kind="checkpoint", name="dpr")
+        if f"{TRAINING_STATE}.json" not in reader.manifest["files"]:
+            raise IndexFormatError(f"{last}: no training state to resume from")
+        state = json.loads(reader.path(f"{TRAINING_STATE}.json").read_text())
+        if state.get("config") != self.config.digest():
+            raise UsageError(
+                f"{last} was trained with other settings; resume with the same options or use a new --output"
+            )
+        files = ["encoder.safetensors"] if self.encoder.encoders == "shared" else [
+            "question_encoder.safetensors", "passage_encoder.safetensors"
+        ]
+        for module, file in zip(self.encoder.modules(), files):
+            load_model(module, str(reader.path(file)))
+        return _load_training_state(last, optimizer)
+
+    def _write_report(self, state: dict[str, Any]) -> dict[str, Any]:
+        report = {
+            "config": self.config.to_json(),
+            "n_train": len(self.examples),
+            "skipped_train": self.examples.skipped,
+            "n_dev": len(self.dev),
+            "n_test": len(self.test),
+            "epochs": state["history"],
+            "best": state["best"],
+            "done": state["epoch"] >= self.config.epochs,
+        }
+        atomic_write_text(self.output / "report.json", json.dumps(report, ensure_ascii=False, indent=1))
+        return report
+
+
+# --- entry point ------------------------------------------------------------------------------------------------
+
+
+def initial_encoder(documents: Sequence[Document], config: TrainConfig) -> BiEncoder:
+    """The starting bi-encoder: a pretrained model/checkpoint, or the bootstrap (tokenizer on the corpus + BERT)."""
+    if config.model:
+        loaded = BiEncoder.load(config.model, pooling=None)
+        if loaded.pooling != config.pooling and (Path(config.model) / "manifest.json").is_file():
+            raise UsageError(f"{config.model} was trained with pooling {loaded.pooling!r}, not {config.pooling!r}")
+        return BiEncoder.from_models(
+            loaded.tokenizer, loaded.passage_model, encoders=config.encoders, pooling=config.pooling
+        )
+    from odqa_dense.bootstrap import bootstrap_encoder
+
+    texts = [f"{d.title} {d.text}" if d.title else d.text for d in documents]
+    tokenizer, model = bootstrap_encoder(
+        texts, config.bootstrap_size, config.vocab_size, max(512, config.passage_max_length), config.seed
+    )
+    return BiEncoder.from_models(tokenizer, model, encoders=config.encoders, pooling=config.pooling)
+
+
+def _prepare_output(output: Path, resume: bool) -> None:
+    if output.exists() and not output.is_dir():
+        raise UsageError(f"output {output} exists and is not a directory")
+    if output.exists() and any(output.iterdir()) and not resume:
+        raise UsageError(f"output directory {output} is not empty; pass --resume to continue it or choose another")
+    output.mkdir(parents=True, exist_ok=True)
+
+
+def _copy_dir_atomic(source: Path, target: Path) -> None:
+    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+    shutil.copytree(source, tmp)
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+        target.rename(old)
+    tmp.rename(target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def train_dpr(
+    documents: Sequence[Document],
+    questions: Sequence[Question],
+    config: TrainConfig,
+    output: str | Path,
+    *,
+    dev_questions: Sequence[Question] | None = None,
+    resume: bool = False,
+    echo: Callable[[str], None] = _echo,
+    on_epoch: Callable[..., dict[str, Any] | None] | None = None,
+) -> dict[str, Any]:
+    """Train a DPR bi-encoder; returns the report (also written to ``output/report.json``).
+
+    Without ``dev_questions`` (and with one fold) a seeded ``dev_fraction`` of the training questions, grouped by
+    gold document, is held out for epoch selection. With ``folds > 1`` each fold's held-out questions select its
+    epochs, ``dev_questions`` (if any) are reported for every fold as ``test``, and ``best/`` is the best fold's.
+    ``on_epoch(fold, epoch, encoder)`` may return extra metrics to record with each epoch (benchmarks use it).
+    """
+    config.validate()
+    output = Path(output)
+    if not documents:
+        raise DataError("cannot train on an empty corpus")
+    if not questions:
+        raise DataError("no training questions")
+    _prepare_output(output, resume)
+    initial = initial_encoder(documents, config)
+    examples_all = build_examples(documents, questions, config, echo)
+    echo(f"{len(examples_all)} training examples ({examples_all.skipped} questions without a positive skipped)")
+
+    if config.folds == 1:
+        if dev_questions is None:
+            held = group_folds(questions, max(2, round(1 / config.dev_fraction)), config.seed)[0]
+            dev_questions = [questions[i] for i in held]
+            train_idx = np.setdiff1d(np.arange(len(questions)), held)
+            echo(f"no dev questions given: holding out {len(held)} training questions for epoch selection")
+        else:
+            train_idx = np.arange(len(questions))
+        trainer = Trainer(
+            _fresh(initial),
+            documents,
+            _subset(examples_all, train_idx),
+            dev_questions,
+            config,
+            output,
+            echo=echo,
+            on_epoch=(lambda e, enc: on_epoch(1, e, enc)) if on_epoch else None,
+        )
+        return trainer.run(resume=resume)
+
+    fold_members = group_folds(questions, config.folds, config.seed)
+    fold_reports = []
+    for f, held in enumerate(fold_members, 1):
+        fold_dir = output / f"fold-{f}"
+        previous = fold_dir / "report.json"
+        if resume and previous.is_file() and json.loads(previous.read_text()).get("done"):
+            echo(f"fold {f}/{config.folds}: already done")
+            fold_reports.append(json.loads(previous.read_text()))
+            continue
+        echo(f"fold {f}/{config.folds}: {len(held)} held-out questions")
+        train_idx = np.setdiff1d(np.arange(len(questions)), held)
+        trainer = Trainer(
+            _fresh(initial),
+            documents,
+            _subset(examples_all, train_idx),
+            [questions[i] for i in held],
+            config,
+            fold_dir,
+            test=dev_questions or (),
+            echo=echo,
+            on_epoch=(lambda e, enc, f=f: on_epoch(f, e, enc)) if on_epoch else None,
+        )
+        fold_reports.append(trainer.run(resume=resume))
+    return _finish_folds(output, config, fold_reports)
+
+
+def _subset(examples: Examples, question_idx: np.ndarray) -> Examples:
+    rows = np.flatnonzero(np.isin(examples.source, question_idx))
+    return Examples(
+        [examples.questions[i] for i in rows],
+        examples.positives[rows],
+        examples.negatives[rows],
+        examples.source[rows],
+        examples.skipped,
+    )
+
+
+def _fresh(encoder: BiEncoder) -> BiEncoder:
+    """An independent copy of the initial encoder (every fold starts from the same weights)."""
+    copied = copy.deepcopy(encoder)
+    copied.source, copied.fingerprint = encoder.source, encoder.fingerprint
+    return copied
+
+
+def _finish_folds(output: Path, config: TrainConfig, fold_reports: list[dict[str, Any]]) -> dict[str, Any]:
+    best_metrics = [r["best"]["metric"] for r in fold_reports]
+    best_fold = int(np.argmax(best_metrics)) + 1
+    _copy_dir_atomic(output / f"fold-{best_fold}" / "best", output / "best")
+    if config.keep_folds == "best":
+        for f in range(1, len(fold_reports) + 1):
+            for sub in ("best", "last"):
+                if f != best_fold or sub == "last":
+                    shutil.rmtree(output / f"fold-{f}" / sub, ignore_errors=True)
+    report = {
+        "config": config.to_json(),
+        "folds": [
+            {"fold": f, "best_epoch": r["best"]["epoch"], "metric": r["best"]["metric"], "epochs": r["epochs"]}
+            for f, r in enumerate(fold_reports, 1)
+        ],
+        "metric_mean": float(np.mean(best_metrics)),
+        "metric_std": float(np.std(best_metrics)),
+        "best_fold": best_fold,
+        "best": {"fold": best_fold, **fold_reports[best_fold - 1]["best"]},
+        "done": True,
+    }
+    atomic_write_text(output / "report.json", json.dumps(report, ensure_ascii=False, indent=1))
+    return report
