@@ -32,7 +32,8 @@ def _ks(value: str) -> tuple[int, ...]:
               "small, medium, base).")
 @click.option("--vocab-size", type=int, default=16000, show_default=True, help="Bootstrap WordPiece vocabulary size.")
 @click.option("--encoders", type=click.Choice(["shared", "separate"]), default="shared", show_default=True)
-@click.option("--pooling", type=click.Choice(["cls", "pooler", "mean"]), default="cls", show_default=True)
+@click.option("--pooling", type=click.Choice(["cls", "pooler", "mean"]), default=None,
+              help="Default: cls with --model (DPR), mean for a bootstrap model (learns faster from scratch).")
 @click.option("--title/--no-title", "include_title", default=True, show_default=True, help="Encode title + passage.")
 @click.option("--epochs", type=int, default=3, show_default=True)
 @click.option("--lr", type=float, default=None, help="Peak learning rate (default 2e-5 pretrained, 5e-4 bootstrap).")

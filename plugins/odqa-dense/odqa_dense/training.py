@@ -66,7 +66,9 @@ class TrainConfig:
     bootstrap_size: str = "tiny"
     vocab_size: int = 16000
     encoders: str = "shared"
-    pooling: str = "cls"
+    #: None: ``cls`` for a pretrained model (DPR's choice), ``mean`` for a bootstrap one, which learns much faster
+    #: from random weights (benchmarks/RESULTS.md).
+    pooling: str | None = None
     include_title: bool = True
     epochs: int = 3
     lr: float | None = None
@@ -94,7 +96,10 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         check_encoders(self.encoders)
-        check_pooling(self.pooling)
+        if self.pooling is None and not self.model:
+            self.pooling = "mean"
+        if self.pooling is not None:
+            check_pooling(self.pooling)
         for name in ("epochs", "batch_size", "grad_accum", "negative_depth", "eval_batch_size", "folds", "vocab_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -535,9 +540,14 @@ class Trainer:
 def initial_encoder(documents: Sequence[Document], config: TrainConfig) -> BiEncoder:
     """The starting bi-encoder: a pretrained model/checkpoint, or the bootstrap (tokenizer on the corpus + BERT)."""
     if config.model:
-        loaded = BiEncoder.load(config.model, pooling=None)
-        if loaded.pooling != config.pooling and (Path(config.model) / "manifest.json").is_file():
+        loaded = BiEncoder.load(config.model)
+        is_checkpoint = (hf.resolve_model_dir(config.model) / "manifest.json").is_file()
+        if config.pooling is None:
+            config.pooling = loaded.pooling  # the checkpoint's, or cls for a HuggingFace model
+        elif is_checkpoint and config.pooling != loaded.pooling:
             raise UsageError(f"{config.model} was trained with pooling {loaded.pooling!r}, not {config.pooling!r}")
+        if is_checkpoint and loaded.encoders == config.encoders:
+            return loaded  # continue training both towers as they are
         return BiEncoder.from_models(
             loaded.tokenizer, loaded.passage_model, encoders=config.encoders, pooling=config.pooling
         )
