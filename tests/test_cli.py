@@ -204,3 +204,16 @@ def test_bad_cutoffs_and_top_k(odqa, toy_files, tmp_path):
         f"run --retriever fake --corpus {corpus} --questions {questions} --top-k 0 --output-dir {tmp_path}/o"
     )
     assert_one_line_error(result, 2, "top-k")
+
+
+def test_train_group_lists_plugin_commands(odqa):
+    result = odqa("train --help")
+    assert result.exit_code == 0 and "Examples" in result.output
+
+
+def test_retrieve_option_fixed_at_index_time(odqa, toy_files, toy_index, tmp_path):
+    _, questions = toy_files
+    run_file = tmp_path / "run.jsonl"
+    result = odqa(f"retrieve --index-dir {toy_index} --questions {questions} --output {run_file} -o tokens=chars")
+    assert_one_line_error(result, code=2, contains="fixed when the index is built")
+    assert not run_file.exists()

@@ -222,6 +222,17 @@ def test_save_load_recreates_analyzer_and_scores(tmp_path, make):
     np.testing.assert_array_equal(a.scores, b.scores)
 
 
+def test_load_overrides_runtime_options_only(tmp_path):
+    r = BM25Retriever(variant="lucene")
+    r.index(list(TOY_DOCUMENTS))
+    r.save(tmp_path / "idx")
+    loaded = BM25Retriever.load(tmp_path / "idx", {"threads": 2})
+    assert loaded.threads == 2
+    np.testing.assert_array_equal(loaded.search(["Seoul river"], 3).indices, r.search(["Seoul river"], 3).indices)
+    with pytest.raises(UsageError, match="'k1'.*fixed when the index is built"):
+        BM25Retriever.load(tmp_path / "idx", {"k1": 2.0})
+
+
 def _resave(path, name, array):
     """Replace one array of a store and fix its manifest entry, so only our own consistency checks can object."""
     from odqa_core.storage import sha256_file
