@@ -79,11 +79,11 @@ def main() -> None:
     if path is None:
         return
     import numpy as np
-
-    from odqa_core import data
     from odqa_dense import hf
     from odqa_dense.bootstrap import bootstrap_encoder
     from odqa_dense.encoder import BiEncoder, passage_texts
+
+    from odqa_core import data
 
     docs = data.load_corpus(path)
     corpus = data.split_passages(docs, 30) + docs
@@ -109,17 +109,19 @@ def main() -> None:
         lengths = [len(r) for r in encoder.tokenize(texts, args.max_length)]
         naive_texts = texts[: args.naive_n]
         times = {"naive": [], "batched-max-padding": [], "odqa": []}
-        for _ in range(args.repeat):
-            t, naive_vec = timed(lambda: encoder.encode_naive(naive_texts, "passage", args.max_length))
-            times["naive"].append(len(naive_texts) / t)
-            t, padded_vec = timed(lambda: padded_batches(encoder, texts, args.max_length, args.batch_size))
-            times["batched-max-padding"].append(len(texts) / t)
-            t, odqa_vec = timed(
-                lambda: encoder.encode(
-                    texts, "passage", args.max_length, batch_size=args.batch_size, precision=precision, desc=""
-                )
-            )
-            times["odqa"].append(len(texts) / t)
+        methods = {
+            "naive": lambda enc=encoder, some=naive_texts: enc.encode_naive(some, "passage", args.max_length),
+            "batched-max-padding": lambda enc=encoder: padded_batches(enc, texts, args.max_length, args.batch_size),
+            "odqa": lambda enc=encoder: enc.encode(
+                texts, "passage", args.max_length, batch_size=args.batch_size, precision=precision, desc=""
+            ),
+        }
+        vectors = {}
+        for _ in range(args.repeat):  # alternate the methods so machine noise hits them alike
+            for method, encode in methods.items():
+                t, vectors[method] = timed(encode)
+                times[method].append((len(naive_texts) if method == "naive" else len(texts)) / t)
+        naive_vec, padded_vec, odqa_vec = vectors["naive"], vectors["batched-max-padding"], vectors["odqa"]
         tol = 1e-2 if precision != "fp32" else 1e-4
         diff = float(np.abs(odqa_vec[: len(naive_texts)] - naive_vec).max())
         diff_padded = float(np.abs(odqa_vec - padded_vec).max())

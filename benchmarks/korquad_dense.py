@@ -154,7 +154,7 @@ def main() -> None:
         config = config_for(size, args.epochs)
         per_epoch: list[dict[str, Any]] = []
 
-        def on_epoch(fold: int, epoch: int, encoder: Any, config=config, per_epoch=per_epoch) -> dict:
+        def on_epoch(fold: int, epoch: int, encoder: Any, config=config, per_epoch=per_epoch, size=size) -> dict:
             levels = eval_levels(encoder, config, docs, passages, test, args.doc_max_length)
             per_epoch.append({"epoch": epoch, **levels})
             print(f"[{size}] epoch {epoch}: " + json.dumps(levels), flush=True)

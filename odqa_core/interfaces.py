@@ -124,8 +124,8 @@ class Retriever(Component, ABC):
             if fixed:
                 can = ", ".join(sorted(cls.runtime_options)) or "none"
                 raise UsageError(
-                    f"option {', '.join(map(repr, fixed))} of retriever {cls.name!r} is fixed when the index is built; "
-                    f"rebuild the index to change it (options that can change at search time: {can})"
+                    f"option {', '.join(map(repr, fixed))} of retriever {cls.name!r} is fixed when the index is "
+                    f"built; rebuild the index to change it (options that can change at search time: {can})"
                 )
             reader.manifest["config"] = {**reader.config, **options}
         return cls.load_state(reader, reader.load_documents())

@@ -50,7 +50,7 @@ def bert_size(name: str) -> BertSize:
 
 
 def train_wordpiece(texts: Iterable[str], vocab_size: int = 16000, max_length: int = 512) -> Any:
-    """A fast BERT-style tokenizer (``[CLS] a [SEP] b [SEP]``) whose WordPiece vocabulary is learned from ``texts``."""
+    """A fast BERT-style tokenizer (``[CLS] a [SEP] b [SEP]``) with a WordPiece vocabulary learned from ``texts``."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -62,7 +62,9 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int = 16000, max_length: i
     tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tokenizer.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), show_progress=False)
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), show_progress=False
+    )
     tokenizer.train_from_iterator(texts, trainer, length=len(texts))
     cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
     tokenizer.post_processor = processors.TemplateProcessing(

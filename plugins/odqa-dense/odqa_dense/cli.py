@@ -27,42 +27,77 @@ def _ks(value: str) -> tuple[int, ...]:
 @click.option("--dev-questions", default=None, help="Questions that select the best epoch (default: 10% held out).")
 @click.option("--output", required=True, type=click.Path(file_okay=False), help="Directory for checkpoints + report.")
 @click.option("--model", default=None, help="Start from this HF encoder / odqa checkpoint (path or id).")
-@click.option("--bootstrap", "bootstrap_size", default="tiny", show_default=True,
-              help="Without --model: train a tokenizer on the corpus and a BERT of this size (micro, tiny, mini, "
-              "small, medium, base).")
+@click.option(
+    "--bootstrap",
+    "bootstrap_size",
+    default="tiny",
+    show_default=True,
+    help="Without --model: train a tokenizer on the corpus and a BERT of this size (micro, tiny, mini, "
+    "small, medium, base).",
+)
 @click.option("--vocab-size", type=int, default=16000, show_default=True, help="Bootstrap WordPiece vocabulary size.")
 @click.option("--encoders", type=click.Choice(["shared", "separate"]), default="shared", show_default=True)
-@click.option("--pooling", type=click.Choice(["cls", "pooler", "mean"]), default=None,
-              help="Default: cls with --model (DPR), mean for a bootstrap model (learns faster from scratch).")
+@click.option(
+    "--pooling",
+    type=click.Choice(["cls", "pooler", "mean"]),
+    default=None,
+    help="Default: cls with --model (DPR), mean for a bootstrap model (learns faster from scratch).",
+)
 @click.option("--title/--no-title", "include_title", default=True, show_default=True, help="Encode title + passage.")
 @click.option("--epochs", type=int, default=3, show_default=True)
 @click.option("--lr", type=float, default=None, help="Peak learning rate (default 2e-5 pretrained, 5e-4 bootstrap).")
-@click.option("--warmup", type=float, default=0.1, show_default=True, help="Warmup: fraction of steps, or steps if ≥1.")
+@click.option(
+    "--warmup", type=float, default=0.1, show_default=True, help="Warmup: fraction of steps, or steps if ≥1."
+)
 @click.option("--weight-decay", type=float, default=0.01, show_default=True)
-@click.option("--batch-size", type=int, default=16, show_default=True, help="Questions per step (in-batch negatives).")
+@click.option(
+    "--batch-size", type=int, default=16, show_default=True, help="Questions per step (in-batch negatives)."
+)
 @click.option("--grad-accum", type=int, default=1, show_default=True, help="Gradient accumulation steps.")
 @click.option("--hard-negatives", type=int, default=1, show_default=True, help="Hard negatives per question.")
 @click.option("--negative-retriever", default="bm25", show_default=True, help="Retriever that mines hard negatives.")
-@click.option("--negative-option", "negative_options", multiple=True, metavar="KEY=VALUE",
-              help="Option of the negative retriever (e.g. analyzer=kiwi).")
+@click.option(
+    "--negative-option",
+    "negative_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Option of the negative retriever (e.g. analyzer=kiwi).",
+)
 @click.option("--negative-depth", type=int, default=30, show_default=True, help="Candidates searched per question.")
 @click.option("--query-max-length", type=int, default=64, show_default=True)
 @click.option("--passage-max-length", type=int, default=256, show_default=True)
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True)
-@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto", show_default=True,
-              help="auto: bf16 on a GPU that has it, fp32 on CPU.")
+@click.option(
+    "--precision",
+    type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
+    default="auto",
+    show_default=True,
+    help="auto: bf16 on a GPU that has it, fp32 on CPU.",
+)
 @click.option("--eval-k", "eval_ks", default="1,5,20,100", show_default=True, help="Top-k cut-offs evaluated.")
 @click.option("--select", default="acc@20", show_default=True, help="Dev metric that picks the best epoch.")
-@click.option("--hit", type=click.Choice(["auto", "answer", "doc"]), default="auto", show_default=True,
-              help="Hit definition for --select (auto: answer containment when answers exist).")
+@click.option(
+    "--hit",
+    type=click.Choice(["auto", "answer", "doc"]),
+    default="auto",
+    show_default=True,
+    help="Hit definition for --select (auto: answer containment when answers exist).",
+)
 @click.option("--folds", type=int, default=1, show_default=True, help="K-fold training over the training questions.")
-@click.option("--keep-folds", type=click.Choice(["best", "all"]), default="best", show_default=True,
-              help="Keep the best fold's checkpoints only, or every fold's.")
+@click.option(
+    "--keep-folds",
+    type=click.Choice(["best", "all"]),
+    default="best",
+    show_default=True,
+    help="Keep the best fold's checkpoints only, or every fold's.",
+)
 @click.option("--resume", is_flag=True, help="Continue a stopped run in --output from its last epoch.")
 @click.option("--split-words", type=int, default=None, help="Split corpus documents into passages of N words.")
 @click.option("--stride", type=int, default=None, help="Words between passage starts (default: N).")
-def train_dpr(corpus, questions, dev_questions, output, resume, negative_options, eval_ks, split_words, stride, **opts):
+def train_dpr(
+    corpus, questions, dev_questions, output, resume, negative_options, eval_ks, split_words, stride, **opts
+):
     """Train a DPR bi-encoder: in-batch + hard negatives, top-k evaluation after every epoch, best epoch kept.
 
     \b
@@ -78,12 +113,10 @@ def train_dpr(corpus, questions, dev_questions, output, resume, negative_options
       odqa train dpr ... --output runs/dpr --resume                  # continue after an interruption
     """
     from odqa_core import data
+    from odqa_dense.training import TrainConfig
+    from odqa_dense.training import train_dpr as run_training
 
-    from odqa_dense.training import TrainConfig, train_dpr as run_training
-
-    config = TrainConfig(
-        **opts, negative_options=parse_options(negative_options), eval_ks=_ks(eval_ks)
-    ).validate()
+    config = TrainConfig(**opts, negative_options=parse_options(negative_options), eval_ks=_ks(eval_ks)).validate()
     documents = data.load_corpus(corpus or data.sample_corpus_path(), split_words=split_words, stride=stride)
     train_qs = data.load_questions(questions or data.sample_questions_path())
     dev_qs = data.load_questions(dev_questions) if dev_questions else None
@@ -91,4 +124,6 @@ def train_dpr(corpus, questions, dev_questions, output, resume, negative_options
     best = report["best"]
     where = f"fold {best['fold']}, " if "fold" in best else ""
     click.echo(json.dumps({"output": output, "best": best, "select": config.select}, ensure_ascii=False))
-    click.echo(f"best: {where}epoch {best['epoch']}, dev {config.select} = {best['metric']:.4f} → {output}/best", err=True)
+    click.echo(
+        f"best: {where}epoch {best['epoch']}, dev {config.select} = {best['metric']:.4f} → {output}/best", err=True
+    )

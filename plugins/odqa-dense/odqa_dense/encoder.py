@@ -28,7 +28,6 @@ from odqa_core.errors import DataError, IndexFormatError, UsageError
 from odqa_core.progress import progress
 from odqa_core.storage import StoreWriter, open_store, write_store
 from odqa_core.types import Document
-
 from odqa_dense import hf
 
 POOLINGS = ("cls", "pooler", "mean")
@@ -79,7 +78,9 @@ class BiEncoder:
         self.source = source
         self.fingerprint = fingerprint
         if pooling == "pooler" and getattr(passage_model, "pooler", "missing") is None:
-            raise UsageError("pooling 'pooler' needs a model with a pooler layer; this one has none (use cls or mean)")
+            raise UsageError(
+                "pooling 'pooler' needs a model with a pooler layer; this one has none (use cls or mean)"
+            )
 
     @property
     def encoders(self) -> str:
@@ -276,7 +277,9 @@ class BiEncoder:
                     f"question model {question_model!r} has dimension {question.config.hidden_size} but passage "
                     f"model {model!r} has {passage.config.hidden_size}; their dot product is undefined"
                 )
-        return cls(tokenizer, question, passage, pooling=pooling or "cls", source=str(model_dir), fingerprint=fingerprint)
+        return cls(
+            tokenizer, question, passage, pooling=pooling or "cls", source=str(model_dir), fingerprint=fingerprint
+        )
 
     @classmethod
     def _load_checkpoint(cls, model_dir: Path, question_model: str | None, pooling: str | None) -> BiEncoder:
@@ -291,7 +294,9 @@ class BiEncoder:
         if question_model:
             raise UsageError("question_model applies to HuggingFace models; a DPR checkpoint holds both encoders")
         if pooling and pooling != stored["pooling"]:
-            raise UsageError(f"checkpoint {model_dir} was trained with pooling {stored['pooling']!r}, not {pooling!r}")
+            raise UsageError(
+                f"checkpoint {model_dir} was trained with pooling {stored['pooling']!r}, not {pooling!r}"
+            )
         tokenizer = hf.load_tokenizer(model_dir)
         config = hf.load_config(model_dir)
 
@@ -300,7 +305,9 @@ class BiEncoder:
             try:
                 load_model(module, str(reader.path(file)))
             except (RuntimeError, OSError, ValueError) as exc:
-                raise IndexFormatError(f"{model_dir / file}: cannot load weights ({str(exc).splitlines()[0]})") from None
+                raise IndexFormatError(
+                    f"{model_dir / file}: cannot load weights ({str(exc).splitlines()[0]})"
+                ) from None
             return module
 
         if stored["encoders"] == "shared":
@@ -308,5 +315,10 @@ class BiEncoder:
         else:
             question, passage = weights("question_encoder.safetensors"), weights("passage_encoder.safetensors")
         return cls(
-            tokenizer, question, passage, pooling=stored["pooling"], source=str(model_dir), fingerprint=hf.fingerprint(model_dir)
+            tokenizer,
+            question,
+            passage,
+            pooling=stored["pooling"],
+            source=str(model_dir),
+            fingerprint=hf.fingerprint(model_dir),
         )

@@ -89,7 +89,9 @@ class DPRRetriever(Retriever):
         if precision not in PRECISIONS:
             raise UsageError(f"{owner}: option 'precision' must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         if index_type not in INDEX_TYPES:
-            raise UsageError(f"{owner}: option 'index_type' must be one of {', '.join(INDEX_TYPES)}, got {index_type!r}")
+            raise UsageError(
+                f"{owner}: option 'index_type' must be one of {', '.join(INDEX_TYPES)}, got {index_type!r}"
+            )
         self.model = model
         self.question_model = question_model
         self.pooling = pooling

@@ -46,7 +46,6 @@ from odqa_core.pipeline import search_in_batches
 from odqa_core.progress import progress
 from odqa_core.storage import atomic_write_text, open_store
 from odqa_core.types import Document, Question, RankedResults, top_k_rows
-
 from odqa_dense import hf
 from odqa_dense.encoder import BiEncoder, check_encoders, check_pooling, passage_texts
 
@@ -100,7 +99,15 @@ class TrainConfig:
             self.pooling = "mean"
         if self.pooling is not None:
             check_pooling(self.pooling)
-        for name in ("epochs", "batch_size", "grad_accum", "negative_depth", "eval_batch_size", "folds", "vocab_size"):
+        for name in (
+            "epochs",
+            "batch_size",
+            "grad_accum",
+            "negative_depth",
+            "eval_batch_size",
+            "folds",
+            "vocab_size",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise UsageError(f"{name.replace('_', '-')} must be a positive integer, got {value!r}")
@@ -108,7 +115,7 @@ class TrainConfig:
             raise UsageError(f"hard-negatives must be 0 or more, got {self.hard_negatives}")
         if self.lr is not None and not self.lr > 0:
             raise UsageError(f"learning rate must be positive, got {self.lr}")
-        if not 0 <= self.warmup:
+        if not self.warmup >= 0:
             raise UsageError(f"warmup must be a fraction of the steps (0-1) or a step count, got {self.warmup}")
         if self.keep_folds not in KEEP_FOLDS:
             raise UsageError(f"keep-folds must be one of {', '.join(KEEP_FOLDS)}, got {self.keep_folds!r}")
@@ -206,9 +213,8 @@ def build_examples(
         ][: config.hard_negatives]
         while len(negs) < config.hard_negatives:  # few candidates: fill with random non-gold passages
             i = int(rng.integers(len(documents)))
-            if i not in excluded and i not in negs and len(documents) > len(excluded) + len(negs):
-                negs.append(i)
-            elif len(documents) <= len(excluded) + len(negs):
+            corpus_exhausted = len(documents) <= len(excluded) + len(negs)  # then the loss masks a gold repeat
+            if corpus_exhausted or (i not in excluded and i not in negs):
                 negs.append(i)
         texts.append(q.text)
         source.append(qi)
@@ -279,12 +285,18 @@ def evaluate_encoder(
             desc="eval: encode passages",
         )
     q_vectors = encoder.encode(
-        [q.text for q in questions], "question", config.query_max_length, batch_size=config.eval_batch_size,
-        precision=precision, desc="",
+        [q.text for q in questions],
+        "question",
+        config.query_max_length,
+        batch_size=config.eval_batch_size,
+        precision=precision,
+        desc="",
     )
     depth = min(max(config.eval_ks), len(documents))
     indices, scores = top_k_rows(q_vectors @ passage_vectors.T, depth)
-    report = evaluate_retrieval(questions, hits_from_results(RankedResults(indices, scores, documents)), config.eval_ks)
+    report = evaluate_retrieval(
+        questions, hits_from_results(RankedResults(indices, scores, documents)), config.eval_ks
+    )
     return report.to_json()
 
 
@@ -478,7 +490,6 @@ class Trainer:
 
     def _save(self, path: Path, epoch: int, row: dict[str, Any], optimizer: Any = None, state: Any = None) -> None:
         from odqa_core.storage import write_store
-
         from odqa_dense.encoder import CHECKPOINT_KIND, CHECKPOINT_NAME, CHECKPOINT_VERSION
 
         config = self.config
@@ -512,9 +523,11 @@ class Trainer:
             raise UsageError(
                 f"{last} was trained with other settings; resume with the same options or use a new --output"
             )
-        files = ["encoder.safetensors"] if self.encoder.encoders == "shared" else [
-            "question_encoder.safetensors", "passage_encoder.safetensors"
-        ]
+        files = (
+            ["encoder.safetensors"]
+            if self.encoder.encoders == "shared"
+            else ["question_encoder.safetensors", "passage_encoder.safetensors"]
+        )
         for module, file in zip(self.encoder.modules(), files):
             load_model(module, str(reader.path(file)))
         return _load_training_state(last, optimizer)

@@ -102,7 +102,9 @@ class VectorIndex:
         writer.save_array("vectors", self.vectors)
         if self.index_type != "flat":
             faiss.write_index(self._index, str(writer.path("index.faiss")))
-        writer.params.update({"index_type": self.index_type, "dim": self.dim, "count": len(self), "nlist": self.nlist})
+        writer.params.update(
+            {"index_type": self.index_type, "dim": self.dim, "count": len(self), "nlist": self.nlist}
+        )
 
     @classmethod
     def load(cls, reader: StoreReader, *, hnsw_m: int = 32, ef_construction: int = 200) -> VectorIndex:
@@ -111,7 +113,9 @@ class VectorIndex:
         params = reader.params
         vectors = reader.load_array("vectors")
         if vectors.ndim != 2 or vectors.dtype != np.float32:
-            raise IndexFormatError(f"{reader.root}: vectors.npy is {vectors.dtype} {vectors.shape}, expected float32 2-D")
+            raise IndexFormatError(
+                f"{reader.root}: vectors.npy is {vectors.dtype} {vectors.shape}, expected float32 2-D"
+            )
         if vectors.shape != (params.get("count"), params.get("dim")):
             raise IndexFormatError(
                 f"{reader.root}: vectors.npy is {vectors.shape}, the manifest says "
@@ -123,7 +127,9 @@ class VectorIndex:
             try:
                 faiss_index = faiss.read_index(str(reader.path("index.faiss")))
             except RuntimeError as exc:
-                raise IndexFormatError(f"{reader.root}: unreadable FAISS index ({str(exc).splitlines()[0]})") from None
+                raise IndexFormatError(
+                    f"{reader.root}: unreadable FAISS index ({str(exc).splitlines()[0]})"
+                ) from None
             if faiss_index.ntotal != len(vectors) or faiss_index.d != vectors.shape[1]:
                 raise IndexFormatError(f"{reader.root}: the FAISS index does not match vectors.npy")
         return cls(
