@@ -1,0 +1,56 @@
+"""Discovering odqa-dense — registries, ``odqa --help``, ``odqa train dpr --help``, option errors — imports no torch.
+
+``tests/test_no_torch.py`` checks the registries and the CLI import for every installed plugin; this adds what only
+the dense plugin brings: the ``train dpr`` command, ``dpr`` options being validated, and usage errors of training.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+CHECK = r"""
+import sys
+from click.testing import CliRunner
+
+import odqa_core
+from odqa_core import plugins
+from odqa_core.cli import cli
+
+for kind in ("retriever", "fuser", "reader", "postprocessor", "analyzer"):
+    plugins.registry(kind)
+assert "dpr" in plugins.registry("retriever"), sorted(plugins.registry("retriever"))
+assert any(row["name"] == "dense" for row in plugins.list_plugins())
+
+cls = plugins.get_component_class("retriever", "dpr")
+retriever = cls.from_options({"model": "some/model", "index_type": "hnsw", "device": "cpu"})
+retriever.config()
+try:
+    cls.from_options({"index_type": "annoy"})
+except odqa_core.UsageError:
+    pass
+else:
+    raise AssertionError("index_type=annoy accepted")
+
+runner = CliRunner()
+for args, expected_code, expected in (
+    (["--help"], 0, "train"),
+    (["train", "--help"], 0, "dpr"),
+    (["train", "dpr", "--help"], 0, "--hard-negatives"),
+    (["index", "--help"], 0, "--model"),
+    (["plugins"], 0, "retrievers: dpr"),
+    (["train", "dpr", "--epochs", "0", "--output", "never-written"], 2, "epochs"),
+):
+    result = runner.invoke(cli, args)
+    assert result.exit_code == expected_code and expected in result.output, (args, result.exit_code, result.output)
+
+heavy = sorted(m for m in ("torch", "transformers", "faiss", "tokenizers", "safetensors") if m in sys.modules)
+print(",".join(heavy))
+"""
+
+
+def test_dense_discovery_and_cli_import_no_torch(tmp_path):
+    out = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "", f"heavy modules imported at discovery: {out.stdout.strip()}"
+    assert not (tmp_path / "never-written").exists()
