@@ -7,12 +7,22 @@ BERT miniatures). Every odqa plugin that needs a model without one (dense retrie
 
 The normaliser is NFKC + lower-casing, not BERT's accent stripping: stripping accents decomposes Hangul syllables
 into jamo, which would make Korean tokens long and opaque.
+
+``tokenizers``' WordPiece trainer numbers its vocabulary in hash-map order, different on every call. The vocabulary
+is therefore renumbered canonically (special tokens, then tokens sorted), and a trained tokenizer is cached under
+:func:`cache_dir` by a hash of its inputs, so that bootstrapping twice from the same corpus gives the same
+tokenizer — and, with the same seed, the same trained model.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from odqa_core.errors import DataError, UsageError
@@ -49,16 +59,54 @@ def bert_size(name: str) -> BertSize:
     return BERT_SIZES[name]
 
 
-def train_wordpiece(texts: Iterable[str], vocab_size: int = 16000, max_length: int = 512) -> Any:
-    """A fast BERT-style tokenizer (``[CLS] a [SEP] b [SEP]``) with a WordPiece vocabulary learned from ``texts``."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
+#: Bump when the tokenizer recipe below changes, so that cached tokenizers of the old recipe are not reused.
+_RECIPE = "wordpiece-nfkc-lower-v1"
 
+
+def cache_dir() -> Path:
+    """Where odqa caches what it builds (``ODQA_CACHE_DIR``, else ``$XDG_CACHE_HOME/odqa`` or ``~/.cache/odqa``)."""
+    if os.environ.get("ODQA_CACHE_DIR"):
+        return Path(os.environ["ODQA_CACHE_DIR"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "odqa"
+
+
+def train_wordpiece(texts: Iterable[str], vocab_size: int = 16000, max_length: int = 512, cache: bool = True) -> Any:
+    """A fast BERT-style tokenizer (``[CLS] a [SEP] b [SEP]``) with a WordPiece vocabulary learned from ``texts``.
+
+    With ``cache`` the result is stored under :func:`cache_dir` and reused for the same texts and settings.
+    """
     if vocab_size < len(SPECIAL_TOKENS) + 10:
         raise UsageError(f"vocab size {vocab_size} is too small for a WordPiece vocabulary")
     texts = [t for t in texts if t and t.strip()]
     if not texts:
         raise DataError("cannot train a tokenizer: the corpus has no text")
+    if not cache:
+        return _train_wordpiece(texts, vocab_size, max_length)
+    from odqa_dense.hf import load_tokenizer
+
+    digest = hashlib.sha256(f"{_RECIPE}\0{vocab_size}\0{max_length}\0{len(texts)}\0".encode())
+    for text in texts:
+        digest.update(text.encode("utf-8", "surrogatepass") + b"\0")
+    target = cache_dir() / "wordpiece" / digest.hexdigest()[:32]
+    if (target / "tokenizer.json").is_file():
+        return load_tokenizer(target)
+    tokenizer = _train_wordpiece(texts, vocab_size, max_length)
+    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        tokenizer.save_pretrained(str(tmp))
+        tmp.rename(target)
+    except OSError:  # another process cached it first, or the cache is read-only: the trained one is still good
+        pass
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return tokenizer
+
+
+def _train_wordpiece(texts: list[str], vocab_size: int, max_length: int) -> Any:
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
     tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tokenizer.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
@@ -66,6 +114,9 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int = 16000, max_length: i
         vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), show_progress=False
     )
     tokenizer.train_from_iterator(texts, trainer, length=len(texts))
+    learned = set(tokenizer.get_vocab()) - set(SPECIAL_TOKENS)
+    canonical = {token: i for i, token in enumerate([*SPECIAL_TOKENS, *sorted(learned)])}
+    tokenizer.model = models.WordPiece(canonical, unk_token="[UNK]")
     cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
     tokenizer.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",

@@ -70,8 +70,11 @@ class BiEncoder:
         pooling: str = "cls",
         source: str = "",
         fingerprint: str = "",
+        settings: dict[str, Any] | None = None,
     ) -> None:
         self.tokenizer = tokenizer
+        #: What a checkpoint was trained with (include_title, query/passage max lengths): the retriever's defaults.
+        self.settings = dict(settings or {})
         self.question_model = question_model
         self.passage_model = passage_model
         self.pooling = check_pooling(pooling)
@@ -94,6 +97,23 @@ class BiEncoder:
     def device(self) -> Any:
         return next(self.passage_model.parameters()).device
 
+    @property
+    def max_positions(self) -> int:
+        """The longest input (in tokens) the encoders can take."""
+        config = self.passage_model.config
+        limit = int(getattr(config, "max_position_embeddings", 0) or 0) or 10**9
+        if "roberta" in str(getattr(config, "model_type", "")):  # positions start after the padding index
+            limit -= int(getattr(config, "pad_token_id", 1) or 1) + 1
+        return limit
+
+    def check_max_length(self, max_length: int) -> int:
+        if max_length > self.max_positions:
+            raise UsageError(
+                f"max length {max_length} exceeds what the model {self.source or ''} takes "
+                f"({self.max_positions} positions); use a max length of at most {self.max_positions}"
+            )
+        return max_length
+
     def to(self, device: Any) -> BiEncoder:
         self.question_model.to(device)
         self.passage_model.to(device)
@@ -115,6 +135,7 @@ class BiEncoder:
         """Token ids per text (no padding). ``(a, b)`` tuples are encoded as pairs."""
         if max_length < 4:
             raise UsageError(f"max length must be at least 4 tokens, got {max_length}")
+        self.check_max_length(max_length)
         singles = [i for i, t in enumerate(texts) if isinstance(t, str)]
         pairs = [i for i, t in enumerate(texts) if not isinstance(t, str)]
         ids: list[list[int]] = [[] for _ in texts]

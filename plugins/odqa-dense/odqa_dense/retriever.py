@@ -34,7 +34,16 @@ class DPRRetriever(Retriever):
     ``model`` is a checkpoint from ``odqa train dpr`` or any HuggingFace encoder (local path or hub id; with
     ``HF_HUB_OFFLINE=1`` it must be in the local cache). ``question_model`` adds a separate HuggingFace question
     encoder (DPR's two-tower checkpoints). ``index_type`` is ``flat`` (exact, the default), ``hnsw`` or ``ivf``.
+    ``include_title``, ``query_max_length`` and ``passage_max_length`` default to what a checkpoint was trained
+    with (else true, 64 and 256).
     """
+
+    #: Used when neither the options nor the checkpoint say otherwise.
+    DEFAULT_SETTINGS: ClassVar[dict[str, Any]] = {
+        "include_title": True,
+        "query_max_length": 64,
+        "passage_max_length": 256,
+    }
 
     name = "dpr"
     format_version = 1
@@ -48,9 +57,9 @@ class DPRRetriever(Retriever):
         model: str | None = None,
         question_model: str | None = None,
         pooling: str | None = None,
-        include_title: bool = True,
-        query_max_length: int = 64,
-        passage_max_length: int = 256,
+        include_title: bool | None = None,
+        query_max_length: int | None = None,
+        passage_max_length: int | None = None,
         batch_size: int = 64,
         device: str = "auto",
         precision: str = "auto",
@@ -70,11 +79,12 @@ class DPRRetriever(Retriever):
             raise UsageError(f"{owner}: option 'model' must be a model path or HuggingFace id, got {model!r}")
         if pooling is not None:
             check_pooling(pooling)
-        if not isinstance(include_title, bool):
+        if include_title is not None and not isinstance(include_title, bool):
             raise UsageError(f"{owner}: option 'include_title' must be true or false, got {include_title!r}")
+        for opt, value in (("query_max_length", query_max_length), ("passage_max_length", passage_max_length)):
+            if value is not None:
+                _positive_int(owner, opt, value)
         for opt, value in (
-            ("query_max_length", query_max_length),
-            ("passage_max_length", passage_max_length),
             ("batch_size", batch_size),
             ("hnsw_m", hnsw_m),
             ("ef_construction", ef_construction),
@@ -136,6 +146,11 @@ class DPRRetriever(Retriever):
         encoder = BiEncoder.load(self.model, question_model=self.question_model, pooling=self.pooling)
         if self._built_with is not None:
             self._check_same_model(encoder)
+        for name, default in self.DEFAULT_SETTINGS.items():
+            if getattr(self, name) is None:
+                setattr(self, name, encoder.settings.get(name, default))
+        encoder.check_max_length(self.query_max_length)
+        encoder.check_max_length(self.passage_max_length)
         device = hf.resolve_device(self.device)
         self._precision = hf.resolve_precision(self.precision, device)
         self._encoder = encoder.to(device)

@@ -211,10 +211,14 @@ def build_examples(
         negs = [
             i for i in row if i not in excluded and not (q.answers and _contains_answer(documents[i].text, q.answers))
         ][: config.hard_negatives]
-        while len(negs) < config.hard_negatives:  # few candidates: fill with random non-gold passages
+        attempts = 0
+        while len(negs) < config.hard_negatives:  # few candidates: fill with random passages without the answer
             i = int(rng.integers(len(documents)))
-            corpus_exhausted = len(documents) <= len(excluded) + len(negs)  # then the loss masks a gold repeat
-            if corpus_exhausted or (i not in excluded and i not in negs):
+            attempts += 1
+            clean = i not in excluded and i not in negs and not _contains_answer(documents[i].text, q.answers)
+            # A corpus where (nearly) every passage holds the answer cannot supply clean negatives; after enough
+            # draws take any passage (the loss masks a repeat of the question's own positive).
+            if clean or attempts > 100 * config.hard_negatives:
                 negs.append(i)
         texts.append(q.text)
         source.append(qi)
@@ -386,9 +390,15 @@ class Trainer:
         import torch
 
         config = self.config
+        last = self.output / "last"
+        resuming = resume and (last / "manifest.json").is_file()
+        if resuming:  # the stopped run's tokenizer and weights, not a fresh initial model
+            self.encoder = self._load_last(last)
         device = hf.resolve_device(config.device)
         precision = hf.resolve_precision(config.precision, device)
         encoder = self.encoder.to(device)
+        encoder.check_max_length(config.query_max_length)
+        encoder.check_max_length(config.passage_max_length)
         decay = [p for n, p in self._named_parameters() if p.ndim > 1]
         no_decay = [p for n, p in self._named_parameters() if p.ndim <= 1]
         optimizer = torch.optim.AdamW(
@@ -404,9 +414,8 @@ class Trainer:
         q_rows = encoder.tokenize(self.examples.questions, config.query_max_length)
 
         state: dict[str, Any] = {"epoch": 0, "step": 0, "history": [], "best": None, "config": config.digest()}
-        last = self.output / "last"
-        if resume and (last / "manifest.json").is_file():
-            state = self._resume(last, optimizer)
+        if resuming:
+            state = _load_training_state(last, optimizer)
             self.echo(f"resuming {self.output} after epoch {state['epoch']}")
 
         for epoch in range(state["epoch"] + 1, config.epochs + 1):
@@ -512,10 +521,8 @@ class Trainer:
             if optimizer is not None:
                 _save_training_state(writer.root, optimizer, state)
 
-    def _resume(self, last: Path, optimizer: Any) -> dict[str, Any]:
-        from safetensors.torch import load_model
-
-        reader = open_store(last, kind="checkpoint", name="dpr")
+    def _load_last(self, last: Path) -> BiEncoder:
+        reader = open_store(last, kind="checkpoint", name="dpr", verify=False)
         if f"{TRAINING_STATE}.json" not in reader.manifest["files"]:
             raise IndexFormatError(f"{last}: no training state to resume from")
         state = json.loads(reader.path(f"{TRAINING_STATE}.json").read_text())
@@ -523,14 +530,7 @@ class Trainer:
             raise UsageError(
                 f"{last} was trained with other settings; resume with the same options or use a new --output"
             )
-        files = (
-            ["encoder.safetensors"]
-            if self.encoder.encoders == "shared"
-            else ["question_encoder.safetensors", "passage_encoder.safetensors"]
-        )
-        for module, file in zip(self.encoder.modules(), files):
-            load_model(module, str(reader.path(file)))
-        return _load_training_state(last, optimizer)
+        return BiEncoder.load(str(last))  # verifies every checksum
 
     def _write_report(self, state: dict[str, Any]) -> dict[str, Any]:
         report = {
@@ -571,6 +571,15 @@ def initial_encoder(documents: Sequence[Document], config: TrainConfig) -> BiEnc
         texts, config.bootstrap_size, config.vocab_size, max(512, config.passage_max_length), config.seed
     )
     return BiEncoder.from_models(tokenizer, model, encoders=config.encoders, pooling=config.pooling)
+
+
+def _check_gold(questions: Sequence[Question], config: TrainConfig) -> None:
+    """The questions that select epochs must have the gold data the selection metric needs."""
+    has_answers, has_docs = any(q.answers for q in questions), any(q.doc_ids for q in questions)
+    needed = {"answer": has_answers, "doc": has_docs, "auto": has_answers or has_docs}[config.hit]
+    if not needed:
+        what = {"answer": "answers", "doc": "gold document ids", "auto": "answers or gold document ids"}[config.hit]
+        raise DataError(f"the questions that select the best epoch have no {what}; give --dev-questions with them")
 
 
 def _prepare_output(output: Path, resume: bool) -> None:
@@ -617,8 +626,13 @@ def train_dpr(
         raise DataError("cannot train on an empty corpus")
     if not questions:
         raise DataError("no training questions")
+    # Everything that can be wrong with the input is checked before the slow parts start.
+    _check_gold(questions if dev_questions is None or config.folds > 1 else dev_questions, config)
+    fold_members = group_folds(questions, config.folds, config.seed) if config.folds > 1 else []
     _prepare_output(output, resume)
     initial = initial_encoder(documents, config)
+    initial.check_max_length(config.query_max_length)
+    initial.check_max_length(config.passage_max_length)
     examples_all = build_examples(documents, questions, config, echo)
     echo(f"{len(examples_all)} training examples ({examples_all.skipped} questions without a positive skipped)")
 
@@ -642,7 +656,6 @@ def train_dpr(
         )
         return trainer.run(resume=resume)
 
-    fold_members = group_folds(questions, config.folds, config.seed)
     fold_reports = []
     for f, held in enumerate(fold_members, 1):
         fold_dir = output / f"fold-{f}"

@@ -221,11 +221,6 @@ def test_train_is_listed(tmp_path):
     assert rows["dense"]["components"]["retrievers"] == ["dpr"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a passage_max_length/query_max_length above the model's max_position_embeddings (512) is neither "
-    "clamped nor refused; BERT raises a RuntimeError and the CLI prints a traceback instead of one line",
-)
 def test_max_length_beyond_the_model_is_a_one_line_error(trained, tmp_path):
     output, _ = trained
     index = tmp_path / "index"

@@ -328,11 +328,6 @@ def test_bootstrap_sizes(vocab_texts):
         bootstrap_encoder(vocab_texts, "huge")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: train_wordpiece (bootstrap.py) is not deterministic: the tokenizers WordPiece trainer numbers the "
-    "alphabet in hash-map order, so the same texts give another token -> id mapping on every call",
-)
 def test_wordpiece_training_is_deterministic(vocab_texts):
     vocabularies = [train_wordpiece(vocab_texts, vocab_size=1000).get_vocab() for _ in range(3)]
     assert vocabularies[0] == vocabularies[1] == vocabularies[2]

@@ -112,7 +112,7 @@ def test_best_checkpoint_retrieves_as_evaluated(learned, sample_documents, sampl
 
 @pytest.fixture(scope="module")
 def start_model(micro_checkpoint):
-    """Start from a saved checkpoint: its tokenizer is loaded, not re-trained (see the bootstrap xfails below)."""
+    """Start from a saved checkpoint: its tokenizer is loaded, so these tests isolate the trainer."""
     return micro_checkpoint
 
 
@@ -250,11 +250,6 @@ def test_learning_rate_schedule():
     assert _lr_at(10, 10, 2, 1.0) == 0.0 and _lr_at(0, 10, 0, 1.0) == 1.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: train_wordpiece (bootstrap.py) is not deterministic — the tokenizers WordPiece trainer assigns "
-    "token ids in hash-map order — so two bootstrap runs with the same seed train different models",
-)
 def test_same_seed_gives_the_same_weights_with_the_bootstrap(sample_documents, sample_questions, tmp_path):
     for name in ("a", "b"):
         train_dpr(sample_documents, sample_questions, config(epochs=1, seed=5), tmp_path / name, echo=quiet)
@@ -263,12 +258,6 @@ def test_same_seed_gives_the_same_weights_with_the_bootstrap(sample_documents, s
     assert vocab[0] == vocab[1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: train_dpr(resume=True) re-trains the bootstrap tokenizer (initial_encoder) instead of loading the "
-    "stopped run's from last/, and the tokenizer is not deterministic: the resumed weights are paired with other "
-    "token ids and the final checkpoint stores a tokenizer the weights were not trained with",
-)
 def test_resume_keeps_the_bootstrap_tokenizer(sample_documents, sample_questions, tmp_path):
     cfg = {"epochs": 2, "seed": 6}
     with pytest.raises(Stop):
@@ -303,11 +292,6 @@ def test_examples_positive_and_hard_negatives(sample_documents, sample_questions
             assert not contains_answer(sample_documents[n].text, q.answers), (q.id, sample_documents[n].id)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: build_examples (training.py, the random fill after the retriever's candidates run out) picks "
-    "random non-gold passages without the answer check, so a hard negative can contain the answer (q-091 'four')",
-)
 def test_filled_hard_negatives_never_contain_the_answer(sample_documents, sample_questions):
     cfg = config(hard_negatives=10, negative_depth=5, seed=0).validate()
     examples = build_examples(sample_documents, sample_questions, cfg, echo=quiet)
