@@ -91,6 +91,54 @@ def eval_levels(encoder: Any, config: Any, docs: list, passages: list, test: lis
     }
 
 
+def pct(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+def render_markdown(results: dict[str, Any]) -> str:
+    """The tables of RESULTS.md from the JSON this script writes."""
+    cols = ["top-1", "top-5", "top-20", "top-100", "MRR@10"]
+    keys = ["acc@1", "acc@5", "acc@20", "acc@100", "mrr@10"]
+    out = []
+    for level in ("document", "passage"):
+        rows = [[r["model"], "-", *(pct(r[k]) for k in keys)] for r in results.get("bm25", []) if r["level"] == level]
+        for size, run in results.get("epochs", {}).items():
+            for row in run["per_epoch"]:
+                rows.append([f"DPR bootstrap {size}", row["epoch"], *(pct(row[level][k]) for k in keys)])
+        out.append(f"**{level} level** (evaluation questions of the last 40 articles, full corpus)\n")
+        out.append(markdown_table(["model", "epoch", *cols], rows) + "\n")
+    folds = results.get("folds")
+    if folds:
+        rows = [
+            [
+                r["fold"],
+                r["epoch"],
+                pct(r["held_out"]),
+                *(pct(r["document"][k]) for k in keys[:4]),
+                *(pct(r["passage"][k]) for k in keys[:4]),
+            ]
+            for r in folds["per_fold_epoch"]
+        ]
+        header = ["fold", "epoch", "held-out passage top-20"]
+        header += [f"doc {c}" for c in cols[:4]] + [f"passage {c}" for c in cols[:4]]
+        out.append(
+            f"**{len({r['fold'] for r in folds['per_fold_epoch']})} folds × epochs, bootstrap {folds['size']}**\n"
+        )
+        out.append(markdown_table(header, rows) + "\n")
+        out.append(
+            f"held-out top-20 of each fold's best epoch: mean {pct(folds['held_out_mean'])}, "
+            f"std {pct(folds['held_out_std'])}; best fold {folds['best_fold']}\n"
+        )
+    times = [
+        f"{size}: {run['n_train']} training examples, {', '.join(f'{t:.0f}' for t in run['train_s'])} s per epoch "
+        f"(training only), losses {', '.join(f'{x:.3f}' for x in run['loss'])}"
+        for size, run in results.get("epochs", {}).items()
+    ]
+    if times:
+        out.append("\n".join(f"- {t}" for t in times) + "\n")
+    return "\n".join(out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--korquad", default=None)
@@ -108,7 +156,11 @@ def main() -> None:
     parser.add_argument("--vocab-size", type=int, default=16000)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--skip-bm25", action="store_true")
+    parser.add_argument("--render", default=None, help="Only print the Markdown tables of a korquad_dense.json.")
     args = parser.parse_args()
+    if args.render:
+        print(render_markdown(json.loads(Path(args.render).read_text())))
+        return
 
     path = require_korquad(args.korquad)
     if path is None:
@@ -195,7 +247,9 @@ def main() -> None:
             "wall_s": round(time.perf_counter() - started, 1),
         }
     write_json(args.out, "korquad_dense.json", results)
-    print(json.dumps(results, indent=1, ensure_ascii=False))
+    markdown = render_markdown(results)
+    (out / "korquad_dense.md").write_text(markdown, encoding="utf-8")
+    print(markdown)
 
 
 if __name__ == "__main__":
