@@ -150,6 +150,7 @@ def main() -> None:
     parser.add_argument("--fold-size", default="tiny")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--ict-epochs", type=int, default=None, help="Default: the trainer's (3 for bootstrap).")
     parser.add_argument("--pooling", default=None, help="Default: the trainer's (mean for a bootstrap model).")
     parser.add_argument("--passage-max-length", type=int, default=128)
     parser.add_argument("--doc-max-length", type=int, default=384)
@@ -190,6 +191,7 @@ def main() -> None:
             epochs=epochs,
             lr=args.lr,
             pooling=args.pooling,
+            ict_epochs=args.ict_epochs,
             batch_size=args.batch_size,
             hard_negatives=1,
             passage_max_length=args.passage_max_length,

@@ -45,7 +45,7 @@ def _ks(value: str) -> tuple[int, ...]:
 )
 @click.option("--title/--no-title", "include_title", default=True, show_default=True, help="Encode title + passage.")
 @click.option("--epochs", type=int, default=3, show_default=True)
-@click.option("--lr", type=float, default=None, help="Peak learning rate (default 2e-5 pretrained, 5e-4 bootstrap).")
+@click.option("--lr", type=float, default=None, help="Peak learning rate (default 2e-5 pretrained, 1e-4 bootstrap).")
 @click.option(
     "--warmup", type=float, default=0.1, show_default=True, help="Warmup: fraction of steps, or steps if ≥1."
 )
@@ -92,6 +92,15 @@ def _ks(value: str) -> tuple[int, ...]:
     show_default=True,
     help="Keep the best fold's checkpoints only, or every fold's.",
 )
+@click.option(
+    "--ict-epochs",
+    type=int,
+    default=None,
+    help="Inverse Cloze Task epochs over the corpus first (self-supervised). Default: 3 for a bootstrap "
+    "model, 0 with --model.",
+)
+@click.option("--ict-lr", type=float, default=None, help="ICT learning rate (default 5e-4 bootstrap, else --lr).")
+@click.option("--ict-samples", type=int, default=2, show_default=True, help="ICT pseudo-questions per passage.")
 @click.option("--resume", is_flag=True, help="Continue a stopped run in --output from its last epoch.")
 @click.option("--split-words", type=int, default=None, help="Split corpus documents into passages of N words.")
 @click.option("--stride", type=int, default=None, help="Words between passage starts (default: N).")

@@ -28,6 +28,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
 import shutil
 import sys
 import time
@@ -54,7 +55,11 @@ HITS = ("auto", "answer", "doc")
 TRAINING_STATE = "training_state"
 #: Learning rates used when none is given: fine-tuning a pretrained encoder vs. training a bootstrap one.
 DEFAULT_LR_PRETRAINED = 2e-5
-DEFAULT_LR_BOOTSTRAP = 5e-4
+DEFAULT_LR_BOOTSTRAP = 1e-4
+#: Inverse Cloze Task on a bootstrap model: a higher rate, since it starts from random weights.
+DEFAULT_ICT_LR_BOOTSTRAP = 5e-4
+#: ICT epochs run by default before fine-tuning a bootstrap model (none for a pretrained one).
+DEFAULT_ICT_EPOCHS_BOOTSTRAP = 3
 
 
 @dataclass
@@ -92,6 +97,12 @@ class TrainConfig:
     folds: int = 1
     keep_folds: str = "best"
     dev_fraction: float = 0.1
+    #: Inverse Cloze Task epochs over the corpus before the supervised ones (None: 3 for a bootstrap model, else 0).
+    ict_epochs: int | None = None
+    ict_samples: int = 2
+    ict_keep_span: float = 0.1
+    #: ICT learning rate (default: ``lr``'s default for the model).
+    ict_lr: float | None = None
 
     def validate(self) -> TrainConfig:
         check_encoders(self.encoders)
@@ -111,6 +122,10 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise UsageError(f"{name.replace('_', '-')} must be a positive integer, got {value!r}")
+        if self.ict_epochs is None:
+            self.ict_epochs = 0 if self.model else DEFAULT_ICT_EPOCHS_BOOTSTRAP
+        if self.ict_epochs < 0 or self.ict_samples < 1 or not 0 <= self.ict_keep_span <= 1:
+            raise UsageError("ict-epochs must be ≥ 0, ict-samples ≥ 1 and ict-keep-span within 0-1")
         if self.hard_negatives < 0:
             raise UsageError(f"hard-negatives must be 0 or more, got {self.hard_negatives}")
         if self.lr is not None and not self.lr > 0:
@@ -251,6 +266,40 @@ def _negative_candidates(
     return results.indices.tolist()
 
 
+_SENTENCE_END = re.compile(r"(?<=[.!?。])\s+")
+
+
+def ict_examples(documents: Sequence[Document], config: TrainConfig) -> tuple[list[Document], Examples]:
+    """Inverse Cloze Task pairs (ORQA, Lee et al. 2019): a sentence of a passage is the pseudo-question, the rest
+    of the passage its positive (the sentence is left in with probability ``ict_keep_span``, so that lexical
+    overlap also counts). Needs no labels, so it covers the whole corpus — the words of documents no training
+    question is about get trained too, which a bootstrap model otherwise never sees."""
+    rng = np.random.default_rng([config.seed, 7])
+    contexts: list[Document] = []
+    queries: list[str] = []
+    for doc in documents:
+        sentences = [x for x in _SENTENCE_END.split(doc.text.strip()) if x.strip()]
+        words = doc.text.split()
+        for _ in range(config.ict_samples):
+            if len(sentences) >= 2:
+                i = int(rng.integers(len(sentences)))
+                query, rest = sentences[i], sentences[:i] + sentences[i + 1 :]
+            elif len(words) >= 8:  # one long sentence: a window of words stands in for it
+                width = max(4, len(words) // 4)
+                i = int(rng.integers(len(words) - width + 1))
+                query, rest = " ".join(words[i : i + width]), [" ".join(words[:i]), " ".join(words[i + width :])]
+            else:
+                continue
+            keep = rng.random() < config.ict_keep_span
+            context = doc.text if keep else " ".join(r for r in rest if r)
+            contexts.append(Document(f"{doc.id}#ict{len(contexts)}", context, doc.title))
+            queries.append(query)
+    if not queries:
+        raise DataError("no passage is long enough for Inverse Cloze Task pretraining (8 words or 2 sentences)")
+    n = len(queries)
+    return contexts, Examples(queries, np.arange(n), np.zeros((n, 0), np.int64), np.arange(n))
+
+
 def group_folds(questions: Sequence[Question], folds: int, seed: int) -> list[np.ndarray]:
     """Question indices of each fold; questions about the same gold document stay in the same fold."""
     groups: dict[str, list[int]] = {}
@@ -366,9 +415,12 @@ class Trainer:
         test: Sequence[Question] = (),
         echo: Callable[[str], None] = _echo,
         on_epoch: Callable[[int, BiEncoder], dict[str, Any] | None] | None = None,
+        eval_documents: Sequence[Document] | None = None,
     ) -> None:
         self.encoder = encoder
         self.on_epoch = on_epoch
+        #: The corpus the dev questions are searched in (the training passages unless told otherwise).
+        self.eval_documents = documents if eval_documents is None else eval_documents
         self.documents = documents
         self.examples = examples
         self.dev = list(dev)
@@ -449,7 +501,7 @@ class Trainer:
                     bar.update(1)
                     bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
             train_s = time.perf_counter() - started
-            dev_report = evaluate_encoder(encoder, self.documents, self.dev, config, precision)
+            dev_report = evaluate_encoder(encoder, self.eval_documents, self.dev, config, precision)
             row: dict[str, Any] = {
                 "epoch": epoch,
                 "loss": float(np.mean(losses)),
@@ -458,7 +510,7 @@ class Trainer:
                 "metric": selected_metric(dev_report, config),
             }
             if self.test:
-                row["test"] = evaluate_encoder(encoder, self.documents, self.test, config, precision)["metrics"]
+                row["test"] = evaluate_encoder(encoder, self.eval_documents, self.test, config, precision)["metrics"]
             if self.on_epoch is not None:
                 extra = self.on_epoch(epoch, encoder)
                 if extra:
@@ -573,6 +625,44 @@ def initial_encoder(documents: Sequence[Document], config: TrainConfig) -> BiEnc
     return BiEncoder.from_models(tokenizer, model, encoders=config.encoders, pooling=config.pooling)
 
 
+def pretrain_ict(
+    encoder: BiEncoder,
+    documents: Sequence[Document],
+    questions: Sequence[Question],
+    config: TrainConfig,
+    output: Path,
+    dev_questions: Sequence[Question] | None,
+    resume: bool,
+    echo: Callable[[str], None],
+) -> BiEncoder:
+    """Inverse Cloze Task epochs over the corpus (``output/ict/``); returns the encoder to fine-tune from.
+
+    Progress is measured on the dev questions (or the training questions) against the real corpus; the last
+    epoch is kept, since the supervised epochs that follow do the selecting.
+    """
+    contexts, examples = ict_examples(documents, config)
+    echo(f"Inverse Cloze Task: {len(examples)} pseudo-questions from {len(documents)} passages")
+    ict_config = dataclasses.replace(
+        config,
+        epochs=config.ict_epochs,
+        hard_negatives=0,
+        folds=1,
+        lr=config.ict_lr or (config.learning_rate if config.model else DEFAULT_ICT_LR_BOOTSTRAP),
+    )
+    trainer = Trainer(
+        encoder,
+        contexts,
+        examples,
+        list(dev_questions or questions)[:2000],
+        ict_config,
+        output / "ict",
+        echo=echo,
+        eval_documents=documents,
+    )
+    trainer.run(resume=resume)
+    return trainer.encoder
+
+
 def _check_gold(questions: Sequence[Question], config: TrainConfig) -> None:
     """The questions that select epochs must have the gold data the selection metric needs."""
     has_answers, has_docs = any(q.answers for q in questions), any(q.doc_ids for q in questions)
@@ -635,6 +725,8 @@ def train_dpr(
     initial.check_max_length(config.passage_max_length)
     examples_all = build_examples(documents, questions, config, echo)
     echo(f"{len(examples_all)} training examples ({examples_all.skipped} questions without a positive skipped)")
+    if config.ict_epochs:
+        initial = pretrain_ict(initial, documents, questions, config, output, dev_questions, resume, echo)
 
     if config.folds == 1:
         if dev_questions is None:
