@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from odqa_dense.encoder import BiEncoder
 from odqa_dense.retriever import DPRRetriever
-from odqa_dense.training import TrainConfig, build_examples, group_folds, train_dpr
+from odqa_dense.training import TrainConfig, build_examples, group_folds, ict_examples, train_dpr
 
 from odqa_core import DataError, Question, UsageError
 from odqa_core.evaluation import evaluate_retrieval, hits_from_results, normalize_for_match
@@ -20,7 +20,8 @@ from odqa_core.storage import open_store
 
 # Mean pooling: an untrained BERT gives (almost) the same [CLS] vector for every text, and at the micro size cls
 # pooling does not get past that in a few epochs (the loss stays at log(#candidates)); mean pooling learns at once.
-BASE = {**FAST_TRAINING, "pooling": "mean", "lr": 3e-3, "batch_size": 16, "select": "mrr@10"}
+# ICT off: these tests look at the supervised trainer; the ICT tests below turn it on.
+BASE = {**FAST_TRAINING, "pooling": "mean", "lr": 3e-3, "batch_size": 16, "select": "mrr@10", "ict_epochs": 0}
 
 
 def config(**overrides):
@@ -475,4 +476,50 @@ def test_select_cutoff_is_evaluated_and_digest_ignores_runtime_settings():
     assert 7 in cfg.eval_ks and list(cfg.eval_ks) == sorted(cfg.eval_ks)
     assert config(device="cpu").digest() == config(device="auto", eval_batch_size=3, keep_folds="all").digest()
     assert config(seed=1).digest() != config(seed=2).digest()
-    assert TrainConfig().learning_rate == 5e-4 and TrainConfig(model="x").learning_rate == 2e-5
+    assert TrainConfig().learning_rate == 1e-4 and TrainConfig(model="x").learning_rate == 2e-5
+
+
+# --- Inverse Cloze Task -------------------------------------------------------------------------------------------
+
+
+def test_ict_examples_cut_a_sentence_out_of_each_passage(sample_documents):
+    contexts, examples = ict_examples(sample_documents, config(ict_samples=2, ict_keep_span=0.0))
+    by_id = {d.id: d for d in sample_documents}
+    assert len(examples) == len(contexts) > len(sample_documents)  # 2 per passage long enough
+    assert examples.negatives.shape == (len(examples), 0)
+    assert (examples.positives == np.arange(len(examples))).all()
+    sources = Counter()
+    for query, context in zip(examples.questions, contexts):
+        source = by_id[context.id.split("#ict")[0]]
+        sources[source.id] += 1
+        assert query.strip() and query in source.text
+        assert query not in context.text  # removed (keep_span=0)
+        assert sorted((context.text + " " + query).split()) == sorted(source.text.split())
+        assert context.title == source.title
+    assert set(sources) == {d.id for d in sample_documents if len(d.text.split()) >= 8 or ". " in d.text}
+
+
+def test_ict_keep_span_keeps_the_sentence(sample_documents):
+    contexts, examples = ict_examples(sample_documents, config(ict_samples=1, ict_keep_span=1.0))
+    assert all(q in c.text for q, c in zip(examples.questions, contexts))
+
+
+def test_ict_pretraining_runs_before_the_supervised_epochs(sample_documents, sample_questions, tmp_path):
+    report = train_dpr(
+        sample_documents, sample_questions, config(ict_epochs=2, epochs=1, ict_lr=3e-3), tmp_path, echo=quiet
+    )
+    ict = json.loads((tmp_path / "ict" / "report.json").read_text())
+    assert [row["epoch"] for row in ict["epochs"]] == [1, 2] and ict["done"]
+    assert ict["config"]["hard_negatives"] == 0 and ict["config"]["learning_rate"] == 3e-3
+    assert ict["epochs"][1]["loss"] < ict["epochs"][0]["loss"]
+    assert [row["epoch"] for row in report["epochs"]] == [1]
+    ict_weights = open_store(tmp_path / "ict" / "last").manifest["files"]["encoder.safetensors"]["sha256"]
+    assert ict_weights != open_store(tmp_path / "last").manifest["files"]["encoder.safetensors"]["sha256"]
+
+
+def test_ict_is_the_bootstrap_default():
+    assert TrainConfig().validate().ict_epochs == 3
+    assert TrainConfig(model="some/model").validate().ict_epochs == 0
+    assert TrainConfig(ict_epochs=0).validate().ict_epochs == 0
+    with pytest.raises(UsageError, match="ict"):
+        TrainConfig(ict_epochs=-1).validate()
