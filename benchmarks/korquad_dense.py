@@ -91,6 +91,21 @@ def eval_levels(encoder: Any, config: Any, docs: list, passages: list, test: lis
     }
 
 
+def add_ict_rows(
+    results: dict, out: Path, docs: list, passages: list, test: list, args: Any, config_for: Any
+) -> None:
+    """Both levels after the Inverse Cloze Task alone (before any supervised epoch), per size."""
+    from odqa_dense.encoder import BiEncoder
+
+    for size in results.get("epochs", {}):
+        last = out / f"epochs-{size}" / "ict" / "last"
+        if last.is_dir():
+            encoder = BiEncoder.load(str(last))
+            levels = eval_levels(encoder, config_for(size, 1), docs, passages, test, args.doc_max_length)
+            results.setdefault("ict", {})[size] = levels
+            print(f"[{size}] after ICT: " + json.dumps(levels), flush=True)
+
+
 def pct(x: float) -> str:
     return f"{100 * x:.1f}"
 
@@ -103,6 +118,10 @@ def render_markdown(results: dict[str, Any]) -> str:
     for level in ("document", "passage"):
         rows = [[r["model"], "-", *(pct(r[k]) for k in keys)] for r in results.get("bm25", []) if r["level"] == level]
         for size, run in results.get("epochs", {}).items():
+            if size in results.get("ict", {}):
+                rows.append(
+                    [f"DPR bootstrap {size}, ICT only", 0, *(pct(results["ict"][size][level][k]) for k in keys)]
+                )
             for row in run["per_epoch"]:
                 rows.append([f"DPR bootstrap {size}", row["epoch"], *(pct(row[level][k]) for k in keys)])
         out.append(f"**{level} level** (evaluation questions of the last 40 articles, full corpus)\n")
@@ -158,6 +177,12 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--skip-bm25", action="store_true")
     parser.add_argument("--render", default=None, help="Only print the Markdown tables of a korquad_dense.json.")
+    parser.add_argument(
+        "--ict-rows-only",
+        action="store_true",
+        help="Only evaluate the ICT-pretrained checkpoints (OUT/epochs-SIZE/ict/last) of a finished run and add "
+        "them to OUT/korquad_dense.json as epoch 0.",
+    )
     args = parser.parse_args()
     if args.render:
         print(render_markdown(json.loads(Path(args.render).read_text())))
@@ -180,7 +205,7 @@ def main() -> None:
     }
     print(json.dumps(results["data"]), flush=True)
 
-    if not args.skip_bm25:
+    if not args.skip_bm25 and not args.ict_rows_only:
         results["bm25"] = bm25_rows(docs, passages, test)
         print(markdown_table(list(results["bm25"][0]), [list(r.values()) for r in results["bm25"]]), flush=True)
 
@@ -203,6 +228,13 @@ def main() -> None:
             seed=42,
         )
 
+    if args.ict_rows_only:
+        results = json.loads((out / "korquad_dense.json").read_text())
+        add_ict_rows(results, out, docs, passages, test, args, config_for)
+        write_json(args.out, "korquad_dense.json", results)
+        print(render_markdown(results))
+        return
+
     results["epochs"] = {}
     for size in [s for s in args.sizes.split(",") if s]:
         config = config_for(size, args.epochs)
@@ -223,6 +255,7 @@ def main() -> None:
             "n_train": report["n_train"],
             "wall_s": round(time.perf_counter() - started, 1),
         }
+        add_ict_rows(results, out, docs, passages, test, args, config_for)
         write_json(args.out, "korquad_dense.json", results)
 
     if args.folds > 1:
