@@ -19,6 +19,7 @@ from odqa_core.pipeline import (
     Pipeline,
     RunConfig,
     load_retriever,
+    parse_ks,
     parse_options,
     run_pipeline,
     search_in_batches,
@@ -43,16 +44,6 @@ class _CliError(click.ClickException):
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(" ".join(message.split()))
         self.exit_code = exit_code
-
-
-def _parse_ks(value: str) -> tuple[int, ...]:
-    try:
-        ks = tuple(int(k) for k in value.split(",") if k.strip())
-    except ValueError:
-        raise UsageError(f"--k expects comma-separated integers, got {value!r}") from None
-    if not ks or min(ks) < 1:
-        raise UsageError(f"--k expects positive integers, got {value!r}")
-    return ks
 
 
 def _retriever_options(analyzer: str | None, analyzer_options: tuple[str, ...], options: dict) -> dict:
@@ -181,7 +172,7 @@ def evaluate(run_path, questions, corpus, index_dir, ks, as_json, split_words, s
       odqa evaluate --run run.jsonl --questions KorQuAD_v1.0_dev.json --index-dir idx/bm25
       odqa evaluate --run run.jsonl --questions dev.jsonl --k 1,5,20,100 --json
     """
-    cutoffs = _parse_ks(ks)
+    cutoffs = parse_ks(ks)
     qs = _load_questions(questions)
     documents = None
     if index_dir is not None:
@@ -266,7 +257,7 @@ def run(
         postprocessors=posts,
         options=routed,
         top_k=top_k,
-        ks=_parse_ks(ks),
+        ks=parse_ks(ks),
     )
     pipeline = Pipeline.from_config(config)
     documents = _load_corpus(corpus, split_words, stride, dedupe)

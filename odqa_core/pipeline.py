@@ -68,6 +68,17 @@ def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
     return options
 
 
+def parse_ks(value: str, flag: str = "--k") -> tuple[int, ...]:
+    """``"1,5,20"`` → ``(1, 5, 20)``: evaluation cut-offs given on the command line."""
+    try:
+        ks = tuple(int(k) for k in value.split(",") if k.strip())
+    except ValueError:
+        raise UsageError(f"{flag} expects comma-separated integers, got {value!r}") from None
+    if not ks or min(ks) < 1:
+        raise UsageError(f"{flag} expects positive integers, got {value!r}")
+    return ks
+
+
 def split_stage_options(options: Mapping[str, Any], stages: Sequence[str], default: str) -> dict[str, dict]:
     """Route ``name.key`` options to the stage called ``name``; unprefixed keys go to ``default``."""
     routed: dict[str, dict] = {stage: {} for stage in stages}

@@ -6,19 +6,7 @@ import json
 
 import click
 
-from odqa_core.pipeline import parse_options
-
-
-def _ks(value: str) -> tuple[int, ...]:
-    from odqa_core.errors import UsageError
-
-    try:
-        ks = tuple(int(k) for k in value.split(",") if k.strip())
-    except ValueError:
-        raise UsageError(f"--eval-k expects comma-separated integers, got {value!r}") from None
-    if not ks or min(ks) < 1:
-        raise UsageError(f"--eval-k expects positive integers, got {value!r}")
-    return ks
+from odqa_core.pipeline import parse_ks, parse_options
 
 
 @click.command(name="dpr")
@@ -125,7 +113,9 @@ def train_dpr(
     from odqa_dense.training import TrainConfig
     from odqa_dense.training import train_dpr as run_training
 
-    config = TrainConfig(**opts, negative_options=parse_options(negative_options), eval_ks=_ks(eval_ks)).validate()
+    config = TrainConfig(
+        **opts, negative_options=parse_options(negative_options), eval_ks=parse_ks(eval_ks, "--eval-k")
+    ).validate()
     documents = data.load_corpus(corpus or data.sample_corpus_path(), split_words=split_words, stride=stride)
     train_qs = data.load_questions(questions or data.sample_questions_path())
     dev_qs = data.load_questions(dev_questions) if dev_questions else None
