@@ -133,14 +133,19 @@ def quiet_transformers() -> None:
     logging.set_verbosity_error()
 
 
+def _from_pretrained(loader: Any, model_dir: str | Path, what: str) -> Any:
+    """``loader.from_pretrained`` on a local directory; a failure is a one-line :class:`DataError`."""
+    quiet_transformers()
+    try:
+        return loader.from_pretrained(str(model_dir), local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot load {what} from {model_dir}: {str(exc).splitlines()[0]}") from None
+
+
 def load_tokenizer(model_dir: str | Path) -> Any:
     from transformers import AutoTokenizer
 
-    quiet_transformers()
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"cannot load a tokenizer from {model_dir}: {str(exc).splitlines()[0]}") from None
+    tokenizer = _from_pretrained(AutoTokenizer, model_dir, "a tokenizer")
     if not getattr(tokenizer, "is_fast", False):
         raise DataError(f"the tokenizer in {model_dir} is not a fast (Rust) tokenizer; odqa needs offsets and speed")
     return tokenizer
@@ -149,22 +154,14 @@ def load_tokenizer(model_dir: str | Path) -> Any:
 def load_config(model_dir: str | Path) -> Any:
     from transformers import AutoConfig
 
-    quiet_transformers()
-    try:
-        return AutoConfig.from_pretrained(str(model_dir), local_files_only=True)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read the model config in {model_dir}: {str(exc).splitlines()[0]}") from None
+    return _from_pretrained(AutoConfig, model_dir, "the model config")
 
 
 def load_encoder(model_dir: str | Path) -> Any:
     """An ``AutoModel`` (encoder) from a local HF model directory."""
     from transformers import AutoModel
 
-    quiet_transformers()
-    try:
-        return AutoModel.from_pretrained(str(model_dir), local_files_only=True)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"cannot load the model in {model_dir}: {str(exc).splitlines()[0]}") from None
+    return _from_pretrained(AutoModel, model_dir, "the model")
 
 
 def encoder_from_config(config: Any) -> Any:

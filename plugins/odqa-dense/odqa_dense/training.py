@@ -46,9 +46,10 @@ from odqa_core.evaluation import evaluate_retrieval, hits_from_results, normaliz
 from odqa_core.pipeline import search_in_batches
 from odqa_core.progress import progress
 from odqa_core.storage import atomic_write_text, open_store
-from odqa_core.types import Document, Question, RankedResults, top_k_rows
+from odqa_core.types import Document, Question, RankedResults
 from odqa_dense import hf
 from odqa_dense.encoder import BiEncoder, check_encoders, check_pooling, passage_texts
+from odqa_dense.vectors import VectorIndex
 
 KEEP_FOLDS = ("best", "all")
 HITS = ("auto", "answer", "doc")
@@ -188,11 +189,6 @@ def _echo(message: str) -> None:
 # --- data -------------------------------------------------------------------------------------------------------
 
 
-def _contains_answer(text: str, answers: Sequence[str]) -> bool:
-    norm = normalize_for_match(text)
-    return any(a and normalize_for_match(a) in norm for a in answers)
-
-
 def build_examples(
     documents: Sequence[Document], questions: Sequence[Question], config: TrainConfig, echo: Callable = _echo
 ) -> Examples:
@@ -209,28 +205,34 @@ def build_examples(
     depth = min(config.negative_depth + 1, len(documents))
     ranked = _negative_candidates(documents, questions, config, depth, echo)
 
+    normalized: dict[int, str] = {}  # each passage is normalised once, however many questions look at it
+
+    def contains_answer(i: int, answers: list[str]) -> bool:
+        if i not in normalized:
+            normalized[i] = normalize_for_match(documents[i].text)
+        return any(a in normalized[i] for a in answers)
+
     texts, positives, negatives, source = [], [], [], []
     rng = np.random.default_rng(config.seed)
     skipped = 0
     for qi, (q, row) in enumerate(zip(questions, ranked)):
+        answers = [normalize_for_match(a) for a in q.answers if a]
         gold = sorted({i for d in q.doc_ids for i in by_source.get(d, ())})
-        positive = next((i for i in gold if _contains_answer(documents[i].text, q.answers)), None)
+        positive = next((i for i in gold if contains_answer(i, answers)), None)
         if positive is None and gold and not q.answers:
             positive = gold[0]
         if positive is None and not gold and q.answers:
-            positive = next((i for i in row if _contains_answer(documents[i].text, q.answers)), None)
+            positive = next((i for i in row if contains_answer(i, answers)), None)
         if positive is None:
             skipped += 1
             continue
         excluded = {positive, *gold}
-        negs = [
-            i for i in row if i not in excluded and not (q.answers and _contains_answer(documents[i].text, q.answers))
-        ][: config.hard_negatives]
+        negs = [i for i in row if i not in excluded and not contains_answer(i, answers)][: config.hard_negatives]
         attempts = 0
         while len(negs) < config.hard_negatives:  # few candidates: fill with random passages without the answer
             i = int(rng.integers(len(documents)))
             attempts += 1
-            clean = i not in excluded and i not in negs and not _contains_answer(documents[i].text, q.answers)
+            clean = i not in excluded and i not in negs and not contains_answer(i, answers)
             # A corpus where (nearly) every passage holds the answer cannot supply clean negatives; after enough
             # draws take any passage (the loss masks a repeat of the question's own positive).
             if clean or attempts > 100 * config.hard_negatives:
@@ -325,18 +327,16 @@ def evaluate_encoder(
     questions: Sequence[Question],
     config: TrainConfig,
     precision: str = "fp32",
-    passage_vectors: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Top-k accuracy / MRR of ``questions`` searched over all ``documents`` (exact inner product)."""
-    if passage_vectors is None:
-        passage_vectors = encoder.encode(
-            passage_texts(documents, config.include_title),
-            "passage",
-            config.passage_max_length,
-            batch_size=config.eval_batch_size,
-            precision=precision,
-            desc="eval: encode passages",
-        )
+    """Top-k accuracy / MRR of ``questions`` searched over all ``documents`` (exact inner product, the index's)."""
+    passage_vectors = encoder.encode(
+        passage_texts(documents, config.include_title),
+        "passage",
+        config.passage_max_length,
+        batch_size=config.eval_batch_size,
+        precision=precision,
+        desc="eval: encode passages",
+    )
     q_vectors = encoder.encode(
         [q.text for q in questions],
         "question",
@@ -345,8 +345,7 @@ def evaluate_encoder(
         precision=precision,
         desc="",
     )
-    depth = min(max(config.eval_ks), len(documents))
-    indices, scores = top_k_rows(q_vectors @ passage_vectors.T, depth)
+    indices, scores = VectorIndex(passage_vectors, "flat").search(q_vectors, max(config.eval_ks))
     report = evaluate_retrieval(
         questions, hits_from_results(RankedResults(indices, scores, documents)), config.eval_ks
     )
@@ -449,8 +448,6 @@ class Trainer:
         device = hf.resolve_device(config.device)
         precision = hf.resolve_precision(config.precision, device)
         encoder = self.encoder.to(device)
-        encoder.check_max_length(config.query_max_length)
-        encoder.check_max_length(config.passage_max_length)
         decay = [p for n, p in self._named_parameters() if p.ndim > 1]
         no_decay = [p for n, p in self._named_parameters() if p.ndim <= 1]
         optimizer = torch.optim.AdamW(
