@@ -18,12 +18,12 @@ from odqa_core.evaluation import DEFAULT_KS, evaluate_retrieval
 from odqa_core.pipeline import (
     Pipeline,
     RunConfig,
-    load_retriever,
+    load_retrievers,
     parse_ks,
     parse_options,
+    route_options,
     run_pipeline,
     search_in_batches,
-    split_stage_options,
 )
 from odqa_core.runs import RUN_FORMATS, read_run, write_run
 
@@ -52,6 +52,17 @@ def _retriever_options(analyzer: str | None, analyzer_options: tuple[str, ...], 
     if analyzer_options:
         options["analyzer_options"] = parse_options(analyzer_options)
     return options
+
+
+def _route_analyzer(names: list[str], routed: dict, analyzer: str | None, analyzer_options: tuple[str, ...]) -> None:
+    """``--analyzer`` goes to every retriever of the pipeline that takes an analyzer (the sparse ones)."""
+    if analyzer is None and not analyzer_options:
+        return
+    takers = [n for n in names if "analyzer" in plugins.get_component_class("retriever", n).option_names()]
+    if not takers:
+        raise UsageError(f"--analyzer: none of the retrievers ({', '.join(names)}) takes an analyzer")
+    for name in takers:
+        routed[name] = _retriever_options(analyzer, analyzer_options, routed[name])
 
 
 def _load_corpus(path: str | None, split_words: int | None, stride: int | None, dedupe: bool):
@@ -127,31 +138,62 @@ def index(retriever_name, corpus, index_dir, analyzer, analyzer_options, model, 
     click.echo(f"indexed {len(documents)} documents with {retriever_name} into {index_dir}", err=True)
 
 
+_stage_option = click.option(
+    "-o",
+    "--option",
+    "options",
+    multiple=True,
+    metavar="[STAGE.]KEY=VALUE",
+    help="Component option (JSON value); prefix with a stage name (cross.lam=1.5, dpr.device=cuda) when there are "
+    "several. Unprefixed options go to the first retriever.",
+)
+
+
 @cli.command()
-@click.option("--index-dir", required=True, help="An index written by 'odqa index'.")
+@click.option(
+    "--index-dir", "index_dirs", multiple=True, help="An index written by 'odqa index' (repeat it for a fuser)."
+)
+@click.option(
+    "--retriever",
+    "retriever_names",
+    multiple=True,
+    help="A retriever without an index, for a fuser that scores candidates with it (sequential's second stage).",
+)
+@click.option("--fuser", default=None, help="Fuser combining the retrievers (cross, rrf, sequential, ...).")
 @click.option("--questions", required=True, help="Questions: SQuAD/KorQuAD JSON, KLUE dataset dir or JSONL.")
 @click.option("--top-k", type=int, default=100, show_default=True, help="Hits per question.")
 @click.option("--output", required=True, type=click.Path(dir_okay=False), help="Run file to write.")
 @click.option("--format", "fmt", type=click.Choice(RUN_FORMATS), default="jsonl", show_default=True)
 @click.option("--batch-size", type=int, default=1024, show_default=True, help="Questions per search call.")
-@click.option(
-    "-o", "--option", "options", multiple=True, metavar="KEY=VALUE", help="Search-time option (device, nprobe, ...)."
-)
-def retrieve(index_dir, questions, top_k, output, fmt, batch_size, options):
-    """Search an index with every question and write a run file.
+@_stage_option
+def retrieve(index_dirs, retriever_names, fuser, questions, top_k, output, fmt, batch_size, options):
+    """Search an index (or fuse several) with every question and write a run file.
+
+    An index takes only its search-time options (device, batch size, nprobe, ...); the fuser takes any.
 
     \b
     Examples:
       odqa retrieve --index-dir idx/bm25 --questions dev.jsonl --top-k 100 --output run.jsonl
       odqa retrieve --index-dir idx/bm25 --questions KorQuAD_v1.0_dev.json --output run.trec --format trec
       odqa retrieve --index-dir idx/dpr --questions dev.jsonl --output run.jsonl -o device=cuda -o batch_size=256
+      odqa retrieve --fuser cross --index-dir idx/bm25 --index-dir idx/dpr --questions dev.jsonl \\
+          --output fused.jsonl -o cross.lam=1.1 -o cross.normalization=z-score
+      odqa retrieve --fuser rrf --index-dir idx/bm25 --index-dir idx/dpr --questions dev.jsonl --output rrf.jsonl
+      odqa retrieve --fuser sequential --index-dir idx/bm25 --retriever dpr -o dpr.model=runs/dpr/best \\
+          --questions dev.jsonl --output seq.jsonl      # DPR reranks BM25's top 100, no DPR index needed
     """
     if top_k < 1:
         raise UsageError(f"--top-k must be at least 1, got {top_k}")
+    if not index_dirs:
+        raise UsageError("give the index to search (--index-dir)")
+    retrievers, fuser_component = load_retrievers(index_dirs, retriever_names, fuser, parse_options(options))
     qs = _load_questions(questions)
-    retriever = load_retriever(index_dir, parse_options(options))
-    retriever.warm_up()
-    results = search_in_batches(retriever.search, qs, top_k, batch_size)
+    if fuser_component is not None:
+        fuser_component.warm_up()
+        search = fuser_component.fuse
+        results = search_in_batches(lambda texts, k: search(retrievers, texts, k), qs, top_k, batch_size, "fuse")
+    else:
+        results = search_in_batches(retrievers[0].search, qs, top_k, batch_size)
     write_run(output, qs, results, fmt=fmt)
     click.echo(f"wrote {len(qs)} rankings to {output}", err=True)
 
@@ -193,8 +235,13 @@ def evaluate(run_path, questions, corpus, index_dir, ks, as_json, split_words, s
 
 
 @cli.command()
-@click.option("--retriever", "retriever_names", multiple=True, required=True, help="Retriever name (repeatable).")
-@click.option("--fuser", default=None, help="Fuser combining the retrievers.")
+@click.option(
+    "--retriever",
+    "retriever_names",
+    multiple=True,
+    help="Retriever name (repeatable). With --fuser, the fuser's own retrievers fill in the rest.",
+)
+@click.option("--fuser", default=None, help="Fuser combining the retrievers: cross, rrf, sequential, ...")
 @click.option("--reader", default=None, help="Reader extracting or generating answers.")
 @click.option("--post", default="", help="Comma-separated postprocessors, applied in order.")
 @click.option("--corpus", default=None, help="Corpus (default: the bundled sample).")
@@ -204,14 +251,7 @@ def evaluate(run_path, questions, corpus, index_dir, ks, as_json, split_words, s
 @click.option("--k", "ks", default=",".join(map(str, DEFAULT_KS)), show_default=True, help="Evaluation cut-offs.")
 @click.option("--analyzer", default=None, help="Analyzer for the sparse retriever(s).")
 @click.option("--analyzer-option", "analyzer_options", multiple=True, metavar="KEY=VALUE")
-@click.option(
-    "-o",
-    "--option",
-    "options",
-    multiple=True,
-    metavar="[STAGE.]KEY=VALUE",
-    help="Component option; prefix with a stage name (bm25.k1=1.2) when the pipeline has several.",
-)
+@_stage_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @corpus_options
 def run(
@@ -244,14 +284,19 @@ def run(
       odqa run --retriever bm25                                  # the bundled sample
       odqa run --retriever bm25 --corpus KorQuAD_v1.0_dev.json --questions KorQuAD_v1.0_dev.json
       odqa run --retriever bm25 -o variant=lucene --analyzer kiwi --split-words 30
+      odqa run --retriever bm25 --fuser cross -o dpr.model=runs/dpr/best      # 1.1 x DPR + BM25, whole corpus
+      odqa run --retriever bm25 --retriever dpr --fuser rrf -o dpr.model=runs/dpr/best
+      odqa run --retriever bm25 --fuser sequential -o dpr.model=runs/dpr/best -o sequential.candidates=50
     """
-    stages = [*retriever_names, *([fuser] if fuser else []), *([reader] if reader else [])]
     posts = [p.strip() for p in post.split(",") if p.strip()]
-    routed = split_stage_options(parse_options(options), stages + posts, retriever_names[0])
-    for name in retriever_names:
-        routed[name] = _retriever_options(analyzer, analyzer_options, routed[name])
+    if not retriever_names and not fuser:
+        raise UsageError("name a retriever (--retriever bm25), or a fuser that brings its own (--fuser cross)")
+    names, routed = route_options(
+        parse_options(options), retriever_names, fuser, [*([reader] if reader else []), *posts]
+    )
+    _route_analyzer(names, routed, analyzer, analyzer_options)
     config = RunConfig(
-        retrievers=list(retriever_names),
+        retrievers=names,
         fuser=fuser,
         reader=reader,
         postprocessors=posts,
@@ -269,6 +314,101 @@ def run(
     else:
         click.echo(f"{len(documents)} documents, {len(qs)} questions → {output_dir}")
         click.echo(report.table())
+
+
+@cli.command()
+@click.option("--fuser", required=True, help="The fuser to tune (cross, rrf, sequential, ...).")
+@click.option("--index-dir", "index_dirs", multiple=True, help="A retriever's index (repeat for each retriever).")
+@click.option("--retriever", "retriever_names", multiple=True, help="A retriever name (with --corpus, or unindexed).")
+@click.option("--corpus", default=None, help="Index the --retriever's over this corpus in memory instead.")
+@click.option("--questions", required=True, help="Dev questions with answers or gold document ids.")
+@click.option(
+    "--grid",
+    "grid_pairs",
+    multiple=True,
+    metavar="KEY=V1,V2,...",
+    help="An option of the fuser and the values to try (repeat for more axes; a JSON array also works).",
+)
+@click.option("--metric", default="acc@20", show_default=True, help="What to maximise: acc@K, mrr@K or recall@K.")
+@click.option("--hit", default=None, help="doc (gold document) or answer (answer string); default doc when known.")
+@click.option("--top-k", type=int, default=100, show_default=True, help="Fused hits per question.")
+@click.option("--k", "ks", default="1,5,10,20,100", show_default=True, help="Cut-offs reported for every cell.")
+@click.option("--batch-size", type=int, default=1024, show_default=True, help="Questions per fuse call.")
+@click.option("--output", default=None, type=click.Path(dir_okay=False), help="Write every cell as JSON here.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@_stage_option
+@corpus_options
+def tune(
+    fuser,
+    index_dirs,
+    retriever_names,
+    corpus,
+    questions,
+    grid_pairs,
+    metric,
+    hit,
+    top_k,
+    ks,
+    batch_size,
+    output,
+    as_json,
+    options,
+    split_words,
+    stride,
+    dedupe,
+):
+    """Evaluate a grid of a fuser's options (λ, weights, normalization, ...) on dev questions; report the best.
+
+    Each cell runs the real fuser; the retrievers' searches and scores are computed once and shared by the cells.
+    Fixed options go in -o (cross.mode=union), tuned ones in --grid (lam=0.5,1,2); they may not overlap.
+
+    \b
+    Examples:
+      odqa tune --fuser cross --index-dir idx/bm25 --index-dir idx/dpr --questions dev.jsonl \\
+          --grid lam=0.1,0.5,1,1.1,2,5 --grid normalization=none,min-max,z-score
+      odqa tune --fuser rrf --index-dir idx/bm25 --index-dir idx/dpr --questions dev.jsonl \\
+          --grid rrf_k=10,30,60,100 --metric mrr@10 --hit answer --output tune.json
+      odqa tune --fuser cross --retriever bm25 --retriever dpr --corpus corpus.jsonl --questions dev.jsonl \\
+          -o dpr.model=runs/dpr/best --grid 'weights=[{"dpr": 1}, {"dpr": 2}, {"dpr": 4}]'
+    """
+    from odqa_core.tuning import parse_grid, tune_fuser
+
+    grid = parse_grid(grid_pairs)
+    cutoffs = parse_ks(ks)
+    if top_k < 1:
+        raise UsageError(f"--top-k must be at least 1, got {top_k}")
+    parsed = parse_options(options)
+    if corpus is not None:
+        if index_dirs:
+            raise UsageError("give either --corpus (indexed in memory) or --index-dir, not both")
+        names, routed = route_options(parsed, retriever_names, fuser)
+        pipeline = Pipeline.from_config(RunConfig(retrievers=names, fuser=fuser, options=routed, top_k=top_k))
+        retrievers = pipeline.retrievers
+        pipeline.index(_load_corpus(corpus, split_words, stride, dedupe))
+        fuser_options = routed[fuser]
+    else:
+        if not index_dirs:
+            raise UsageError("give the retrievers' indexes (--index-dir) or a --corpus to index")
+        retrievers, _ = load_retrievers(index_dirs, retriever_names, fuser, parsed)
+        fuser_options = route_options(parsed, [r.name for r in retrievers], fuser)[1][fuser]
+    qs = _load_questions(questions)
+    report = tune_fuser(
+        fuser,
+        fuser_options,
+        grid,
+        retrievers,
+        qs,
+        top_k=top_k,
+        ks=cutoffs,
+        metric=metric,
+        hit=hit,
+        batch_size=batch_size,
+    )
+    if output is not None:
+        from odqa_core.storage import atomic_write_text
+
+        atomic_write_text(output, json.dumps(report.to_json(), ensure_ascii=False, indent=1))
+    click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=1) if as_json else report.table())
 
 
 @cli.group()

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
+
 from odqa_core.errors import UsageError
 from odqa_core.storage import StoreReader, StoreWriter, open_store, write_store
 from odqa_core.types import Document, Prediction, Question, RankedResults
@@ -99,6 +101,57 @@ class Retriever(Component, ABC):
     def search(self, queries: Sequence[str], k: int) -> RankedResults:
         """Top-``k`` documents of each query, best first; ``k`` is clamped to the corpus size."""
 
+    # --- scoring given documents (fusers use these; override the defaults with faster paths) ---------------------
+
+    #: Whether :meth:`score_documents` can score passages this retriever has not indexed (bi-encoders and
+    #: cross-encoders can; an inverted index needs its corpus statistics and cannot).
+    scores_unindexed: ClassVar[bool] = False
+
+    @property
+    def is_indexed(self) -> bool:
+        return len(self.documents) > 0
+
+    def score_all(self, queries: Sequence[str]) -> np.ndarray:
+        """The score of every document for each query: float32 ``(len(queries), len(documents))``.
+
+        The values are the scores :meth:`search` gives. The default ranks the whole corpus and scatters the
+        ranking back; retrievers that can score everything directly (a matrix product, an accumulator) override
+        it. Callers bound memory by passing a few queries at a time. The array is the caller's (a new one per
+        call), so fusers may normalise it in place.
+        """
+        n = len(self.documents)
+        results = self.search(queries, n)
+        out = np.empty((len(queries), n), np.float32)
+        np.put_along_axis(out, results.indices, results.scores, axis=1)
+        return out
+
+    def score(self, queries: Sequence[str], candidates: np.ndarray) -> np.ndarray:
+        """Scores of the document rows ``candidates[i]`` for query ``i``: float32 of ``candidates``' shape.
+
+        ``candidates`` is ``(len(queries), C)`` int64, rows of :attr:`documents`; the values are the scores
+        :meth:`search` gives those rows. The default goes through :meth:`score_all`, a few queries at a time.
+        The array is the caller's, as with :meth:`score_all`.
+        """
+        candidates = check_candidates(candidates, len(queries), len(self.documents), self.name)
+        out = np.empty(candidates.shape, np.float32)
+        step = max(1, SCORE_CHUNK_CELLS // max(1, len(self.documents)))
+        for start in range(0, len(queries), step):
+            block = self.score_all(queries[start : start + step])
+            out[start : start + step] = np.take_along_axis(block, candidates[start : start + step], 1)
+        return out
+
+    def score_documents(
+        self, queries: Sequence[str], documents: Sequence[Document], candidates: np.ndarray
+    ) -> np.ndarray:
+        """Scores of rows ``candidates`` of another document table ``documents``, without indexing it.
+
+        Only retrievers with :attr:`scores_unindexed` implement it (a bi-encoder encodes the candidates).
+        """
+        raise UsageError(
+            f"retriever {self.name!r} cannot score passages it has not indexed; build its index over the corpus "
+            "first (odqa index, or --index-dir)"
+        )
+
     @abstractmethod
     def save_state(self, writer: StoreWriter) -> None:
         """Write the index arrays (the document table is written by :meth:`save`)."""
@@ -132,13 +185,120 @@ class Retriever(Component, ABC):
 
 
 class Fuser(Component, ABC):
-    """Combines the results of several retrievers built over the same document table."""
+    """Combines the results of several retrievers built over the same document table.
+
+    A fuser names the retrievers it combines (:meth:`slots`: e.g. ``bm25`` and ``dpr``); the pipeline fills the
+    slots with the retrievers the user named and creates the others through the registry by name, so a fuser
+    works with any retriever plugin. :meth:`fuse` receives the retrievers in slot order.
+    """
 
     kind = "fuser"
+    #: How many retrievers :meth:`fuse` accepts.
+    min_retrievers: ClassVar[int] = 2
+    max_retrievers: ClassVar[int | None] = None
+
+    def slots(self) -> list[str]:
+        """The retriever names this fuser combines when the user names none (in :meth:`fuse` order)."""
+        return []
+
+    def select_retrievers(self, given: Sequence[str]) -> list[str]:
+        """The retrievers to fuse, in order, given the names the user chose (``--retriever``).
+
+        A given name equal to a slot's default takes that slot; the other given names take the free slots in
+        order, then come after the slots; slots still free keep their default. So with slots ``bm25, dpr``:
+        ``[bm25] → [bm25, dpr]``, ``[dpr] → [bm25, dpr]``, ``[tfidf] → [tfidf, dpr]``.
+        """
+        slots: list[str | None] = [None] * len(self.slots())
+        defaults = self.slots()
+        rest = []
+        for name in dict.fromkeys(given):  # a name given twice is one retriever
+            if name in defaults and slots[defaults.index(name)] is None:
+                slots[defaults.index(name)] = name
+            else:
+                rest.append(name)
+        for name in list(rest):
+            if None in slots:
+                slots[slots.index(None)] = name
+                rest.remove(name)
+        names = [name if name is not None else default for name, default in zip(slots, defaults)] + rest
+        names = list(dict.fromkeys(names))
+        self.check_count(names)
+        return names
+
+    def check_count(self, names: Sequence[str]) -> None:
+        most = self.max_retrievers
+        if len(names) < self.min_retrievers or (most is not None and len(names) > most):
+            wanted = (
+                f"exactly {most}"
+                if most == self.min_retrievers
+                else f"at least {self.min_retrievers}" + (f" and at most {most}" if most is not None else "")
+            )
+            raise UsageError(
+                f"fuser {self.name!r} combines {wanted} retrievers, got {len(names)}"
+                + (f" ({', '.join(names)})" if names else "")
+            )
+
+    def index(self, retrievers: Sequence[Retriever], documents: Sequence[Document]) -> None:
+        """Index the corpus with the retrievers that need an index for this fuser (by default all of them)."""
+        for retriever in retrievers:
+            retriever.warm_up()
+            retriever.index(documents)
+
+    def check_ready(self, retrievers: Sequence[Retriever]) -> Sequence[Document]:
+        """Check that the retrievers can be fused; returns their shared document table.
+
+        Every retriever must be indexed over the same documents (same ids, same order), except those a fuser lets
+        score passages unindexed (:attr:`Retriever.scores_unindexed`), which :meth:`unindexed_ok` names.
+        """
+        self.check_count([r.name for r in retrievers])
+        indexed = [r for r in retrievers if r.is_indexed]
+        missing = [r.name for r in retrievers if not r.is_indexed and not self.unindexed_ok(r, retrievers)]
+        if missing or not indexed:
+            raise UsageError(
+                f"fuser {self.name!r}: retriever {(missing or [retrievers[0].name])[0]!r} has no index; index the "
+                "corpus with it (odqa index) and pass its --index-dir"
+            )
+        table = indexed[0].documents
+        for other in indexed[1:]:
+            if other.documents is not table and not same_documents(table, other.documents):
+                raise UsageError(
+                    f"fuser {self.name!r}: retrievers {indexed[0].name!r} and {other.name!r} were indexed over "
+                    f"different corpora ({len(table)} and {len(other.documents)} documents, or other ids); index "
+                    "the same corpus (same --split-words) with both"
+                )
+        return table
+
+    def unindexed_ok(self, retriever: Retriever, retrievers: Sequence[Retriever]) -> bool:
+        """Whether ``retriever`` may be fused without an index of its own (sequential's second stage may)."""
+        return False
 
     @abstractmethod
     def fuse(self, retrievers: Sequence[Retriever], queries: Sequence[str], k: int) -> RankedResults:
         """Fused top-``k`` of each query."""
+
+
+#: Cells (queries × documents) of float32 scores a default scoring path holds at once (32 MiB).
+SCORE_CHUNK_CELLS = 1 << 23
+
+
+def check_candidates(candidates: Any, n_queries: int, n_documents: int, owner: str) -> np.ndarray:
+    """``candidates`` as an int64 ``(n_queries, C)`` array of valid document rows, or a UsageError."""
+    candidates = np.asarray(candidates)
+    if candidates.ndim != 2 or candidates.shape[0] != n_queries:
+        raise UsageError(f"{owner}: candidates must have shape ({n_queries}, C), got {candidates.shape}")
+    if candidates.size and not np.issubdtype(candidates.dtype, np.integer):
+        raise UsageError(f"{owner}: candidates must be integer document rows, got {candidates.dtype}")
+    candidates = candidates.astype(np.int64, copy=False)
+    if candidates.size and (candidates.min() < 0 or candidates.max() >= n_documents):
+        raise UsageError(
+            f"{owner}: candidate rows must lie in [0, {n_documents}), got {candidates.min()}..{candidates.max()}"
+        )
+    return candidates
+
+
+def same_documents(a: Sequence[Document], b: Sequence[Document]) -> bool:
+    """Whether two document tables hold the same ids in the same order."""
+    return len(a) == len(b) and all(x.id == y.id for x, y in zip(a, b))
 
 
 class Reader(Component, ABC):

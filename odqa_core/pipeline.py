@@ -95,6 +95,69 @@ def split_stage_options(options: Mapping[str, Any], stages: Sequence[str], defau
     return routed
 
 
+def route_options(
+    options: Mapping[str, Any],
+    retrievers: Sequence[str],
+    fuser: str | None = None,
+    others: Sequence[str] = (),
+) -> tuple[list[str], dict[str, dict]]:
+    """The retrievers a pipeline runs and each stage's options, from ``[stage.]key=value`` options.
+
+    With a fuser, the fuser chooses its retrievers (:meth:`Fuser.select_retrievers`): the given ones fill its
+    slots and the rest are its defaults, created later through the registry by name. Options prefixed with a
+    stage name go to that stage; unprefixed ones go to the first retriever.
+    """
+    names = list(dict.fromkeys(retrievers))
+    if fuser is not None:
+        prefix = fuser + "."
+        fuser_options = {k[len(prefix) :]: v for k, v in options.items() if k.startswith(prefix)}
+        names = plugins.create("fuser", fuser, fuser_options).select_retrievers(names)
+    if not names:
+        raise UsageError("a pipeline needs at least one retriever (--retriever)")
+    stages = [*names, *([fuser] if fuser else []), *others]
+    return names, split_stage_options(options, stages, names[0])
+
+
+def load_retrievers(
+    index_dirs: Sequence[str | Path],
+    retrievers: Sequence[str],
+    fuser: str | None,
+    options: Mapping[str, Any],
+) -> tuple[list[Retriever], Fuser | None]:
+    """Retrievers opened from stored indexes (and, for a fuser, created by name) plus the fuser, checked.
+
+    Each index's manifest names its retriever; ``retrievers`` adds retrievers without an index (a fuser's
+    second stage that scores candidates itself). Options are ``[stage.]key=value`` as in :func:`route_options`;
+    an indexed retriever takes only its runtime options.
+    """
+    stored: dict[str, Path] = {}
+    for index_dir in index_dirs:
+        name = open_store(index_dir, kind="retriever", verify=False).manifest["name"]
+        if name in stored:
+            raise UsageError(f"two indexes of retriever {name!r} ({stored[name]} and {index_dir}); give one of each")
+        stored[name] = Path(index_dir)
+    given = [*stored, *(n for n in retrievers if n not in stored)]
+    if fuser is None and len(given) != 1:
+        raise UsageError(
+            f"{len(given)} retrievers ({', '.join(given) or 'none'}) need a fuser (--fuser) to combine them"
+            if given
+            else "give the index to search (--index-dir)"
+        )
+    names, routed = route_options(options, given, fuser)
+    built = [
+        load_retriever(stored[name], routed[name])
+        if name in stored
+        else plugins.create("retriever", name, routed[name])
+        for name in names
+    ]
+    fuser_component = plugins.create("fuser", fuser, routed[fuser]) if fuser is not None else None
+    for retriever in built:
+        retriever.warm_up()
+    if fuser_component is not None:
+        fuser_component.check_ready(built)
+    return built, fuser_component
+
+
 @dataclass
 class RunConfig:
     retrievers: list[str]
@@ -120,20 +183,28 @@ class Pipeline:
 
     @classmethod
     def from_config(cls, config: RunConfig) -> Pipeline:
-        if not config.retrievers:
-            raise UsageError("a pipeline needs at least one retriever")
-        if len(config.retrievers) > 1 and config.fuser is None:
-            raise UsageError("several retrievers need a fuser (--fuser) to combine them")
+        """Build the components; with a fuser, ``config.retrievers`` may name fewer retrievers than it fuses
+        (its defaults fill the rest, see :func:`route_options`), and the resolved names replace them."""
         if config.top_k < 1:
             raise UsageError(f"top-k must be at least 1, got {config.top_k}")
         opts = config.options
-        retrievers = [plugins.create("retriever", n, opts.get(n)) for n in config.retrievers]
         fuser = plugins.create("fuser", config.fuser, opts.get(config.fuser)) if config.fuser else None
+        names = fuser.select_retrievers(config.retrievers) if fuser else list(dict.fromkeys(config.retrievers))
+        if not names:
+            raise UsageError("a pipeline needs at least one retriever (--retriever)")
+        if len(names) > 1 and fuser is None:
+            raise UsageError("several retrievers need a fuser (--fuser) to combine them")
+        config.retrievers = names
+        retrievers = [plugins.create("retriever", n, opts.get(n)) for n in names]
         reader = plugins.create("reader", config.reader, opts.get(config.reader)) if config.reader else None
         posts = [plugins.create("postprocessor", n, opts.get(n)) for n in config.postprocessors]
         return cls(config, retrievers, fuser, reader, posts)
 
     def index(self, documents: Sequence[Document]) -> None:
+        if self.fuser is not None:
+            self.fuser.index(self.retrievers, documents)
+            self.fuser.check_ready(self.retrievers)
+            return
         for retriever in self.retrievers:
             retriever.warm_up()
             retriever.index(documents)
@@ -205,7 +276,8 @@ def run_pipeline(
     output_dir.mkdir(parents=True, exist_ok=True)
     if save_indexes:
         for retriever in pipeline.retrievers:
-            retriever.save(output_dir / "index" / retriever.name)
+            if retriever.is_indexed:  # a fuser may use a retriever without its own index (sequential's 2nd stage)
+                retriever.save(output_dir / "index" / retriever.name)
     write_run(output_dir / "run.jsonl", questions, results)
     if nbest is not None:
         predictions = {q.id: (preds[0].answer if preds else "") for q, preds in zip(questions, nbest)}

@@ -235,8 +235,57 @@ class FuserContract:
         for i, query in enumerate(queries):
             np.testing.assert_array_equal(fuser.fuse(retrievers, [query], 3).indices[0], batch.indices[i])
 
-    def test_config_is_json(self, make_fuser):
-        json.dumps(make_fuser().config())
+    def test_config_is_json_and_rebuilds(self, make_fuser):
+        fuser = make_fuser()
+        config = json.loads(json.dumps(fuser.config()))
+        assert type(fuser).from_options(config).config() == fuser.config()
+
+    def test_unknown_option_is_a_usage_error(self, make_fuser):
+        with pytest.raises(UsageError, match="no_such_option"):
+            type(make_fuser()).from_options({"no_such_option": 1})
+
+    def test_rows_of_the_shared_table(self, make_fuser, retrievers):
+        queries = [q.text for q in TOY_QUESTIONS] + ["abacus arithmetic", "서울 한강"]
+        results = make_fuser().fuse(retrievers, queries, 5)
+        assert results.indices.dtype == np.int64 and results.scores.dtype == np.float32
+        assert ((results.indices >= 0) & (results.indices < len(retrievers[0].documents))).all()
+        assert [d.id for d in results.documents] == [d.id for d in retrievers[0].documents]
+
+    def test_ties_by_index(self, make_fuser, retrievers):
+        results = make_fuser().fuse(retrievers, [q.text for q in TOY_QUESTIONS], len(TOY_DOCUMENTS))
+        tied = np.diff(results.scores, axis=1) == 0
+        assert (np.diff(results.indices, axis=1)[tied] > 0).all()
+
+    def test_k_is_clamped_to_corpus(self, make_fuser, retrievers):
+        assert make_fuser().fuse(retrievers, [TOY_QUESTIONS[0].text], 1000).k == len(TOY_DOCUMENTS)
+
+    def test_no_queries(self, make_fuser, retrievers):
+        assert make_fuser().fuse(retrievers, [], 3).indices.shape == (0, 3)
+
+    def test_deterministic(self, make_fuser, retrievers):
+        queries = [q.text for q in TOY_QUESTIONS]
+        first, second = make_fuser().fuse(retrievers, queries, 4), make_fuser().fuse(retrievers, queries, 4)
+        np.testing.assert_array_equal(first.indices, second.indices)
+        np.testing.assert_array_equal(first.scores, second.scores)
+
+    def test_selects_enough_retrievers(self, make_fuser):
+        fuser = make_fuser()
+        names = fuser.select_retrievers([])
+        assert len(names) >= fuser.min_retrievers and len(set(names)) == len(names)
+        assert fuser.select_retrievers(names) == names
+
+    def test_unindexed_retriever_is_a_usage_error(self, make_fuser, retrievers):
+        fresh = type(retrievers[0]).from_options(retrievers[0].config())
+        if fresh.scores_unindexed:
+            pytest.skip("this retriever can be fused without an index")
+        with pytest.raises(UsageError, match="no index"):
+            make_fuser().fuse([fresh, *retrievers[1:]], [TOY_QUESTIONS[0].text], 3)
+
+    def test_different_corpora_is_a_usage_error(self, make_fuser, retrievers):
+        other = type(retrievers[-1]).from_options(retrievers[-1].config())
+        other.index(list(TOY_DOCUMENTS[:-1]))
+        with pytest.raises(UsageError, match="different corpora"):
+            make_fuser().fuse([*retrievers[:-1], other], [TOY_QUESTIONS[0].text], 3)
 
 
 class ReaderContract:
@@ -323,9 +372,13 @@ class FakeRetriever(Retriever):
         k = min(k, len(self._documents))
         if not queries:
             return RankedResults(np.zeros((0, k), np.int64), np.zeros((0, k), np.float32), self._documents)
-        scores = self._vectors(queries) @ self._matrix.T
-        indices, top = top_k_rows(scores, k)
+        indices, top = top_k_rows(self.score_all(queries), k)
         return RankedResults(indices, top, self._documents)
+
+    def score_all(self, queries: Sequence[str]) -> np.ndarray:
+        if not self._documents:
+            raise UsageError("retriever 'fake' has no index yet")
+        return self._vectors(queries) @ self._matrix.T
 
     def save_state(self, writer: StoreWriter) -> None:
         writer.save_array("matrix", self._matrix)
@@ -344,12 +397,18 @@ class FakeFuser(Fuser):
     """Sums the retrievers' scores over the union of their top lists."""
 
     name = "fake-sum"
+    min_retrievers = 1
 
     def __init__(self, *, depth: int = 10) -> None:
+        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+            raise UsageError(f"fuser 'fake-sum': option 'depth' must be a positive integer, got {depth!r}")
         self.depth = depth
 
+    def slots(self) -> list[str]:
+        return ["fake"]
+
     def fuse(self, retrievers: Sequence[Retriever], queries: Sequence[str], k: int) -> RankedResults:
-        documents = retrievers[0].documents
+        documents = self.check_ready(retrievers)
         total = np.zeros((len(queries), len(documents)), np.float32)
         for retriever in retrievers:
             results = retriever.search(queries, self.depth)

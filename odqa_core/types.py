@@ -130,3 +130,22 @@ def top_k_rows(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         order = np.lexsort((c, -scores[r, c]))[:k]
         idx[r] = c[order]
     return idx, np.take_along_axis(scores, idx, 1).astype(np.float32)
+
+
+def top_k_candidates(scores: np.ndarray, candidates: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k of each row of ``scores`` (Q, C) over the document rows ``candidates`` (Q, C), best first.
+
+    Ties are broken by ascending document index (not by column), as in every ranking. A candidate of ``-1`` is a
+    padding slot: it ranks after every real candidate and must not be among the ``k`` kept (callers size ``k`` to
+    the number of real candidates per row).
+    """
+    scores = np.asarray(scores, dtype=np.float32)
+    candidates = np.asarray(candidates, dtype=np.int64)
+    k = min(k, candidates.shape[1])
+    if k == 0 or candidates.shape[0] == 0:
+        return np.zeros((candidates.shape[0], k), np.int64), np.zeros((candidates.shape[0], k), np.float32)
+    pad = candidates < 0
+    key_scores = np.where(pad, np.float32(np.inf), -scores)  # padding sorts last
+    key_index = np.where(pad, np.iinfo(np.int64).max, candidates)
+    order = np.lexsort((key_index, key_scores), axis=-1)[:, :k]
+    return np.take_along_axis(candidates, order, 1), np.take_along_axis(scores, order, 1)

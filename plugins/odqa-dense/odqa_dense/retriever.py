@@ -17,9 +17,14 @@ from typing import Any, ClassVar
 import numpy as np
 
 from odqa_core import DataError, Document, RankedResults, Retriever, UsageError
+from odqa_core.interfaces import check_candidates
 from odqa_core.storage import StoreReader, StoreWriter
 
 __all__ = ["DPRRetriever"]
+
+#: Bytes of gathered passage vectors (``(block, C, dim)`` float32) that :meth:`DPRRetriever.score` and
+#: :meth:`DPRRetriever.score_documents` hold at once.
+GATHER_BYTES = 32 << 20
 
 
 def _positive_int(owner: str, name: str, value: Any) -> int:
@@ -47,6 +52,8 @@ class DPRRetriever(Retriever):
 
     name = "dpr"
     format_version = 1
+    #: A bi-encoder scores any passage by encoding it: :meth:`score_documents` needs no index.
+    scores_unindexed: ClassVar[bool] = True
     runtime_options: ClassVar[frozenset[str]] = frozenset(
         {"model", "question_model", "device", "precision", "batch_size", "ef_search", "nprobe"}
     )
@@ -241,6 +248,65 @@ class DPRRetriever(Retriever):
             raise UsageError("retriever 'dpr' has no index yet: call index() or load() first")
         indices, scores = self._index.search(vectors, k, ef_search=self.ef_search, nprobe=self.nprobe)
         return RankedResults(indices, scores, self._documents)
+
+    # --- scoring given documents ------------------------------------------------------------------------------
+
+    def score_all(self, queries: Sequence[str]) -> np.ndarray:
+        """Every stored passage's score for each query, float32 ``(len(queries), len(documents))``.
+
+        Computed from the stored passage vectors (not the FAISS index), so it is exact for HNSW and IVF too.
+        """
+        vectors = self.passage_vectors
+        out = np.empty((len(queries), len(vectors)), np.float32)
+        if len(queries):
+            np.matmul(self.encode_queries(queries), vectors.T, out=out)
+        return out
+
+    def score(self, queries: Sequence[str], candidates: np.ndarray) -> np.ndarray:
+        """Scores of the indexed rows ``candidates[i]`` for query ``i`` (from the stored passage vectors)."""
+        vectors = self.passage_vectors
+        candidates = check_candidates(candidates, len(queries), len(vectors), f"retriever {self.name!r}")
+        if candidates.size == 0:
+            return np.zeros(candidates.shape, np.float32)
+        return self._gather_dot(self.encode_queries(queries), vectors, candidates)
+
+    def score_documents(
+        self, queries: Sequence[str], documents: Sequence[Document], candidates: np.ndarray
+    ) -> np.ndarray:
+        """Scores of rows ``candidates`` of ``documents``, encoding each distinct candidate passage once.
+
+        Works with or without an index; the index, if any, is not used.
+        """
+        candidates = check_candidates(candidates, len(queries), len(documents), f"retriever {self.name!r}")
+        if candidates.size == 0:
+            return np.zeros(candidates.shape, np.float32)
+        rows, inverse = np.unique(candidates, return_inverse=True)
+        vectors = self.encode_passages([documents[i] for i in rows.tolist()])
+        return self._gather_dot(self.encode_queries(queries), vectors, inverse.reshape(candidates.shape))
+
+    @staticmethod
+    def _gather_dot(queries: np.ndarray, vectors: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        """``out[i, j] = queries[i] · vectors[candidates[i, j]]`` as float32.
+
+        Gathers at most :data:`GATHER_BYTES` of vectors at a time: blocks of whole query rows, or blocks of one
+        row's candidates when a single row is larger than that.
+        """
+        n, c = candidates.shape
+        out = np.empty((n, c), np.float32)
+        if out.size == 0:
+            return out
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        cells = max(1, GATHER_BYTES // (vectors.shape[1] * vectors.itemsize))  # vectors gathered at a time
+        rows_per_block = max(1, cells // c)
+        cols_per_block = min(c, cells)
+        for start in range(0, n, rows_per_block):
+            stop = min(n, start + rows_per_block)
+            q = queries[start:stop, :, None]  # (block, dim, 1)
+            for col in range(0, c, cols_per_block):
+                end = min(c, col + cols_per_block)
+                gathered = vectors[candidates[start:stop, col:end]]  # (block, cols, dim)
+                out[start:stop, col:end] = np.matmul(gathered, q)[..., 0]
+        return out
 
     # --- persistence --------------------------------------------------------------------------------------------
 

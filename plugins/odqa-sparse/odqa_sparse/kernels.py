@@ -21,6 +21,9 @@ used only for queries whose contributions are all non-negative (BM25 okapi with 
 exhaustively). Documents that match no query term score 0 and are merged in by ascending index when they belong
 to the top k (fewer than k matches, or negative scores). Hot loops are branch-free where the branch would be
 unpredictable, so that the scattered memory accesses of consecutive iterations overlap.
+
+Scoring given documents (:func:`score_all_batch`, :func:`score_candidates_batch`, for fusers) accumulates every
+posting in the same term order, so each document gets bit for bit the score search gives it.
 """
 
 from __future__ import annotations
@@ -708,3 +711,89 @@ def search_batch(
                 if b - a > 1:
                     out_i[q, a:b] = np.sort(out_i[q, a:b])
                 a = b
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Scoring given documents (every document, or candidate rows): the scores search gives, bit for bit
+# --------------------------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def _summation_order(q_terms, q_w, t_ptr):  # pragma: no cover - compiled
+    """A query's terms and weights in :func:`_search_one`'s summation order (shortest posting list first, ties:
+    term id, by the same stable sort), so that scores summed in this order are bit-identical to search's."""
+    m = q_terms.shape[0]
+    lens = np.empty(m, np.int64)
+    for i in range(m):
+        t = q_terms[i]
+        lens[i] = t_ptr[t + 1] - t_ptr[t]
+    order = np.argsort(lens, kind="mergesort")
+    terms = np.empty(m, np.int64)
+    weights = np.empty(m, np.float32)
+    for i in range(m):
+        terms[i] = q_terms[order[i]]
+        weights[i] = q_w[order[i]]
+    return terms, weights
+
+
+@njit(cache=True, nogil=True)
+def _accumulate(terms, weights, t_ptr, t_docs, t_imp, acc):  # pragma: no cover - compiled
+    """Add every posting's contribution of ``terms`` (in order) to the float32 accumulator ``acc``."""
+    for i in range(terms.shape[0]):
+        t = terms[i]
+        w = weights[i]
+        for p in range(t_ptr[t], t_ptr[t + 1]):
+            acc[t_docs[p]] += w * t_imp[p]
+
+
+@njit(cache=True, nogil=True)
+def score_all_batch(t_ptr, t_docs, t_imp, n_docs, q_ptr, q_terms, q_w, q_const, out):  # pragma: no cover - compiled
+    """Every document's score of queries ``q_ptr`` (CSR over ``q_terms``/``q_w``) into ``out`` (Q × n_docs).
+
+    The float32 sums of :func:`search_batch` (same order, from 0), then ``q_const[q]`` added to every document,
+    those matching no term included (they score 0 + const, as search merges them in).
+    """
+    n_queries = q_ptr.shape[0] - 1
+    for q in range(n_queries):
+        a = q_ptr[q]
+        e = q_ptr[q + 1]
+        row = out[q]
+        row[:] = 0.0
+        terms, weights = _summation_order(q_terms[a:e], q_w[a:e], t_ptr)
+        _accumulate(terms, weights, t_ptr, t_docs, t_imp, row)
+        c = q_const[q]
+        if c != 0:
+            for d in range(n_docs):
+                row[d] += c
+
+
+@njit(cache=True, nogil=True)
+def score_candidates_batch(
+    t_ptr, t_docs, t_imp, n_docs, q_ptr, q_terms, q_w, q_const, candidates, out
+):  # pragma: no cover - compiled
+    """Scores of documents ``candidates[q, j]`` of queries ``q_ptr`` into ``out[q, j]`` (both Q × C).
+
+    Each query is accumulated into one reused dense float32 accumulator exactly as in :func:`score_all_batch`,
+    read at its candidates (repeats allowed), then reset only where its postings touched it.
+    """
+    n_queries = q_ptr.shape[0] - 1
+    n_cand = candidates.shape[1]
+    if n_cand == 0:
+        return
+    acc = np.zeros(n_docs, np.float32)
+    for q in range(n_queries):
+        a = q_ptr[q]
+        e = q_ptr[q + 1]
+        terms, weights = _summation_order(q_terms[a:e], q_w[a:e], t_ptr)
+        _accumulate(terms, weights, t_ptr, t_docs, t_imp, acc)
+        c = q_const[q]
+        if c != 0:
+            for j in range(n_cand):
+                out[q, j] = acc[candidates[q, j]] + c
+        else:
+            for j in range(n_cand):
+                out[q, j] = acc[candidates[q, j]]
+        for i in range(terms.shape[0]):
+            t = terms[i]
+            for p in range(t_ptr[t], t_ptr[t + 1]):
+                acc[t_docs[p]] = 0.0

@@ -148,17 +148,11 @@ class SparseRetriever(Retriever):
             np.zeros(2),
             2,
         )
-        self._kernel(
-            imp,
-            np.array([0, 2], np.int64),
-            np.array([0, 1], np.int32),
-            np.ones(2, np.float32),
-            np.zeros(1, np.float32),
-            1,
-            True,
-            np.zeros((1, 1), np.int64),
-            np.zeros((1, 1), np.float32),
-        )
+        query = (np.array([0, 2], np.int64), np.array([0, 1], np.int32), np.ones(2, np.float32))
+        const = np.ones(1, np.float32)
+        self._kernel(imp, *query, const, 1, True, np.zeros((1, 1), np.int64), np.zeros((1, 1), np.float32))
+        self._score_kernel(imp, *query, const, None, np.zeros((1, 2), np.float32))
+        self._score_kernel(imp, *query, const, np.zeros((1, 1), np.int64), np.zeros((1, 1), np.float32))
         self._warm = True
 
     # ------------------------------------------------------------------------------------------------ indexing
@@ -218,32 +212,43 @@ class SparseRetriever(Retriever):
 
     # ----------------------------------------------------------------------------------------------- searching
 
-    def _check_k(self, k: int) -> int:
+    def _check_indexed(self) -> None:
         if self._embedding is None:
             raise UsageError(f"retriever {self.name!r} has no index yet; call index() or load() first")
+
+    def _check_k(self, k: int) -> int:
+        self._check_indexed()
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
             raise UsageError(f"k must be an integer >= 0, got {k!r}")
         return min(int(k), len(self._documents))
 
-    def search(self, queries: Sequence[str], k: int) -> RankedResults:
+    @staticmethod
+    def _check_list(queries: Sequence[Any], method: str) -> None:
         if isinstance(queries, str):
-            raise UsageError("search() takes a list of queries, got a single string")
-        k = self._check_k(k)
+            raise UsageError(f"{method}() takes a list of queries, got a single string")
+
+    @staticmethod
+    def _chunks(token_lists: Sequence[Sequence[str]]) -> Iterator[Sequence[Sequence[str]]]:
+        return (token_lists[s : s + QUERY_CHUNK] for s in range(0, len(token_lists), QUERY_CHUNK))
+
+    def _analyzed(self, queries: Sequence[str]) -> Iterator[list[list[str]]]:
+        """The queries' token lists, ``QUERY_CHUNK`` queries per analyzer call."""
         analyzer = self._analyzer
         if len(queries):
             analyzer.warm_up()
-        return self._search(
-            (analyzer.tokenize_many(list(queries[s : s + QUERY_CHUNK])) for s in range(0, len(queries), QUERY_CHUNK)),
-            len(queries),
-            k,
+        return (
+            analyzer.tokenize_many(list(queries[s : s + QUERY_CHUNK])) for s in range(0, len(queries), QUERY_CHUNK)
         )
+
+    def search(self, queries: Sequence[str], k: int) -> RankedResults:
+        self._check_list(queries, "search")
+        k = self._check_k(k)
+        return self._search(self._analyzed(queries), len(queries), k)
 
     def search_tokens(self, token_lists: Sequence[Sequence[str]], k: int) -> RankedResults:
         """Search with pre-tokenized queries (one token list per query)."""
         k = self._check_k(k)
-        return self._search(
-            (token_lists[s : s + QUERY_CHUNK] for s in range(0, len(token_lists), QUERY_CHUNK)), len(token_lists), k
-        )
+        return self._search(self._chunks(token_lists), len(token_lists), k)
 
     def _search(self, chunks: Iterable[Sequence[Sequence[str]]], n_queries: int, k: int, prune: bool = True):
         out_i = np.zeros((n_queries, k), np.int64)
@@ -312,8 +317,68 @@ class SparseRetriever(Retriever):
     def search_exhaustive(self, token_lists: Sequence[Sequence[str]], k: int) -> RankedResults:
         """Like :meth:`search_tokens` but scoring every matching document (no pruning); for tests and audits."""
         k = self._check_k(k)
-        chunks = (token_lists[s : s + QUERY_CHUNK] for s in range(0, len(token_lists), QUERY_CHUNK))
-        return self._search(chunks, len(token_lists), k, prune=False)
+        return self._search(self._chunks(token_lists), len(token_lists), k, prune=False)
+
+    # ------------------------------------------------------------------------------- scoring given documents
+
+    def score_all(self, queries: Sequence[str]) -> np.ndarray:
+        """Every document's score of each query (float32 ``(len(queries), len(documents))``), as search gives it."""
+        self._check_list(queries, "score_all")
+        self._check_indexed()
+        return self._score(self._analyzed(queries), len(queries), None)
+
+    def score(self, queries: Sequence[str], candidates: np.ndarray) -> np.ndarray:
+        """Scores of document rows ``candidates[i]`` (``(len(queries), C)``) of query i, as search gives them."""
+        self._check_list(queries, "score")
+        candidates = self._checked_candidates(candidates, len(queries))
+        return self._score(self._analyzed(queries), len(queries), candidates)
+
+    def score_tokens_all(self, token_lists: Sequence[Sequence[str]]) -> np.ndarray:
+        """:meth:`score_all` of pre-tokenized queries (one token list per query)."""
+        self._check_list(token_lists, "score_tokens_all")
+        self._check_indexed()
+        return self._score(self._chunks(token_lists), len(token_lists), None)
+
+    def score_tokens(self, token_lists: Sequence[Sequence[str]], candidates: np.ndarray) -> np.ndarray:
+        """:meth:`score` of pre-tokenized queries (one token list per query)."""
+        self._check_list(token_lists, "score_tokens")
+        candidates = self._checked_candidates(candidates, len(token_lists))
+        return self._score(self._chunks(token_lists), len(token_lists), candidates)
+
+    def _checked_candidates(self, candidates: Any, n_queries: int) -> np.ndarray:
+        from odqa_core.interfaces import check_candidates
+
+        self._check_indexed()
+        checked = check_candidates(candidates, n_queries, len(self._documents), f"retriever {self.name!r}")
+        return np.ascontiguousarray(checked)
+
+    def _score(
+        self, chunks: Iterable[Sequence[Sequence[str]]], n_queries: int, candidates: np.ndarray | None
+    ) -> np.ndarray:
+        """Scores of every document (``candidates`` None) or of the candidate rows, ``QUERY_CHUNK`` queries a call."""
+        out = np.empty((n_queries, len(self._documents)) if candidates is None else candidates.shape, np.float32)
+        if out.size == 0:
+            return out
+        self._warm_kernels()
+        start = 0
+        for token_lists in chunks:
+            stop = start + len(token_lists)
+            ptr, terms, counts = self._embedding.query_arrays(token_lists)
+            weights, const = self._query_weights(ptr, terms, counts)
+            block = None if candidates is None else candidates[start:stop]
+            self._score_kernel(self._impacts, ptr, terms, weights, const, block, out[start:stop])
+            start = stop
+        return out
+
+    @staticmethod
+    def _score_kernel(imp: Impacts, ptr, terms, weights, const, candidates, out) -> None:
+        from odqa_sparse import kernels
+
+        args = (imp.t_ptr, imp.t_docs, imp.t_imp, imp.n_docs, ptr, terms, weights, const)
+        if candidates is None:
+            kernels.score_all_batch(*args, out)
+        else:
+            kernels.score_candidates_batch(*args, candidates, out)
 
     # --------------------------------------------------------------------------------------------- persistence
 

@@ -1,0 +1,333 @@
+"""The fusers: ``sequential`` reranking, ``cross`` (hybrid) score fusion and ``rrf`` (reciprocal rank fusion).
+
+Each fuser names the retrievers it combines by registry name (``bm25`` and ``dpr`` by default); the pipeline
+fills them with the retrievers the user chose and creates the rest through the registry, so any retriever plugin
+can be fused. They only call the :class:`~odqa_core.Retriever` interface — ``search``, ``score``, ``score_all``
+and ``score_documents`` — which every retriever has (the sparse and dense plugins with fast paths).
+
+Rankings follow the odqa convention: best first, ties broken by ascending document index.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from odqa_core import Document, Fuser, RankedResults, Retriever, UsageError
+from odqa_core.types import top_k_candidates, top_k_rows
+from odqa_fusion.scoring import NORMALIZATIONS, ListLookup, normalize_, row_stats, union_candidates
+
+__all__ = ["CrossFuser", "RRFFuser", "SequentialFuser"]
+
+#: The retrievers ``cross`` and ``rrf`` fuse when the user names none: a sparse one and a dense one.
+DEFAULT_PAIR = ("bm25", "dpr")
+
+
+def _empty(n_queries: int, k: int, documents: Sequence[Document]) -> RankedResults:
+    return RankedResults(np.zeros((n_queries, k), np.int64), np.zeros((n_queries, k), np.float32), documents)
+
+
+def _positive_int(owner: str, name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UsageError(f"{owner}: option {name!r} must be a positive integer, got {value!r}")
+    return value
+
+
+def _number(owner: str, name: str, value: Any, minimum: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise UsageError(f"{owner}: option {name!r} must be a number, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise UsageError(f"{owner}: option {name!r} must be >= {minimum:g}, got {value!r}")
+    return float(value)
+
+
+def _name(owner: str, option: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise UsageError(f"{owner}: option {option!r} must be a retriever name, got {value!r}")
+    return value
+
+
+def _choice(owner: str, option: str, value: Any, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise UsageError(f"{owner}: option {option!r} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _check_weights(owner: str, weights: Any) -> Any:
+    """``weights``: a list (one per fused retriever, in order) or a table by retriever name; numbers >= 0."""
+    if weights is None:
+        return None
+    if isinstance(weights, Mapping):
+        for key, value in weights.items():
+            _name(owner, "weights", key)
+            _number(owner, f"weights.{key}", value, 0)
+        return dict(weights)
+    if isinstance(weights, (list, tuple)) and weights:
+        for i, value in enumerate(weights):
+            _number(owner, f"weights[{i}]", value, 0)
+        return list(weights)
+    raise UsageError(
+        f"{owner}: option 'weights' must be a list of numbers or a table {{retriever: weight}}, got {weights!r}"
+    )
+
+
+def _resolve_weights(owner: str, weights: Any, retrievers: Sequence[Retriever]) -> list[float]:
+    names = [r.name for r in retrievers]
+    if isinstance(weights, list):
+        if len(weights) != len(retrievers):
+            raise UsageError(f"{owner}: {len(weights)} weights for {len(retrievers)} retrievers ({', '.join(names)})")
+        return [float(w) for w in weights]
+    unknown = sorted(set(weights) - set(names))
+    if unknown:
+        raise UsageError(f"{owner}: weights name {unknown[0]!r}, which is not fused (fused: {', '.join(names)})")
+    if len(set(names)) != len(names):
+        raise UsageError(f"{owner}: two fused retrievers are both named {names!r}; give weights as a list")
+    return [float(weights.get(n, 1.0)) for n in names]
+
+
+def _retriever_list(owner: str, value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, (list, tuple)) or len(value) < 2:
+        raise UsageError(f"{owner}: option 'retrievers' must be a list of at least 2 retriever names, got {value!r}")
+    names = [_name(owner, "retrievers", v) for v in value]
+    if len(set(names)) != len(names):
+        raise UsageError(f"{owner}: option 'retrievers' names a retriever twice: {names!r}")
+    return names
+
+
+class _NamedRetrieversFuser(Fuser):
+    """Shared by ``cross`` and ``rrf``: an optional explicit ``retrievers`` list, else bm25 + dpr."""
+
+    retrievers: list[str] | None
+
+    def slots(self) -> list[str]:
+        return list(self.retrievers or DEFAULT_PAIR)
+
+    def select_retrievers(self, given: Sequence[str]) -> list[str]:
+        if self.retrievers is None:
+            return super().select_retrievers(given)
+        outside = [n for n in given if n not in self.retrievers]
+        if outside:
+            raise UsageError(
+                f"fuser {self.name!r} fuses {', '.join(self.retrievers)} (option 'retrievers'); retriever "
+                f"{outside[0]!r} is not one of them"
+            )
+        return list(self.retrievers)
+
+
+class SequentialFuser(Fuser):
+    """Rerank a first stage's top ``candidates`` with a second stage (BM25's top 100 → DPR's top k).
+
+    The second stage scores only the candidates: with the stored passage vectors of its index when it has one
+    (:meth:`~odqa_core.Retriever.score`), else by encoding just those passages
+    (:meth:`~odqa_core.Retriever.score_documents`; a pipeline does not build an index it would not use). The
+    ranking is the second stage's scores, and never holds a passage outside the candidates. A ``k`` above
+    ``candidates`` widens the first stage to ``k``, so the ranking is as long as asked.
+    """
+
+    name = "sequential"
+    min_retrievers = 2
+    max_retrievers = 2
+
+    def __init__(self, *, first: str = "bm25", second: str = "dpr", candidates: int = 100) -> None:
+        owner = f"fuser {self.name!r}"
+        self.first = _name(owner, "first", first)
+        self.second = _name(owner, "second", second)
+        self.candidates = _positive_int(owner, "candidates", candidates)
+
+    def slots(self) -> list[str]:
+        return [self.first, self.second]
+
+    def index(self, retrievers: Sequence[Retriever], documents: Sequence[Document]) -> None:
+        self.check_count([r.name for r in retrievers])
+        first, second = retrievers
+        first.warm_up()
+        first.index(documents)
+        second.warm_up()
+        if not second.scores_unindexed:
+            second.index(documents)
+
+    def unindexed_ok(self, retriever: Retriever, retrievers: Sequence[Retriever]) -> bool:
+        return retriever is retrievers[-1] and retriever.scores_unindexed
+
+    def fuse(self, retrievers: Sequence[Retriever], queries: Sequence[str], k: int) -> RankedResults:
+        table = self.check_ready(retrievers)
+        first, second = retrievers
+        k = min(k, len(table))
+        if not queries or k == 0:
+            return _empty(len(queries), k, table)
+        stage1 = first.search(queries, max(self.candidates, k))
+        if second.is_indexed:
+            scores = second.score(queries, stage1.indices)
+        else:
+            scores = second.score_documents(queries, table, stage1.indices)
+        indices, top = top_k_candidates(scores, stage1.indices, k)
+        return RankedResults(indices, top, table)
+
+
+class CrossFuser(_NamedRetrieversFuser):
+    """Score fusion: ``score = Σ weight_i · normalize(score_i)``; by default ``1.1 · dpr + bm25``.
+
+    - ``lam`` (λ, default 1.1) weights the retriever named ``lam_on`` (default ``dpr``), the others weigh 1 — the
+      competition's ``1.1 · dense + sparse``. The DPR paper put λ on BM25 instead: ``lam_on="bm25"``.
+      ``weights`` (a table by retriever name, or a list in fused order) replaces λ for any number of retrievers.
+    - ``mode="whole"`` scores every passage of the corpus for every question (:meth:`~odqa_core.Retriever.
+      score_all`), a block of questions at a time sized so that the block's scratch arrays stay within
+      ``memory_mb``: the questions × corpus matrix is never held, for any retriever.
+    - ``mode="union"`` rescores the union of each retriever's top ``depth`` (the DPR paper's 2000). A candidate
+      missing from a retriever's list gets that list's minimum (``missing="min"``, Pyserini's choice), 0 after
+      normalization (``"zero"``), or its real score (``"exact"``, through :meth:`~odqa_core.Retriever.score`).
+    - ``normalization``: ``none``, ``min-max`` or ``z-score`` of each retriever's scores per question, over the
+      whole corpus (``whole``) or over its top-``depth`` list (``union``), before weighting.
+    """
+
+    name = "cross"
+    MODES: ClassVar[tuple[str, ...]] = ("whole", "union")
+    MISSING: ClassVar[tuple[str, ...]] = ("min", "zero", "exact")
+    #: Bytes of scratch per (question, passage) cell in whole mode: the fused sum, one retriever's scores, the
+    #: top-k selection's negated copy and int64 partition, and a float64 row of z-score statistics.
+    CELL_BYTES: ClassVar[int] = 4 + 4 + 4 + 8 + 8
+
+    def __init__(
+        self,
+        *,
+        retrievers: list[str] | None = None,
+        lam: float | None = None,
+        lam_on: str = "dpr",
+        weights: dict[str, float] | list[float] | None = None,
+        mode: str = "whole",
+        depth: int = 2000,
+        missing: str = "min",
+        normalization: str = "none",
+        memory_mb: float = 64,
+    ) -> None:
+        owner = f"fuser {self.name!r}"
+        self.retrievers = _retriever_list(owner, retrievers)
+        if lam is not None and weights is not None:
+            raise UsageError(f"{owner}: give either 'lam' (with 'lam_on') or 'weights', not both")
+        self.lam = None if lam is None else _number(owner, "lam", lam, 0)
+        self.lam_on = _name(owner, "lam_on", lam_on)
+        self.weights = _check_weights(owner, weights)
+        self.mode = _choice(owner, "mode", mode, self.MODES)
+        self.depth = _positive_int(owner, "depth", depth)
+        self.missing = _choice(owner, "missing", missing, self.MISSING)
+        self.normalization = _choice(owner, "normalization", normalization, NORMALIZATIONS)
+        self.memory_mb = _number(owner, "memory_mb", memory_mb, 1)
+
+    def fused_weights(self, retrievers: Sequence[Retriever]) -> list[float]:
+        """One weight per retriever, in order: from ``weights``, else λ on ``lam_on`` and 1 on the others."""
+        owner = f"fuser {self.name!r}"
+        if self.weights is not None:
+            return _resolve_weights(owner, self.weights, retrievers)
+        names = [r.name for r in retrievers]
+        matches = [i for i, n in enumerate(names) if n == self.lam_on]
+        if len(matches) != 1:
+            raise UsageError(
+                f"{owner}: lam_on {self.lam_on!r} must name exactly one of the fused retrievers "
+                f"({', '.join(names)}); set cross.lam_on or cross.weights"
+            )
+        weights = [1.0] * len(retrievers)
+        weights[matches[0]] = 1.1 if self.lam is None else self.lam
+        return weights
+
+    def block_size(self, n_documents: int) -> int:
+        """Questions per block in whole mode: as many as fit ``memory_mb`` of scratch."""
+        return max(1, int(self.memory_mb * 2**20) // max(1, n_documents * self.CELL_BYTES))
+
+    def fuse(self, retrievers: Sequence[Retriever], queries: Sequence[str], k: int) -> RankedResults:
+        table = self.check_ready(retrievers)
+        weights = self.fused_weights(retrievers)
+        k = min(k, len(table))
+        if not queries or k == 0:
+            return _empty(len(queries), k, table)
+        if self.mode == "whole":
+            return self._whole(retrievers, weights, queries, k, table)
+        return self._union(retrievers, weights, queries, k, table)
+
+    def _whole(self, retrievers, weights, queries, k, table) -> RankedResults:
+        indices = np.empty((len(queries), k), np.int64)
+        scores = np.empty((len(queries), k), np.float32)
+        step = self.block_size(len(table))
+        for start in range(0, len(queries), step):
+            block = queries[start : start + step]
+            total = np.zeros((len(block), len(table)), np.float32)
+            for retriever, weight in zip(retrievers, weights):
+                if weight == 0:
+                    continue  # contributes nothing: not even computed
+                part = retriever.score_all(block)
+                normalize_(part, *row_stats(part, self.normalization))
+                if weight != 1:
+                    part *= np.float32(weight)
+                total += part
+                del part
+            indices[start : start + len(block)], scores[start : start + len(block)] = top_k_rows(total, k)
+        return RankedResults(indices, scores, table)
+
+    def _union(self, retrievers, weights, queries, k, table) -> RankedResults:
+        depth = min(max(self.depth, k), len(table))
+        lists = [r.search(queries, depth) for r in retrievers]
+        candidates = union_candidates([lst.indices for lst in lists])
+        padding = candidates < 0
+        safe = np.where(padding, 0, candidates)
+        total = np.zeros(candidates.shape, np.float32)
+        for retriever, weight, ranked in zip(retrievers, weights, lists):
+            shift, scale = row_stats(ranked.scores, self.normalization)
+            lookup = ListLookup(ranked.indices, len(table))
+            if self.missing == "exact":
+                part = retriever.score(queries, safe)
+            else:
+                part = lookup.values(ranked.scores, candidates, ranked.scores.min(axis=1, keepdims=True))
+            normalize_(part, shift, scale)
+            if self.missing == "zero":
+                part[~lookup.find(candidates)[1]] = 0.0
+            total += np.float32(weight) * part
+        indices, top = top_k_candidates(total, candidates, k)
+        return RankedResults(indices, top, table)
+
+
+class RRFFuser(_NamedRetrieversFuser):
+    """Reciprocal rank fusion (Cormack et al. 2009): ``score(d) = Σ_i weight_i / (rrf_k + rank_i(d))``.
+
+    ``rank_i`` is 1-based in retriever i's top ``depth``; a document outside a list adds nothing for it. Only
+    ranks are used, so no score scale or normalization matters. ``weights`` (a table by retriever name, or a
+    list in fused order) default to 1.
+    """
+
+    name = "rrf"
+
+    def __init__(
+        self,
+        *,
+        retrievers: list[str] | None = None,
+        rrf_k: float = 60,
+        depth: int = 1000,
+        weights: dict[str, float] | list[float] | None = None,
+    ) -> None:
+        owner = f"fuser {self.name!r}"
+        self.retrievers = _retriever_list(owner, retrievers)
+        self.rrf_k = _number(owner, "rrf_k", rrf_k, 0)
+        self.depth = _positive_int(owner, "depth", depth)
+        self.weights = _check_weights(owner, weights)
+
+    def fuse(self, retrievers: Sequence[Retriever], queries: Sequence[str], k: int) -> RankedResults:
+        table = self.check_ready(retrievers)
+        owner = f"fuser {self.name!r}"
+        weights = _resolve_weights(owner, self.weights, retrievers) if self.weights is not None else None
+        k = min(k, len(table))
+        if not queries or k == 0:
+            return _empty(len(queries), k, table)
+        depth = min(max(self.depth, k), len(table))
+        lists = [r.search(queries, depth).indices for r in retrievers]
+        candidates = union_candidates(lists)
+        total = np.zeros(candidates.shape, np.float64)
+        reciprocal = 1.0 / (self.rrf_k + np.arange(1, depth + 1, dtype=np.float64))[None, :]
+        for i, ranked in enumerate(lists):
+            weight = 1.0 if weights is None else weights[i]
+            contribution = np.broadcast_to(weight * reciprocal, ranked.shape)
+            total += ListLookup(ranked, len(table)).values(contribution, candidates, 0.0)
+        indices, top = top_k_candidates(total.astype(np.float32), candidates, k)
+        return RankedResults(indices, top, table)
