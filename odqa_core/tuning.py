@@ -70,6 +70,16 @@ def grid_cells(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(keys, combo)) for combo in itertools.product(*(grid[k] for k in keys))]
 
 
+def option_text(value: Any) -> str:
+    """An option value as ``-o key=VALUE`` takes it: JSON, except strings that read back as themselves."""
+    if isinstance(value, str):
+        try:
+            json.loads(value)
+        except ValueError:
+            return value
+    return json.dumps(value, ensure_ascii=False)
+
+
 class CachedRetriever(Retriever):
     """A retriever whose searches and scores are remembered by their arguments (up to ``max_bytes``).
 
@@ -179,15 +189,13 @@ class TuneReport:
         header = ["rank", *keys, *cols, "s"]
         rows = [header]
         for rank, cell in enumerate(self.cells, 1):
-            values = [json.dumps(cell["options"][k], ensure_ascii=False) for k in keys]
+            values = [option_text(cell["options"][k]) for k in keys]
             rows.append([str(rank), *values, *(f"{cell['metrics'][c]:.4f}" for c in cols), f"{cell['seconds']:.2f}"])
         widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
         lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
         best = self.best
-        setting = " ".join(
-            f"-o {self.fuser}.{k}={json.dumps(v, ensure_ascii=False)}" for k, v in best["options"].items()
-        )
+        setting = " ".join(f"-o {self.fuser}.{k}={option_text(v)}" for k, v in best["options"].items())
         lines.append(
             f"best ({self.hit} {self.metric} = {best['metrics'][self.metric]:.4f} over "
             f"{best['n_questions']} questions): {setting}"
@@ -234,7 +242,7 @@ def tune_fuser(
     cells = grid_cells(grid)
     # Validate every cell's options before running any (a typo fails now, not after an hour).
     fusers = [plugins.create("fuser", fuser, {**base_options, **cell}) for cell in cells]
-    cached = [CachedRetriever(r, cache_bytes) for r in retrievers]
+    cached = [r if isinstance(r, CachedRetriever) else CachedRetriever(r, cache_bytes) for r in retrievers]
     fusers[0].check_ready(cached)
     report = TuneReport(fuser, dict(base_options), {k: list(v) for k, v in grid.items()}, hit, metric, ks)
     with progress(len(cells), f"tune {fuser}", "cell") as bar:
@@ -265,6 +273,7 @@ def tune_fuser(
                 }
             )
             bar.update(1)
-    # Best first; equal scores keep grid order (stable sort), so the first-listed setting wins ties.
-    report.cells.sort(key=lambda c: -c["metrics"].get(metric, float("-inf")))
+    # Best first; ties go to the better MRR at the same depth, then to the first-listed setting (stable sort).
+    tie_break = f"mrr@{cut}"
+    report.cells.sort(key=lambda c: (-c["metrics"][metric], -c["metrics"].get(tie_break, 0.0)))
     return report

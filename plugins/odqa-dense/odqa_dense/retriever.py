@@ -144,8 +144,8 @@ class DPRRetriever(Retriever):
             return
         if not self.model:
             raise UsageError(
-                "retriever 'dpr' needs a model: -o model=PATH (a checkpoint from 'odqa train dpr', or a HuggingFace "
-                "encoder directory or id)"
+                "retriever 'dpr' needs a model: -o model=PATH, or -o dpr.model=PATH beside other stages (a "
+                "checkpoint from 'odqa train dpr', or a HuggingFace encoder directory or id)"
             )
         from odqa_dense import hf
         from odqa_dense.encoder import BiEncoder
