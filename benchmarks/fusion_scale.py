@@ -70,11 +70,11 @@ def reset_peak() -> bool:
 
 
 def build(args: Any) -> dict[str, Any]:
+    from odqa_dense.bootstrap import bootstrap_encoder
+    from odqa_dense.encoder import BiEncoder
     from synthetic import generate, generate_queries
 
     from odqa_core import Document, plugins
-    from odqa_dense.bootstrap import bootstrap_encoder
-    from odqa_dense.encoder import BiEncoder
 
     out = Path(args.out)
     started = time.perf_counter()
@@ -112,9 +112,9 @@ def build(args: Any) -> dict[str, Any]:
 def measure(args: Any) -> None:
     """One method, in this (fresh) process; prints one JSON line."""
     import numpy as np
+    from odqa_fusion.fusers import CrossFuser
 
     from odqa_core.pipeline import load_retriever
-    from odqa_fusion.fusers import CrossFuser
 
     out = Path(args.out)
     queries = json.loads((out / "queries.json").read_text())
