@@ -79,7 +79,7 @@ def train_model(passages: list, train: list, test: list, out: Path, args: Any) -
 def fused_rows(level: str, corpus: list, test: list, train: list, model: str, args: Any, out: dict) -> None:
     from odqa_core import plugins
     from odqa_core.evaluation import evaluate_retrieval, hits_from_results
-    from odqa_core.pipeline import search_in_batches
+    from odqa_core.pipeline import retrieve
     from odqa_core.tuning import CachedRetriever, tune_fuser
 
     hit = "doc" if level == "document" else "answer"
@@ -94,12 +94,8 @@ def fused_rows(level: str, corpus: list, test: list, train: list, model: str, ar
 
     def evaluate(label: str, sparse_label: str, fuser: str | None, options: dict, retrievers: list) -> dict:
         started = time.perf_counter()
-        if fuser is None:
-            search = retrievers[0].search
-        else:
-            component = plugins.create("fuser", fuser, options)
-            search = lambda texts, k: component.fuse(retrievers, texts, k)  # noqa: E731
-        results = search_in_batches(search, test, 100, desc="")
+        component = plugins.create("fuser", fuser, options) if fuser else None
+        results = retrieve(retrievers, component, test, 100, bar=False)
         metrics = evaluate_retrieval(test, hits_from_results(results), KS).metrics[hit]
         row = {
             "level": level,
@@ -211,6 +207,14 @@ def main() -> None:
     path = require_korquad(args.korquad)
     if path is None:
         return
+    # Everything imported now, so that editing the sources while this long run goes on cannot mix versions.
+    import odqa_dense.retriever  # noqa: F401
+    import odqa_dense.training  # noqa: F401
+    import odqa_fusion.fusers  # noqa: F401
+    import odqa_sparse.retrievers  # noqa: F401
+
+    import odqa_core.tuning  # noqa: F401
+
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     docs, passages, train, test = load_split(path)

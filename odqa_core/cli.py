@@ -23,8 +23,8 @@ from odqa_core.pipeline import (
     parse_options,
     route_options,
     run_pipeline,
-    search_in_batches,
 )
+from odqa_core.pipeline import retrieve as retrieve_all
 from odqa_core.runs import RUN_FORMATS, read_run, write_run
 
 
@@ -103,6 +103,9 @@ def cli() -> None:
       odqa index --retriever bm25 --corpus KorQuAD_v1.0_dev.json --index-dir idx/bm25
       odqa retrieve --index-dir idx/bm25 --questions KorQuAD_v1.0_dev.json --top-k 100 --output run.jsonl
       odqa evaluate --run run.jsonl --questions KorQuAD_v1.0_dev.json --index-dir idx/bm25
+      odqa run --retriever bm25 --fuser cross -o dpr.model=runs/dpr/best   # 1.1 x DPR + BM25 (needs odqa-fusion)
+      odqa retrieve --fuser rrf --index-dir idx/bm25 --index-dir idx/dpr --questions dev.jsonl --output rrf.jsonl
+      odqa tune --fuser cross --index-dir idx/bm25 --index-dir idx/dpr --questions dev.jsonl --grid lam=0.5,1.1,2
       odqa plugins
     """
 
@@ -145,7 +148,7 @@ _stage_option = click.option(
     multiple=True,
     metavar="[STAGE.]KEY=VALUE",
     help="Component option (JSON value); prefix with a stage name (cross.lam=1.5, dpr.device=cuda) when there are "
-    "several. Unprefixed options go to the first retriever.",
+    "several. Unprefixed options go to the first retriever named.",
 )
 
 
@@ -188,12 +191,7 @@ def retrieve(index_dirs, retriever_names, fuser, questions, top_k, output, fmt, 
         raise UsageError("give the index to search (--index-dir)")
     retrievers, fuser_component = load_retrievers(index_dirs, retriever_names, fuser, parse_options(options))
     qs = _load_questions(questions)
-    if fuser_component is not None:
-        fuser_component.warm_up()
-        search = fuser_component.fuse
-        results = search_in_batches(lambda texts, k: search(retrievers, texts, k), qs, top_k, batch_size, "fuse")
-    else:
-        results = search_in_batches(retrievers[0].search, qs, top_k, batch_size)
+    results = retrieve_all(retrievers, fuser_component, qs, top_k, batch_size)
     write_run(output, qs, results, fmt=fmt)
     click.echo(f"wrote {len(qs)} rankings to {output}", err=True)
 

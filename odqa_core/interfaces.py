@@ -201,29 +201,45 @@ class Fuser(Component, ABC):
         """The retriever names this fuser combines when the user names none (in :meth:`fuse` order)."""
         return []
 
+    def fixed_slots(self) -> set[int]:
+        """The slots the user's options fixed (e.g. ``second=tfidf``): only a retriever of that name fills them."""
+        return set()
+
     def select_retrievers(self, given: Sequence[str]) -> list[str]:
         """The retrievers to fuse, in order, given the names the user chose (``--retriever``).
 
-        A given name equal to a slot's default takes that slot; the other given names take the free slots in
-        order, then come after the slots; slots still free keep their default. So with slots ``bm25, dpr``:
-        ``[bm25] → [bm25, dpr]``, ``[dpr] → [bm25, dpr]``, ``[tfidf] → [tfidf, dpr]``.
+        A given name equal to a slot's name takes that slot; the other given names take the free slots that the
+        options did not fix, in order, then come after the slots (unless every slot is fixed: an error); slots
+        still free keep their default. So with slots ``bm25, dpr``: ``[bm25] → [bm25, dpr]``,
+        ``[dpr] → [bm25, dpr]``, ``[tfidf] → [tfidf, dpr]``, ``[bm25, tfidf, dpr] → [bm25, dpr, tfidf]``.
+        The pipeline then checks the names against the registry and the options (:meth:`check_names`), before
+        anything is indexed.
         """
-        slots: list[str | None] = [None] * len(self.slots())
         defaults = self.slots()
+        fixed = self.fixed_slots()
+        chosen: list[str | None] = [None] * len(defaults)
         rest = []
         for name in dict.fromkeys(given):  # a name given twice is one retriever
-            if name in defaults and slots[defaults.index(name)] is None:
-                slots[defaults.index(name)] = name
+            if name in defaults and chosen[defaults.index(name)] is None:
+                chosen[defaults.index(name)] = name
             else:
                 rest.append(name)
-        for name in list(rest):
-            if None in slots:
-                slots[slots.index(None)] = name
-                rest.remove(name)
-        names = [name if name is not None else default for name, default in zip(slots, defaults)] + rest
-        names = list(dict.fromkeys(names))
+        free = [i for i, name in enumerate(chosen) if name is None and i not in fixed]
+        for i, name in zip(free, list(rest)):
+            chosen[i] = name
+            rest.remove(name)
+        if rest and defaults and len(fixed) == len(defaults):
+            raise UsageError(
+                f"fuser {self.name!r} combines {', '.join(defaults)} (set by its options); retriever {rest[0]!r} "
+                "is not one of them"
+            )
+        names = list(dict.fromkeys([c if c is not None else d for c, d in zip(chosen, defaults)] + rest))
         self.check_count(names)
         return names
+
+    def check_names(self, names: Sequence[str]) -> None:
+        """Check the fused retrievers' names against the options (counts, weights by name, ...)."""
+        self.check_count(names)
 
     def check_count(self, names: Sequence[str]) -> None:
         most = self.max_retrievers
@@ -250,7 +266,7 @@ class Fuser(Component, ABC):
         Every retriever must be indexed over the same documents (same ids, same order), except those a fuser lets
         score passages unindexed (:attr:`Retriever.scores_unindexed`), which :meth:`unindexed_ok` names.
         """
-        self.check_count([r.name for r in retrievers])
+        self.check_names([r.name for r in retrievers])
         indexed = [r for r in retrievers if r.is_indexed]
         missing = [r.name for r in retrievers if not r.is_indexed and not self.unindexed_ok(r, retrievers)]
         if missing or not indexed:

@@ -38,12 +38,13 @@ def load_retriever(index_dir: str | Path, options: Mapping[str, Any] | None = No
 def search_in_batches(
     search: Any, questions: Sequence[Question], k: int, batch_size: int = 1024, desc: str = "retrieve"
 ) -> RankedResults:
-    """Call ``search(texts, k)`` on chunks of questions (bounded memory, a progress bar) and stack the results."""
+    """Call ``search(texts, k)`` on chunks of questions (bounded memory, a progress bar unless ``desc`` is empty)
+    and stack the results."""
     if batch_size < 1:
         raise UsageError(f"batch size must be at least 1, got {batch_size}")
     texts = [q.text for q in questions]
     parts: list[RankedResults] = []
-    with progress(len(texts), desc, "q") as bar:
+    with progress(len(texts), desc, "q", disable=not desc) as bar:
         for start in range(0, len(texts), batch_size):
             parts.append(search(texts[start : start + batch_size], k))
             bar.update(len(parts[-1]))
@@ -51,6 +52,24 @@ def search_in_batches(
         return search([], k)
     return RankedResults(
         np.concatenate([p.indices for p in parts]), np.concatenate([p.scores for p in parts]), parts[0].documents
+    )
+
+
+def retrieve(
+    retrievers: Sequence[Retriever],
+    fuser: Fuser | None,
+    questions: Sequence[Question],
+    k: int,
+    batch_size: int = 1024,
+    bar: bool = True,
+) -> RankedResults:
+    """Every question's top ``k``: from the one retriever, or fused from all of them; in batches of questions."""
+    if fuser is None:
+        return search_in_batches(retrievers[0].search, questions, k, batch_size, "retrieve" if bar else "")
+    fuser.warm_up()
+    fuse = fuser.fuse
+    return search_in_batches(
+        lambda texts, n: fuse(retrievers, texts, n), questions, k, batch_size, "fuse" if bar else ""
     )
 
 
@@ -95,6 +114,16 @@ def split_stage_options(options: Mapping[str, Any], stages: Sequence[str], defau
     return routed
 
 
+def fused_retrievers(fuser: Fuser, given: Sequence[str]) -> list[str]:
+    """The retrievers ``fuser`` combines given the user's (:meth:`Fuser.select_retrievers`), each checked to be
+    registered and to fit the fuser's options (:meth:`Fuser.check_names`) before anything is built."""
+    names = fuser.select_retrievers(given)
+    for name in names:
+        plugins.get_component_class("retriever", name)
+    fuser.check_names(names)
+    return names
+
+
 def route_options(
     options: Mapping[str, Any],
     retrievers: Sequence[str],
@@ -105,17 +134,17 @@ def route_options(
 
     With a fuser, the fuser chooses its retrievers (:meth:`Fuser.select_retrievers`): the given ones fill its
     slots and the rest are its defaults, created later through the registry by name. Options prefixed with a
-    stage name go to that stage; unprefixed ones go to the first retriever.
+    stage name go to that stage; unprefixed ones go to the first retriever given (else the first one fused).
     """
     names = list(dict.fromkeys(retrievers))
     if fuser is not None:
         prefix = fuser + "."
         fuser_options = {k[len(prefix) :]: v for k, v in options.items() if k.startswith(prefix)}
-        names = plugins.create("fuser", fuser, fuser_options).select_retrievers(names)
+        names = fused_retrievers(plugins.create("fuser", fuser, fuser_options), names)
     if not names:
         raise UsageError("a pipeline needs at least one retriever (--retriever)")
     stages = [*names, *([fuser] if fuser else []), *others]
-    return names, split_stage_options(options, stages, names[0])
+    return names, split_stage_options(options, stages, retrievers[0] if retrievers else names[0])
 
 
 def load_retrievers(
@@ -189,7 +218,7 @@ class Pipeline:
             raise UsageError(f"top-k must be at least 1, got {config.top_k}")
         opts = config.options
         fuser = plugins.create("fuser", config.fuser, opts.get(config.fuser)) if config.fuser else None
-        names = fuser.select_retrievers(config.retrievers) if fuser else list(dict.fromkeys(config.retrievers))
+        names = fused_retrievers(fuser, config.retrievers) if fuser else list(dict.fromkeys(config.retrievers))
         if not names:
             raise UsageError("a pipeline needs at least one retriever (--retriever)")
         if len(names) > 1 and fuser is None:
@@ -210,14 +239,7 @@ class Pipeline:
             retriever.index(documents)
 
     def retrieve(self, questions: Sequence[Question]) -> RankedResults:
-        k = self.config.top_k
-        if self.fuser is not None:
-            self.fuser.warm_up()
-            fuse = self.fuser.fuse
-            return search_in_batches(
-                lambda texts, k: fuse(self.retrievers, texts, k), questions, k, self.config.batch_size, "fuse"
-            )
-        return search_in_batches(self.retrievers[0].search, questions, k, self.config.batch_size)
+        return retrieve(self.retrievers, self.fuser, questions, self.config.top_k, self.config.batch_size)
 
     def read(self, questions: Sequence[Question], results: RankedResults) -> list[list[Prediction]]:
         assert self.reader is not None

@@ -23,4 +23,6 @@ def progress(total: int | None = None, desc: str = "", unit: str = "it", **kwarg
     """A tqdm bar honouring ``ODQA_PROGRESS``; use as a context manager and call ``update(n)``."""
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit=unit, disable=progress_disabled(), dynamic_ncols=True, **kwargs)
+    # ``disable=True`` from the caller (a bar nested in another) wins; otherwise the environment decides.
+    disable = kwargs.pop("disable", False) or progress_disabled()
+    return tqdm(total=total, desc=desc, unit=unit, disable=disable, dynamic_ncols=True, **kwargs)

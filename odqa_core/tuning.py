@@ -23,7 +23,7 @@ from odqa_core import plugins
 from odqa_core.errors import UsageError
 from odqa_core.evaluation import evaluate_retrieval, hits_from_results
 from odqa_core.interfaces import Retriever
-from odqa_core.pipeline import search_in_batches
+from odqa_core.pipeline import retrieve
 from odqa_core.progress import progress
 from odqa_core.storage import StoreReader, StoreWriter
 from odqa_core.types import Document, Question, RankedResults
@@ -93,6 +93,7 @@ class CachedRetriever(Retriever):
         self.max_bytes = max_bytes
         self.used_bytes = 0
         self._cache: dict[tuple, Any] = {}
+        self._tables: dict[int, Sequence[Document]] = {}
 
     def config(self) -> dict[str, Any]:
         return self.inner.config()
@@ -107,17 +108,20 @@ class CachedRetriever(Retriever):
         return getattr(self.inner, name)
 
     def _remember(self, key: tuple, compute: Any) -> Any:
-        if key in self._cache:
-            value = self._cache[key]
-            # Score arrays belong to the caller, who may normalise them in place: hand out copies.
-            return value.copy() if isinstance(value, np.ndarray) else value
-        value = compute()
-        arrays = [value.indices, value.scores] if isinstance(value, RankedResults) else [value]
-        size = sum(a.nbytes for a in arrays)
-        if self.used_bytes + size <= self.max_bytes:
-            self._cache[key] = value.copy() if isinstance(value, np.ndarray) else value
+        """The cached value of ``key`` (computed on the first call), as a copy: callers may change their arrays in
+        place (fusers normalise scores in place)."""
+        value = self._cache.get(key)
+        if value is None:
+            value = compute()
+            arrays = [value.indices, value.scores] if isinstance(value, RankedResults) else [value]
+            size = sum(a.nbytes for a in arrays)
+            if self.used_bytes + size > self.max_bytes:
+                return value
+            self._cache[key] = value
             self.used_bytes += size
-        return value
+        if isinstance(value, RankedResults):
+            return RankedResults(value.indices.copy(), value.scores.copy(), value.documents)
+        return value.copy()
 
     @staticmethod
     def _digest(array: np.ndarray) -> str:
@@ -135,6 +139,7 @@ class CachedRetriever(Retriever):
         return self._remember(key, lambda: self.inner.score(queries, candidates))
 
     def score_documents(self, queries: Sequence[str], documents: Sequence[Document], candidates: np.ndarray):
+        self._tables[id(documents)] = documents  # kept alive, so that its id stays its own
         key = ("score_documents", tuple(queries), id(documents), self._digest(candidates))
         return self._remember(key, lambda: self.inner.score_documents(queries, documents, candidates))
 
@@ -248,10 +253,7 @@ def tune_fuser(
     with progress(len(cells), f"tune {fuser}", "cell") as bar:
         for cell, component in zip(cells, fusers):
             start = time.perf_counter()
-            component.warm_up()
-            results = search_in_batches(
-                lambda texts, k, f=component: f.fuse(cached, texts, k), questions, top_k, batch_size, desc=""
-            )
+            results = retrieve(cached, component, questions, top_k, batch_size, bar=False)
             evaluation = evaluate_retrieval(questions, hits_from_results(results), ks)
             if hit not in evaluation.metrics:
                 raise UsageError(

@@ -74,17 +74,17 @@ def _check_weights(owner: str, weights: Any) -> Any:
     )
 
 
-def _resolve_weights(owner: str, weights: Any, retrievers: Sequence[Retriever]) -> list[float]:
-    names = [r.name for r in retrievers]
+def _resolve_weights(owner: str, weights: Any, names: Sequence[str]) -> list[float]:
+    """One weight per fused retriever (``names`` in fused order) from a list or a table by name (default 1)."""
     if isinstance(weights, list):
-        if len(weights) != len(retrievers):
-            raise UsageError(f"{owner}: {len(weights)} weights for {len(retrievers)} retrievers ({', '.join(names)})")
+        if len(weights) != len(names):
+            raise UsageError(f"{owner}: {len(weights)} weights for {len(names)} retrievers ({', '.join(names)})")
         return [float(w) for w in weights]
     unknown = sorted(set(weights) - set(names))
     if unknown:
         raise UsageError(f"{owner}: weights name {unknown[0]!r}, which is not fused (fused: {', '.join(names)})")
     if len(set(names)) != len(names):
-        raise UsageError(f"{owner}: two fused retrievers are both named {names!r}; give weights as a list")
+        raise UsageError(f"{owner}: two fused retrievers are both named {list(names)!r}; give weights as a list")
     return [float(weights.get(n, 1.0)) for n in names]
 
 
@@ -107,16 +107,18 @@ class _NamedRetrieversFuser(Fuser):
     def slots(self) -> list[str]:
         return list(self.retrievers or DEFAULT_PAIR)
 
-    def select_retrievers(self, given: Sequence[str]) -> list[str]:
-        if self.retrievers is None:
-            return super().select_retrievers(given)
-        outside = [n for n in given if n not in self.retrievers]
-        if outside:
-            raise UsageError(
-                f"fuser {self.name!r} fuses {', '.join(self.retrievers)} (option 'retrievers'); retriever "
-                f"{outside[0]!r} is not one of them"
-            )
-        return list(self.retrievers)
+    def fixed_slots(self) -> set[int]:
+        return set(range(len(self.retrievers))) if self.retrievers else set()
+
+    def fused_weights(self, names: Sequence[str]) -> list[float]:
+        """One weight per fused retriever: ``weights`` (a list, or a table by name), else 1 each."""
+        if self.weights is None:
+            return [1.0] * len(names)
+        return _resolve_weights(f"fuser {self.name!r}", self.weights, names)
+
+    def check_names(self, names: Sequence[str]) -> None:
+        super().check_names(names)
+        self.fused_weights(names)
 
 
 class SequentialFuser(Fuser):
@@ -133,17 +135,23 @@ class SequentialFuser(Fuser):
     min_retrievers = 2
     max_retrievers = 2
 
-    def __init__(self, *, first: str = "bm25", second: str = "dpr", candidates: int = 100) -> None:
+    STAGES: ClassVar[tuple[str, str]] = ("bm25", "dpr")
+
+    def __init__(self, *, first: str | None = None, second: str | None = None, candidates: int = 100) -> None:
         owner = f"fuser {self.name!r}"
-        self.first = _name(owner, "first", first)
-        self.second = _name(owner, "second", second)
+        self.first = None if first is None else _name(owner, "first", first)
+        self.second = None if second is None else _name(owner, "second", second)
         self.candidates = _positive_int(owner, "candidates", candidates)
 
     def slots(self) -> list[str]:
-        return [self.first, self.second]
+        """``first`` and ``second`` (bm25 and dpr unless set); the pipeline's retrievers fill the unset ones."""
+        return [self.first or self.STAGES[0], self.second or self.STAGES[1]]
+
+    def fixed_slots(self) -> set[int]:
+        return {i for i, stage in enumerate((self.first, self.second)) if stage is not None}
 
     def index(self, retrievers: Sequence[Retriever], documents: Sequence[Document]) -> None:
-        self.check_count([r.name for r in retrievers])
+        self.check_names([r.name for r in retrievers])
         first, second = retrievers
         first.warm_up()
         first.index(documents)
@@ -218,19 +226,17 @@ class CrossFuser(_NamedRetrieversFuser):
         self.normalization = _choice(owner, "normalization", normalization, NORMALIZATIONS)
         self.memory_mb = _number(owner, "memory_mb", memory_mb, 1)
 
-    def fused_weights(self, retrievers: Sequence[Retriever]) -> list[float]:
-        """One weight per retriever, in order: from ``weights``, else λ on ``lam_on`` and 1 on the others."""
-        owner = f"fuser {self.name!r}"
+    def fused_weights(self, names: Sequence[str]) -> list[float]:
+        """One weight per fused retriever: from ``weights``, else λ on ``lam_on`` and 1 on the others."""
         if self.weights is not None:
-            return _resolve_weights(owner, self.weights, retrievers)
-        names = [r.name for r in retrievers]
+            return super().fused_weights(names)
         matches = [i for i, n in enumerate(names) if n == self.lam_on]
         if len(matches) != 1:
             raise UsageError(
-                f"{owner}: lam_on {self.lam_on!r} must name exactly one of the fused retrievers "
+                f"fuser {self.name!r}: lam_on {self.lam_on!r} must name exactly one of the fused retrievers "
                 f"({', '.join(names)}); set cross.lam_on or cross.weights"
             )
-        weights = [1.0] * len(retrievers)
+        weights = [1.0] * len(names)
         weights[matches[0]] = 1.1 if self.lam is None else self.lam
         return weights
 
@@ -240,7 +246,7 @@ class CrossFuser(_NamedRetrieversFuser):
 
     def fuse(self, retrievers: Sequence[Retriever], queries: Sequence[str], k: int) -> RankedResults:
         table = self.check_ready(retrievers)
-        weights = self.fused_weights(retrievers)
+        weights = self.fused_weights([r.name for r in retrievers])
         k = min(k, len(table))
         if not queries or k == 0:
             return _empty(len(queries), k, table)
@@ -315,8 +321,7 @@ class RRFFuser(_NamedRetrieversFuser):
 
     def fuse(self, retrievers: Sequence[Retriever], queries: Sequence[str], k: int) -> RankedResults:
         table = self.check_ready(retrievers)
-        owner = f"fuser {self.name!r}"
-        weights = _resolve_weights(owner, self.weights, retrievers) if self.weights is not None else None
+        weights = self.fused_weights([r.name for r in retrievers])
         k = min(k, len(table))
         if not queries or k == 0:
             return _empty(len(queries), k, table)
@@ -326,8 +331,7 @@ class RRFFuser(_NamedRetrieversFuser):
         total = np.zeros(candidates.shape, np.float64)
         reciprocal = 1.0 / (self.rrf_k + np.arange(1, depth + 1, dtype=np.float64))[None, :]
         for i, ranked in enumerate(lists):
-            weight = 1.0 if weights is None else weights[i]
-            contribution = np.broadcast_to(weight * reciprocal, ranked.shape)
+            contribution = np.broadcast_to(weights[i] * reciprocal, ranked.shape)
             total += ListLookup(ranked, len(table)).values(contribution, candidates, 0.0)
         indices, top = top_k_candidates(total.astype(np.float32), candidates, k)
         return RankedResults(indices, top, table)
