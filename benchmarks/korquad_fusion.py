@@ -13,7 +13,8 @@ of ../shared/data/korquad/README.md and the DPR benchmark (``korquad_dense.py``)
   sparse setting of ``korquad_retrieval.py``); every fused row is computed for each.
 
 Rows: each retriever alone; ``sequential`` (BM25 top 100 → DPR); ``cross`` ``whole`` and ``union`` (depth 2000,
-missing = list minimum) with λ = 1.1 on DPR and each normalization; ``rrf`` (k = 60, depth 1000); and
+missing = list minimum) with λ = 1.1 on DPR and each normalization (and, z-scored, the other two missing-score
+policies); ``rrf`` (k = 60, depth 1000); and
 ``cross`` ``whole`` with λ and normalization **tuned on the training questions** with ``odqa_core.tuning``
 (the evaluation questions never choose a setting). A second table shows λ's effect on the evaluation questions.
 Metrics: top-1/5/20/100 accuracy and MRR@10.
@@ -124,6 +125,15 @@ def fused_rows(level: str, corpus: list, test: list, train: list, model: str, ar
                 if mode == "union":
                     opts.update(depth=2000, missing="min")
                 evaluate(f"cross {mode}, λ 1.1, {norm}", sparse_label, "cross", opts, pair)
+        for missing in ("zero", "exact"):  # the other missing-score policies, with z-scores
+            opts = {"mode": "union", "normalization": "z-score", "lam": 1.1, "lam_on": "dpr", "depth": 2000}
+            evaluate(
+                f"cross union, λ 1.1, z-score, missing {missing}",
+                sparse_label,
+                "cross",
+                {**opts, "missing": missing},
+                pair,
+            )
         evaluate("rrf (k 60)", sparse_label, "rrf", {"rrf_k": 60, "depth": 1000}, pair)
 
         # λ and normalization tuned on the training questions, then evaluated on the test questions.

@@ -6,6 +6,7 @@ written, and each output file is written atomically, so a failed run never leave
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -223,7 +224,7 @@ class Pipeline:
             raise UsageError("a pipeline needs at least one retriever (--retriever)")
         if len(names) > 1 and fuser is None:
             raise UsageError("several retrievers need a fuser (--fuser) to combine them")
-        config.retrievers = names
+        config = dataclasses.replace(config, retrievers=names)
         retrievers = [plugins.create("retriever", n, opts.get(n)) for n in names]
         reader = plugins.create("reader", config.reader, opts.get(config.reader)) if config.reader else None
         posts = [plugins.create("postprocessor", n, opts.get(n)) for n in config.postprocessors]

@@ -207,6 +207,24 @@ def test_run_rrf_of_two_sparse_retrievers_needs_no_dpr(work):
     assert len(read_jsonl_run(out / "run.jsonl")) == N_QUESTIONS
 
 
+def test_a_third_party_retriever_is_fused_by_name(work):
+    """The outside test plugin's ``example-title`` retriever, named only inside the fuser's options."""
+    from odqa_core import plugins
+
+    if "example-title" not in plugins.registry("retriever"):
+        pytest.skip("the outside test plugin (tests/outside_plugin) is not installed")
+    out = work / "run-third-party"
+    result = run_cli(
+        f'run --fuser cross -o \'cross.retrievers=["bm25","example-title"]\' -o cross.lam_on=example-title '
+        f"-o cross.normalization=z-score --top-k {TOP_K} --output-dir {out}"
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["retrievers"] == ["bm25", "example-title"]
+    assert sorted(p.name for p in (out / "index").iterdir()) == ["bm25", "example-title"]
+    assert len(read_jsonl_run(out / "run.jsonl")) == N_QUESTIONS
+
+
 # --- odqa retrieve / evaluate ------------------------------------------------------------------------------------
 
 
