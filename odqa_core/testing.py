@@ -15,10 +15,11 @@ but real implementations that the core's own tests register as throwaway plugins
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shlex
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -46,6 +47,19 @@ TOY_QUESTIONS: tuple[Question, ...] = (
     Question("tq-2", "김치는 무엇으로 만드는 음식인가?", ("배추",), doc_ids=("toy-6",)),
     Question("tq-3", "What is the volcano on Jeju Island called?", ("Hallasan",), doc_ids=("toy-8",)),
 )
+
+
+@contextlib.contextmanager
+def registered_plugin(plugin: Any, name: str) -> Iterator[Any]:
+    """Register a plugin object (hook implementations) for the duration of a ``with`` block, e.g. in a fixture."""
+    pm = plugins.get_plugin_manager()
+    pm.register(plugin, name=name)
+    plugins.invalidate()
+    try:
+        yield plugin
+    finally:
+        pm.unregister(plugin)
+        plugins.invalidate()
 
 
 def run_cli(command: str) -> Any:

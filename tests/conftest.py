@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from odqa_core import plugins
-from odqa_core.testing import FakePlugin, run_cli
+from odqa_core.testing import FakePlugin, registered_plugin, run_cli
 
 KORQUAD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "korquad" / "KorQuAD_v1.0_dev.json"
 
@@ -13,13 +13,8 @@ KORQUAD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "korq
 @pytest.fixture
 def fake_plugins():
     """Register the fake components as a throwaway plugin for one test."""
-    pm = plugins.get_plugin_manager()
-    plugin = FakePlugin()
-    pm.register(plugin, name="odqa-fakes")
-    plugins.invalidate()
-    yield plugin
-    pm.unregister(plugin)
-    plugins.invalidate()
+    with registered_plugin(FakePlugin(), "odqa-fakes") as plugin:
+        yield plugin
 
 
 @pytest.fixture

@@ -9,13 +9,19 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from odqa_core import plugins
 from odqa_core.errors import UsageError
 from odqa_core.evaluation import evaluate_retrieval, hits_from_results
 from odqa_core.hookspecs import hookimpl
 from odqa_core.interfaces import Fuser, Retriever
 from odqa_core.pipeline import route_options
-from odqa_core.testing import TOY_DOCUMENTS, TOY_QUESTIONS, FakeFuser, FakeRetriever, assert_one_line_error
+from odqa_core.testing import (
+    TOY_DOCUMENTS,
+    TOY_QUESTIONS,
+    FakeFuser,
+    FakeRetriever,
+    assert_one_line_error,
+    registered_plugin,
+)
 from odqa_core.tuning import CachedRetriever, grid_cells, parse_grid, tune_fuser
 from odqa_core.types import Question, RankedResults
 
@@ -579,13 +585,8 @@ class _SlotPlugin:
 
 @pytest.fixture
 def two_slot():
-    pm = plugins.get_plugin_manager()
-    plugin = _SlotPlugin()
-    pm.register(plugin, name="odqa-two-slot")
-    plugins.invalidate()
-    yield
-    pm.unregister(plugin)
-    plugins.invalidate()
+    with registered_plugin(_SlotPlugin(), "odqa-two-slot"):
+        yield
 
 
 def test_route_options_without_fuser():

@@ -120,6 +120,19 @@ class _NamedRetrieversFuser(Fuser):
         super().check_names(names)
         self.fused_weights(names)
 
+    def fuse(self, retrievers: Sequence[Retriever], queries: Sequence[str], k: int) -> RankedResults:
+        table = self.check_ready(retrievers)
+        weights = self.fused_weights([r.name for r in retrievers])
+        k = min(k, len(table))
+        if not queries or k == 0:
+            return _empty(len(queries), k, table)
+        indices, scores = self.fuse_weighted(retrievers, weights, queries, k, table)
+        return RankedResults(indices, scores, table)
+
+    def fuse_weighted(self, retrievers, weights, queries, k, table) -> tuple[np.ndarray, np.ndarray]:
+        """``(indices, scores)`` of the fused top ``k`` (``1 <= k <= len(table)``, at least one query)."""
+        raise NotImplementedError
+
 
 class SequentialFuser(Fuser):
     """Rerank a first stage's top ``candidates`` with a second stage (BM25's top 100 → DPR's top k).
@@ -244,17 +257,12 @@ class CrossFuser(_NamedRetrieversFuser):
         """Questions per block in whole mode: as many as fit ``memory_mb`` of scratch."""
         return max(1, int(self.memory_mb * 2**20) // max(1, n_documents * self.CELL_BYTES))
 
-    def fuse(self, retrievers: Sequence[Retriever], queries: Sequence[str], k: int) -> RankedResults:
-        table = self.check_ready(retrievers)
-        weights = self.fused_weights([r.name for r in retrievers])
-        k = min(k, len(table))
-        if not queries or k == 0:
-            return _empty(len(queries), k, table)
+    def fuse_weighted(self, retrievers, weights, queries, k, table) -> tuple[np.ndarray, np.ndarray]:
         if self.mode == "whole":
             return self._whole(retrievers, weights, queries, k, table)
         return self._union(retrievers, weights, queries, k, table)
 
-    def _whole(self, retrievers, weights, queries, k, table) -> RankedResults:
+    def _whole(self, retrievers, weights, queries, k, table) -> tuple[np.ndarray, np.ndarray]:
         indices = np.empty((len(queries), k), np.int64)
         scores = np.empty((len(queries), k), np.float32)
         step = self.block_size(len(table))
@@ -271,9 +279,9 @@ class CrossFuser(_NamedRetrieversFuser):
                 total += part
                 del part
             indices[start : start + len(block)], scores[start : start + len(block)] = top_k_rows(total, k)
-        return RankedResults(indices, scores, table)
+        return indices, scores
 
-    def _union(self, retrievers, weights, queries, k, table) -> RankedResults:
+    def _union(self, retrievers, weights, queries, k, table) -> tuple[np.ndarray, np.ndarray]:
         depth = min(max(self.depth, k), len(table))
         lists = [r.search(queries, depth) for r in retrievers]
         candidates = union_candidates([lst.indices for lst in lists])
@@ -291,8 +299,7 @@ class CrossFuser(_NamedRetrieversFuser):
             if self.missing == "zero":
                 part[~lookup.find(candidates)[1]] = 0.0
             total += np.float32(weight) * part
-        indices, top = top_k_candidates(total, candidates, k)
-        return RankedResults(indices, top, table)
+        return top_k_candidates(total, candidates, k)
 
 
 class RRFFuser(_NamedRetrieversFuser):
@@ -319,12 +326,7 @@ class RRFFuser(_NamedRetrieversFuser):
         self.depth = _positive_int(owner, "depth", depth)
         self.weights = _check_weights(owner, weights)
 
-    def fuse(self, retrievers: Sequence[Retriever], queries: Sequence[str], k: int) -> RankedResults:
-        table = self.check_ready(retrievers)
-        weights = self.fused_weights([r.name for r in retrievers])
-        k = min(k, len(table))
-        if not queries or k == 0:
-            return _empty(len(queries), k, table)
+    def fuse_weighted(self, retrievers, weights, queries, k, table) -> tuple[np.ndarray, np.ndarray]:
         depth = min(max(self.depth, k), len(table))
         lists = [r.search(queries, depth).indices for r in retrievers]
         candidates = union_candidates(lists)
@@ -333,5 +335,4 @@ class RRFFuser(_NamedRetrieversFuser):
         for i, ranked in enumerate(lists):
             contribution = np.broadcast_to(weights[i] * reciprocal, ranked.shape)
             total += ListLookup(ranked, len(table)).values(contribution, candidates, 0.0)
-        indices, top = top_k_candidates(total.astype(np.float32), candidates, k)
-        return RankedResults(indices, top, table)
+        return top_k_candidates(total.astype(np.float32), candidates, k)
