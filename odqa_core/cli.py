@@ -23,6 +23,7 @@ from odqa_core.pipeline import (
     parse_options,
     route_options,
     run_pipeline,
+    stage_options,
 )
 from odqa_core.pipeline import retrieve as retrieve_all
 from odqa_core.runs import RUN_FORMATS, read_run, write_run
@@ -383,16 +384,14 @@ def tune(
         pipeline = Pipeline.from_config(RunConfig(retrievers=names, fuser=fuser, options=routed, top_k=top_k))
         retrievers = pipeline.retrievers
         pipeline.index(_load_corpus(corpus, split_words, stride, dedupe))
-        fuser_options = routed[fuser]
     else:
         if not index_dirs:
             raise UsageError("give the retrievers' indexes (--index-dir) or a --corpus to index")
         retrievers, _ = load_retrievers(index_dirs, retriever_names, fuser, parsed)
-        fuser_options = route_options(parsed, [r.name for r in retrievers], fuser)[1][fuser]
     qs = _load_questions(questions)
     report = tune_fuser(
         fuser,
-        fuser_options,
+        stage_options(parsed, fuser),
         grid,
         retrievers,
         qs,

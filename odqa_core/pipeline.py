@@ -115,6 +115,12 @@ def split_stage_options(options: Mapping[str, Any], stages: Sequence[str], defau
     return routed
 
 
+def stage_options(options: Mapping[str, Any], stage: str) -> dict[str, Any]:
+    """The ``stage.key=value`` options of one stage, prefix removed."""
+    prefix = stage + "."
+    return {k[len(prefix) :]: v for k, v in options.items() if k.startswith(prefix)}
+
+
 def fused_retrievers(fuser: Fuser, given: Sequence[str]) -> list[str]:
     """The retrievers ``fuser`` combines given the user's (:meth:`Fuser.select_retrievers`), each checked to be
     registered and to fit the fuser's options (:meth:`Fuser.check_names`) before anything is built."""
@@ -139,9 +145,7 @@ def route_options(
     """
     names = list(dict.fromkeys(retrievers))
     if fuser is not None:
-        prefix = fuser + "."
-        fuser_options = {k[len(prefix) :]: v for k, v in options.items() if k.startswith(prefix)}
-        names = fused_retrievers(plugins.create("fuser", fuser, fuser_options), names)
+        names = fused_retrievers(plugins.create("fuser", fuser, stage_options(options, fuser)), names)
     if not names:
         raise UsageError("a pipeline needs at least one retriever (--retriever)")
     stages = [*names, *([fuser] if fuser else []), *others]

@@ -285,19 +285,16 @@ class CrossFuser(_NamedRetrieversFuser):
         depth = min(max(self.depth, k), len(table))
         lists = [r.search(queries, depth) for r in retrievers]
         candidates = union_candidates([lst.indices for lst in lists])
-        padding = candidates < 0
-        safe = np.where(padding, 0, candidates)
         total = np.zeros(candidates.shape, np.float32)
         for retriever, weight, ranked in zip(retrievers, weights, lists):
             shift, scale = row_stats(ranked.scores, self.normalization)
-            lookup = ListLookup(ranked.indices, len(table))
             if self.missing == "exact":
-                part = retriever.score(queries, safe)
+                part = retriever.score(queries, np.where(candidates < 0, 0, candidates))  # padding: any valid row
             else:
-                part = lookup.values(ranked.scores, candidates, ranked.scores.min(axis=1, keepdims=True))
+                # "zero" fills with the shift, which normalizes to exactly 0; "min" with the list's minimum.
+                fill = shift if self.missing == "zero" else ranked.scores.min(axis=1, keepdims=True)
+                part = ListLookup(ranked.indices, len(table)).values(ranked.scores, candidates, fill)
             normalize_(part, shift, scale)
-            if self.missing == "zero":
-                part[~lookup.find(candidates)[1]] = 0.0
             total += np.float32(weight) * part
         return top_k_candidates(total, candidates, k)
 
