@@ -249,6 +249,8 @@ def tune_fuser(
     fusers = [plugins.create("fuser", fuser, {**base_options, **cell}) for cell in cells]
     cached = [r if isinstance(r, CachedRetriever) else CachedRetriever(r, cache_bytes) for r in retrievers]
     fusers[0].check_ready(cached)
+    for component in fusers[1:]:  # name-dependent options (weights by name, lam_on) of every cell
+        component.check_names([r.name for r in cached])
     report = TuneReport(fuser, dict(base_options), {k: list(v) for k, v in grid.items()}, hit, metric, ks)
     with progress(len(cells), f"tune {fuser}", "cell") as bar:
         for cell, component in zip(cells, fusers):

@@ -131,3 +131,16 @@ def test_zero_weight_retriever_is_not_scored():
     spy = SpyRetriever(dense)
     CrossFuser(lam=0.0, lam_on="vec").fuse([sparse, spy], queries, 3)
     assert spy.calls == []
+
+
+def test_tune_checks_every_cells_names_before_running_any():
+    from odqa_core import UsageError
+    from odqa_core.testing import TOY_QUESTIONS
+    from odqa_core.tuning import tune_fuser
+
+    sparse, dense, _ = build(2, 20, 1)
+    spy = SpyRetriever(dense)
+    grid = {"weights": [{"vec": 1.0}, {"nope": 2.0}]}
+    with pytest.raises(UsageError, match="'nope'"):
+        tune_fuser("cross", {}, grid, [sparse, spy], list(TOY_QUESTIONS), top_k=5, metric="acc@5")
+    assert spy.calls == []  # the bad second cell was caught before the first one ran
