@@ -26,6 +26,7 @@ from odqa_core.pipeline import (
     stage_options,
 )
 from odqa_core.pipeline import retrieve as retrieve_all
+from odqa_core.qa_metrics import METRICS, evaluate_predictions, load_predictions
 from odqa_core.runs import RUN_FORMATS, read_run, write_run
 
 
@@ -198,21 +199,60 @@ def retrieve(index_dirs, retriever_names, fuser, questions, top_k, output, fmt, 
 
 
 @cli.command()
-@click.option("--run", "run_path", required=True, help="Run file (jsonl or TREC) from 'odqa retrieve'.")
+@click.option("--run", "run_path", default=None, help="Run file (jsonl or TREC) from 'odqa retrieve'.")
+@click.option(
+    "--predictions",
+    "predictions_path",
+    default=None,
+    help="Reader predictions {question_id: answer} (predictions.json of 'odqa run'): EM and F1.",
+)
 @click.option("--questions", required=True, help="The questions the run answers (with answers / gold ids).")
+@click.option(
+    "--metric",
+    type=click.Choice(METRICS),
+    default="korquad",
+    show_default=True,
+    help="With --predictions: the official script to follow (korquad: character F1; squad: token F1).",
+)
 @click.option("--corpus", default=None, help="Corpus, for answer-containment hits (or give --index-dir).")
 @click.option("--index-dir", default=None, help="Index whose stored documents give the passage texts.")
 @click.option("--k", "ks", default=",".join(map(str, DEFAULT_KS)), show_default=True, help="Cut-offs.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @corpus_options
-def evaluate(run_path, questions, corpus, index_dir, ks, as_json, split_words, stride, dedupe):
-    """Top-k accuracy (gold document and answer containment), recall@k and MRR@k of a run.
+def evaluate(
+    run_path, predictions_path, questions, metric, corpus, index_dir, ks, as_json, split_words, stride, dedupe
+):
+    """Evaluate a retrieval run (top-k accuracy, recall@k, MRR@k) or a reader's answers (EM and F1).
+
+    With --run: top-k accuracy (gold document and answer containment), recall@k and MRR@k. With --predictions:
+    exact match and F1 as the official KorQuAD 1.0 (default) or SQuAD v1.1 script computes them; questions without
+    answers are skipped, questions without a prediction score 0.
 
     \b
     Examples:
       odqa evaluate --run run.jsonl --questions KorQuAD_v1.0_dev.json --index-dir idx/bm25
       odqa evaluate --run run.jsonl --questions dev.jsonl --k 1,5,20,100 --json
+      odqa evaluate --predictions out/predictions.json --questions KorQuAD_v1.0_dev.json
+      odqa evaluate --predictions out/predictions.json --questions squad_dev.json --metric squad --json
     """
+    if (run_path is None) == (predictions_path is None):
+        raise UsageError(
+            "give exactly one of --run (a retrieval run) or --predictions (a reader's answers), not both"
+            if run_path is not None
+            else "give what to evaluate: --run (a retrieval run) or --predictions (a reader's answers)"
+        )
+    ctx = click.get_current_context()
+    other_mode = ("corpus", "index_dir", "ks", "split_words", "stride", "dedupe") if predictions_path else ("metric",)
+    for name in other_mode:
+        if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE:
+            flag = "--k" if name == "ks" else "--" + name.replace("_", "-")
+            mine, theirs = ("--run", "--predictions") if predictions_path else ("--predictions", "--run")
+            raise UsageError(f"{flag} applies to {mine}, not to {theirs}")
+    if predictions_path is not None:
+        qs = _load_questions(questions)
+        qa_report = evaluate_predictions(load_predictions(predictions_path), qs, metric)
+        click.echo(json.dumps(qa_report.to_json(), indent=1) if as_json else qa_report.table())
+        return
     cutoffs = parse_ks(ks)
     qs = _load_questions(questions)
     documents = None
@@ -235,25 +275,88 @@ def evaluate(run_path, questions, corpus, index_dir, ks, as_json, split_words, s
 
 @cli.command()
 @click.option(
+    "--config",
+    "config_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Pipeline file (TOML): the settings below by name; options given on the command line override it.",
+)
+@click.option(
     "--retriever",
     "retriever_names",
     multiple=True,
     help="Retriever name (repeatable). With --fuser, the fuser's own retrievers fill in the rest.",
 )
 @click.option("--fuser", default=None, help="Fuser combining the retrievers: cross, rrf, sequential, ...")
-@click.option("--reader", default=None, help="Reader extracting or generating answers.")
-@click.option("--post", default="", help="Comma-separated postprocessors, applied in order.")
+@click.option("--reader", default=None, help="Reader extracting or generating answers: extractive, generative.")
+@click.option("--post", default="", help="Comma-separated postprocessors, applied in order (clean,strip-particles).")
 @click.option("--corpus", default=None, help="Corpus (default: the bundled sample).")
 @click.option("--questions", default=None, help="Questions (default: the bundled sample).")
 @click.option("--output-dir", default="odqa-output", show_default=True, type=click.Path(file_okay=False))
-@click.option("--top-k", type=int, default=100, show_default=True, help="Hits per question.")
+@click.option("--top-k", type=int, default=100, show_default=True, help="Hits per question (the reader reads them).")
+@click.option("--n-best", type=int, default=5, show_default=True, help="Answers kept per question (nbest file).")
 @click.option("--k", "ks", default=",".join(map(str, DEFAULT_KS)), show_default=True, help="Evaluation cut-offs.")
+@click.option(
+    "--metric",
+    type=click.Choice(["korquad", "squad"]),
+    default="korquad",
+    show_default=True,
+    help="Reader EM/F1: KorQuAD 1.0 (character F1) or SQuAD v1.1 (token F1).",
+)
+@click.option("--batch-size", type=int, default=1024, show_default=True, help="Questions per retrieval call.")
 @click.option("--analyzer", default=None, help="Analyzer for the sparse retriever(s).")
 @click.option("--analyzer-option", "analyzer_options", multiple=True, metavar="KEY=VALUE")
 @_stage_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @corpus_options
-def run(
+@click.pass_context
+def run(ctx, config_path, **params):
+    """Run a whole pipeline: index, retrieve, (fuse), (read), (postprocess), evaluate, write outputs.
+
+    \b
+    Outputs in --output-dir: run.jsonl (the ranking), summary.json (config, retrieval accuracy, EM/F1,
+    timings), index/<retriever>/ (reusable with 'odqa retrieve'), and with a reader predictions.json
+    ({question_id: answer}, scoreable by the official KorQuAD/SQuAD scripts) and nbest_predictions.json.
+
+    \b
+    On the bundled sample (no --corpus), components that need a model and were given none use the sample's
+    demo models (model=sample), trained on the sample's training questions on first use and cached.
+
+    \b
+    Examples:
+      odqa run --retriever bm25 --fuser cross --reader extractive     # the bundled sample, end to end
+      odqa run --retriever bm25 --reader extractive --post clean,strip-particles,vote
+      odqa run --retriever bm25 --corpus KorQuAD_v1.0_dev.json --questions KorQuAD_v1.0_dev.json \\
+          --reader extractive -o extractive.model=runs/reader/best --top-k 10
+      odqa run --retriever bm25 --fuser cross -o dpr.model=runs/dpr/best -o cross.lam=1.1
+      odqa run --retriever bm25 --fuser sequential -o dpr.model=runs/dpr/best -o sequential.candidates=50
+      odqa run --reader generative -o generative.mode=fid --retriever bm25 --top-k 5
+      odqa run --config pipeline.toml --output-dir out/     # a pipeline file; flags override it
+    """
+    if config_path is not None:
+        from click.core import ParameterSource
+
+        from odqa_core.pipeline import read_pipeline_file
+
+        settings = read_pipeline_file(config_path)
+        given = {k for k in params if ctx.get_parameter_source(k) not in (ParameterSource.DEFAULT, None)}
+        renames = {"retrievers": "retriever_names", "ks": "ks", "post": "post"}
+        for key, value in settings.items():
+            param = renames.get(key, key)
+            if key == "options":
+                params["options"] = tuple(f"{k}={json.dumps(v)}" for k, v in value.items()) + params["options"]
+            elif param not in given:
+                if key == "post":
+                    value = ",".join(value)
+                elif key == "ks":
+                    value = ",".join(map(str, value))
+                elif key == "retrievers":
+                    value = tuple(value)
+                params[param] = value
+    _run(**params)
+
+
+def _run(
     retriever_names,
     fuser,
     reader,
@@ -262,7 +365,10 @@ def run(
     questions,
     output_dir,
     top_k,
+    n_best,
     ks,
+    metric,
+    batch_size,
     analyzer,
     analyzer_options,
     options,
@@ -271,29 +377,20 @@ def run(
     stride,
     dedupe,
 ):
-    """Run a whole pipeline: index, retrieve, (fuse), (read), evaluate, write outputs.
-
-    \b
-    Outputs in --output-dir: run.jsonl (the ranking), summary.json (config, metrics, timings),
-    index/<retriever>/ (reusable with 'odqa retrieve'), and with a reader predictions.json and
-    nbest_predictions.json.
-
-    \b
-    Examples:
-      odqa run --retriever bm25                                  # the bundled sample
-      odqa run --retriever bm25 --corpus KorQuAD_v1.0_dev.json --questions KorQuAD_v1.0_dev.json
-      odqa run --retriever bm25 -o variant=lucene --analyzer kiwi --split-words 30
-      odqa run --retriever bm25 --fuser cross -o dpr.model=runs/dpr/best      # 1.1 x DPR + BM25, whole corpus
-      odqa run --retriever bm25 --retriever dpr --fuser rrf -o dpr.model=runs/dpr/best
-      odqa run --retriever bm25 --fuser sequential -o dpr.model=runs/dpr/best -o sequential.candidates=50
-    """
     posts = [p.strip() for p in post.split(",") if p.strip()]
     if not retriever_names and not fuser:
         raise UsageError("name a retriever (--retriever bm25), or a fuser that brings its own (--fuser cross)")
+    if posts and not reader:
+        raise UsageError("postprocessors (--post) rewrite a reader's answers; add a --reader")
+    if n_best < 1:
+        raise UsageError(f"--n-best must be at least 1, got {n_best}")
     names, routed = route_options(
         parse_options(options), retriever_names, fuser, [*([reader] if reader else []), *posts]
     )
     _route_analyzer(names, routed, analyzer, analyzer_options)
+    if corpus is None:  # the bundled sample: demo models for the stages that need one and were given none
+        for kind, stage in [*(("retriever", n) for n in names), *([("reader", reader)] if reader else [])]:
+            routed[stage] = {**plugins.get_component_class(kind, stage).sample_defaults(), **routed[stage]}
     config = RunConfig(
         retrievers=names,
         fuser=fuser,
@@ -302,17 +399,24 @@ def run(
         options=routed,
         top_k=top_k,
         ks=parse_ks(ks),
+        n_best=n_best,
+        batch_size=batch_size,
+        metric=metric,
     )
     pipeline = Pipeline.from_config(config)
     documents = _load_corpus(corpus, split_words, stride, dedupe)
     qs = _load_questions(questions)
     summary = run_pipeline(pipeline, documents, qs, output_dir)
     report = summary.pop("report")
+    qa_report = summary.pop("qa_report")
     if as_json:
         click.echo(json.dumps(summary, ensure_ascii=False, indent=1))
     else:
         click.echo(f"{len(documents)} documents, {len(qs)} questions → {output_dir}")
         click.echo(report.table())
+        if qa_report is not None:
+            click.echo(f"reader ({reader}{' + ' + ','.join(posts) if posts else ''}):")
+            click.echo(qa_report.table())
 
 
 @cli.command()

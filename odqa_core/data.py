@@ -623,3 +623,9 @@ def sample_corpus_path() -> Path:
 def sample_questions_path() -> Path:
     """The bundled sample questions (about 100, with answers and gold document ids for the sample corpus)."""
     return Path(str(resources.files("odqa_core") / "sample" / "questions.jsonl"))
+
+
+def sample_train_questions_path() -> Path:
+    """The bundled sample's training questions (about 180, disjoint from sample_questions_path()'s) that the demo
+    models are trained on."""
+    return Path(str(resources.files("odqa_core") / "sample" / "train_questions.jsonl"))

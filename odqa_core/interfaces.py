@@ -51,6 +51,15 @@ class Component:
             )
         return cls(**options)
 
+    @classmethod
+    def sample_defaults(cls) -> dict[str, Any]:
+        """Options used when a pipeline runs on the bundled sample and the user did not set them.
+
+        A component that needs a trained model returns e.g. ``{"model": "sample"}``: a demo model it trains on
+        first use, so ``odqa run`` on the sample works on a fresh machine. Never applied to the user's own data.
+        """
+        return {}
+
     def config(self) -> dict[str, Any]:
         """The options this component was built with (JSON values), enough to rebuild it."""
         return {name: getattr(self, name) for name in self.option_names() if hasattr(self, name)}

@@ -21,6 +21,7 @@ from odqa_core.errors import UsageError
 from odqa_core.evaluation import DEFAULT_KS, RetrievalReport, evaluate_retrieval, hits_from_results
 from odqa_core.interfaces import Fuser, Postprocessor, Reader, Retriever
 from odqa_core.progress import progress
+from odqa_core.qa_metrics import evaluate_predictions
 from odqa_core.runs import write_run
 from odqa_core.storage import atomic_write_text, open_store
 from odqa_core.types import Document, Prediction, Question, RankedResults
@@ -203,6 +204,8 @@ class RunConfig:
     ks: tuple[int, ...] = DEFAULT_KS
     n_best: int = 5
     batch_size: int = 1024
+    #: How reader answers are scored: ``korquad`` (character F1) or ``squad`` (token F1).
+    metric: str = "korquad"
 
 
 @dataclass
@@ -269,6 +272,8 @@ def run_pipeline(
     if output_dir.exists() and not output_dir.is_dir():
         raise UsageError(f"output directory {output_dir} exists and is not a directory")
     timings: dict[str, float] = {}
+    if pipeline.reader is not None:  # a missing or broken model fails here, before any indexing
+        pipeline.reader.warm_up()
 
     start = time.perf_counter()
     pipeline.index(documents)
@@ -294,10 +299,16 @@ def run_pipeline(
     }
 
     nbest = None
+    predictions: dict[str, str] = {}
+    qa_report = None
     if pipeline.reader is not None:
         start = time.perf_counter()
         nbest = pipeline.read(questions, results)
         timings["read_s"] = time.perf_counter() - start
+        # A question whose retrieval came back empty, or whose reader found nothing, is answered "".
+        predictions = {q.id: (preds[0].answer if preds else "") for q, preds in zip(questions, nbest)}
+        qa_report = evaluate_predictions(predictions, questions, pipeline.config.metric)
+        summary["reader_metrics"] = qa_report.to_json()
     summary["timings"] = {k: round(v, 3) for k, v in timings.items()}
 
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -307,13 +318,90 @@ def run_pipeline(
                 retriever.save(output_dir / "index" / retriever.name)
     write_run(output_dir / "run.jsonl", questions, results)
     if nbest is not None:
-        predictions = {q.id: (preds[0].answer if preds else "") for q, preds in zip(questions, nbest)}
         atomic_write_text(output_dir / "predictions.json", json.dumps(predictions, ensure_ascii=False, indent=1))
-        nbest_json = {
-            q.id: [{"text": p.answer, "score": p.score, "doc_id": p.doc_id, "start": p.start} for p in preds]
-            for q, preds in zip(questions, nbest)
-        }
+        nbest_json = {q.id: nbest_entries(preds) for q, preds in zip(questions, nbest)}
         atomic_write_text(output_dir / "nbest_predictions.json", json.dumps(nbest_json, ensure_ascii=False, indent=1))
     atomic_write_text(output_dir / "summary.json", json.dumps(summary, ensure_ascii=False, indent=1))
     summary["report"] = report
+    summary["qa_report"] = qa_report
     return summary
+
+
+def nbest_entries(predictions: Sequence[Prediction]) -> list[dict[str, Any]]:
+    """One question's n-best list as HuggingFace's ``nbest_predictions.json`` writes it (text, probability:
+    softmax over the list's scores) plus the score, passage id and character offset."""
+    scores = np.array([p.score for p in predictions], np.float64)
+    probs = np.exp(scores - scores.max()) if len(scores) else scores
+    probs = probs / probs.sum() if len(scores) else probs
+    return [
+        {"text": p.answer, "probability": float(prob), "score": p.score, "doc_id": p.doc_id, "start": p.start}
+        for p, prob in zip(predictions, probs.tolist())
+    ]
+
+
+#: The keys of a pipeline file (``odqa run --config pipeline.toml``) and the type each must have.
+PIPELINE_KEYS: dict[str, tuple[type, ...]] = {
+    "retrievers": (list,),
+    "fuser": (str,),
+    "reader": (str,),
+    "post": (list,),
+    "corpus": (str,),
+    "questions": (str,),
+    "output_dir": (str,),
+    "top_k": (int,),
+    "n_best": (int,),
+    "ks": (list,),
+    "metric": (str,),
+    "batch_size": (int,),
+    "analyzer": (str,),
+    "split_words": (int,),
+    "stride": (int,),
+    "dedupe": (bool,),
+    "options": (dict,),
+}
+
+
+def read_pipeline_file(path: str | Path) -> dict[str, Any]:
+    """A pipeline file's settings, checked: every key known and of the right type, one-line errors naming it.
+
+    ``options`` is a table of stage tables (``[options.cross] lam = 1.1``); it comes back flattened to
+    ``{"cross.lam": 1.1}``, the form ``-o`` gives. ``retriever = "bm25"`` is accepted for one retriever.
+    """
+    import sys
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot read pipeline file {path}: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: not valid TOML ({exc})") from None
+    if "retriever" in raw:
+        if "retrievers" in raw:
+            raise UsageError(f"{path}: give 'retriever' or 'retrievers', not both")
+        value = raw.pop("retriever")
+        raw["retrievers"] = [value] if isinstance(value, str) else value
+    settings: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in PIPELINE_KEYS:
+            raise UsageError(f"{path}: unknown key {key!r}; valid keys: retriever, {', '.join(PIPELINE_KEYS)}")
+        types = PIPELINE_KEYS[key]
+        if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
+            raise UsageError(f"{path}: {key!r} must be a {types[0].__name__}, got {value!r}")
+        settings[key] = value
+    for key, item_type in (("retrievers", str), ("post", str), ("ks", int)):
+        if key in settings and not all(isinstance(v, item_type) and not isinstance(v, bool) for v in settings[key]):
+            raise UsageError(f"{path}: {key!r} must be a list of {item_type.__name__}s, got {settings[key]!r}")
+    flat: dict[str, Any] = {}
+    for stage, table in settings.pop("options", {}).items():
+        if not isinstance(table, dict):
+            raise UsageError(f"{path}: options.{stage} must be a table of that stage's options, got {table!r}")
+        for key, value in table.items():
+            flat[f"{stage}.{key}"] = value
+    settings["options"] = flat
+    return settings

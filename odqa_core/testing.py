@@ -339,6 +339,103 @@ class ReaderContract:
                 assert texts[preds[0].doc_id][start : start + len(preds[0].answer)] == preds[0].answer
 
 
+def _toy_span(question: Question, doc_index: int, text: str, score: float) -> Prediction:
+    """A prediction of ``text``, at its first occurrence in toy document ``doc_index``."""
+    doc = TOY_DOCUMENTS[doc_index]
+    return Prediction(question.id, text, score, doc.id, doc.text.index(text))
+
+
+class PostprocessorContract:
+    """Behaviour every postprocessor must have. Override ``make_postprocessor``; ``nbest`` may be overridden too."""
+
+    @pytest.fixture
+    def make_postprocessor(self) -> Callable[[], Postprocessor]:
+        raise NotImplementedError("override the make_postprocessor fixture")
+
+    @pytest.fixture
+    def nbest(self) -> list[tuple[Question, list[Prediction]]]:
+        """Each question with an n-best list, best first: the fake reader's, and messy hand-made spans (edge
+        whitespace and punctuation, Korean particles, one answer from several passages, negative scores)."""
+        retriever = FakeRetriever()
+        retriever.index(list(TOY_DOCUMENTS))
+        results = retriever.search([q.text for q in TOY_QUESTIONS], 3)
+        read = FakeReader().read(list(TOY_QUESTIONS), results, n_best=4)
+        q1, q2, q3 = TOY_QUESTIONS
+        messy = [
+            (
+                q1,
+                [
+                    _toy_span(q1, 0, " Han River", 3.5),
+                    _toy_span(q1, 0, "Yellow Sea.", 2.0),
+                    _toy_span(q1, 0, "Han River", 2.0),
+                    _toy_span(q1, 0, "Seoul and", 1.0),
+                    _toy_span(q1, 1, "south-east with", -1.0),
+                ],
+            ),
+            (
+                q2,
+                [
+                    _toy_span(q2, 5, "배추를", 1.5),
+                    _toy_span(q2, 5, "김치는", 0.5),
+                    _toy_span(q2, 5, "음식이다.", -0.5),
+                    _toy_span(q2, 2, "서해로", -2.0),
+                    _toy_span(q2, 5, "배추", -3.0),
+                ],
+            ),
+            (q3, [_toy_span(q3, 7, "Hallasan.", -0.25), _toy_span(q3, 7, "Jeju Island", -0.75)]),
+        ]
+        return [*zip(TOY_QUESTIONS, read), *messy]
+
+    def test_is_a_registered_postprocessor(self, make_postprocessor):
+        post = make_postprocessor()
+        assert isinstance(post, Postprocessor)
+        assert plugins.get_component_class("postprocessor", post.name) is type(post)
+
+    def test_config_is_json_and_rebuilds(self, make_postprocessor):
+        post = make_postprocessor()
+        config = json.loads(json.dumps(post.config()))
+        assert type(post).from_options(config).config() == post.config()
+
+    def test_unknown_option_is_a_usage_error(self, make_postprocessor):
+        with pytest.raises(UsageError, match="no_such_option"):
+            type(make_postprocessor()).from_options({"no_such_option": 1})
+
+    def test_predictions_of_the_question_best_first(self, make_postprocessor, nbest):
+        post = make_postprocessor()
+        post.warm_up()
+        for question, preds in nbest:
+            out = post.process(question, list(preds))
+            assert isinstance(out, list)
+            assert all(isinstance(p, Prediction) for p in out)
+            assert all(p.question_id == question.id for p in out)
+            assert [p.score for p in out] == sorted((p.score for p in out), reverse=True)
+
+    def test_empty_list(self, make_postprocessor):
+        post = make_postprocessor()
+        post.warm_up()
+        assert post.process(TOY_QUESTIONS[0], []) == []
+
+    def test_input_is_not_modified(self, make_postprocessor, nbest):
+        post = make_postprocessor()
+        for question, preds in nbest:
+            before = list(preds)
+            post.process(question, preds)
+            assert preds == before
+
+    def test_deterministic(self, make_postprocessor, nbest):
+        for question, preds in nbest:
+            assert make_postprocessor().process(question, preds) == make_postprocessor().process(question, preds)
+
+    def test_spans_still_point_into_the_passages(self, make_postprocessor, nbest):
+        """An answer that is still passage text keeps a ``start`` that points at it."""
+        post = make_postprocessor()
+        texts = {d.id: d.text for d in TOY_DOCUMENTS}
+        for question, preds in nbest:
+            for p in post.process(question, preds):
+                if p.doc_id in texts and p.start is not None and p.answer in texts[p.doc_id]:
+                    assert texts[p.doc_id][p.start : p.start + len(p.answer)] == p.answer, p
+
+
 # --- fakes -------------------------------------------------------------------------------------------------------
 
 
@@ -467,10 +564,12 @@ class FakePostprocessor(Postprocessor):
         self.chars = chars
 
     def process(self, question: Question, predictions: list[Prediction]) -> list[Prediction]:
-        return [
-            Prediction(p.question_id, p.answer.strip(self.chars), p.score, p.doc_id, p.start, p.metadata)
-            for p in predictions
-        ]
+        out = []
+        for p in predictions:
+            kept = p.answer.lstrip(self.chars)
+            start = None if p.start is None else p.start + len(p.answer) - len(kept)
+            out.append(Prediction(p.question_id, kept.rstrip(self.chars), p.score, p.doc_id, start, p.metadata))
+        return out
 
 
 class FakePlugin:

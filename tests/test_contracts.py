@@ -6,9 +6,11 @@ import pytest
 
 from odqa_core.testing import (
     FakeFuser,
+    FakePostprocessor,
     FakeReader,
     FakeRetriever,
     FuserContract,
+    PostprocessorContract,
     ReaderContract,
     RetrieverContract,
 )
@@ -41,3 +43,9 @@ class TestFakeReader(ReaderContract):
     @pytest.fixture
     def make_reader(self):
         return lambda: FakeReader()
+
+
+class TestFakePostprocessor(PostprocessorContract):
+    @pytest.fixture
+    def make_postprocessor(self):
+        return lambda: FakePostprocessor()

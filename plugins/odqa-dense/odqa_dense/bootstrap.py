@@ -163,3 +163,59 @@ def bootstrap_encoder(
     torch.manual_seed(seed)
     model = encoder_from_config(bert_config(size, len(tokenizer), max_length))
     return tokenizer, model
+
+
+# --- seq2seq (T5) bootstrap: the generative reader's model ---------------------------------------------------------
+
+
+def t5_config(
+    size: str,
+    vocab_size: int,
+    pad_id: int = 0,
+    eos_id: int = 3,
+    dropout: float = 0.1,
+    relative_attention_num_buckets: int = 32,
+    relative_attention_max_distance: int = 128,
+) -> Any:
+    """A T5 config of a bootstrap ``size`` (the :data:`BERT_SIZES` dimensions, as many decoder as encoder layers).
+
+    The ids fit the :func:`train_wordpiece` tokenizer: ``[PAD]`` (0) pads and starts decoding, ``[SEP]`` (3) ends
+    a generated sequence. T5's attention is relative, so there is no maximum input length; input and output
+    embeddings are tied (T5's default).
+    """
+    from transformers import T5Config
+
+    dims = bert_size(size)
+    return T5Config(
+        vocab_size=vocab_size,
+        d_model=dims.hidden,
+        d_kv=dims.hidden // dims.heads,
+        d_ff=dims.intermediate,
+        num_layers=dims.layers,
+        num_decoder_layers=dims.layers,
+        num_heads=dims.heads,
+        relative_attention_num_buckets=relative_attention_num_buckets,
+        relative_attention_max_distance=relative_attention_max_distance,
+        dropout_rate=dropout,
+        pad_token_id=pad_id,
+        eos_token_id=eos_id,
+        decoder_start_token_id=pad_id,
+    )
+
+
+def bootstrap_seq2seq(
+    texts: Iterable[str], size: str = "tiny", vocab_size: int = 16000, max_length: int = 512, seed: int = 0
+) -> tuple[Any, Any]:
+    """``(tokenizer, model)``: the :func:`train_wordpiece` tokenizer of ``texts`` (the same recipe and cache as
+    :func:`bootstrap_encoder`'s) and a randomly initialised ``T5ForConditionalGeneration`` (:func:`t5_config`)."""
+    import torch
+    from transformers import T5ForConditionalGeneration
+
+    from odqa_dense.hf import quiet_transformers
+
+    bert_size(size)  # validate before the (slower) tokenizer training
+    tokenizer = train_wordpiece(texts, vocab_size, max_length)
+    quiet_transformers()
+    torch.manual_seed(seed)
+    config = t5_config(size, len(tokenizer), tokenizer.pad_token_id, tokenizer.sep_token_id)
+    return tokenizer, T5ForConditionalGeneration(config)

@@ -11,7 +11,11 @@ from odqa_core.pipeline import parse_ks, parse_options
 
 @click.command(name="dpr")
 @click.option("--corpus", default=None, help="Passages to retrieve from (default: the bundled sample).")
-@click.option("--questions", default=None, help="Training questions with answers / gold ids (default: the sample).")
+@click.option(
+    "--questions",
+    default=None,
+    help="Training questions with answers / gold ids (default: the sample's training set).",
+)
 @click.option("--dev-questions", default=None, help="Questions that select the best epoch (default: 10% held out).")
 @click.option("--output", required=True, type=click.Path(file_okay=False), help="Directory for checkpoints + report.")
 @click.option("--model", default=None, help="Start from this HF encoder / odqa checkpoint (path or id).")
@@ -117,7 +121,7 @@ def train_dpr(
         **opts, negative_options=parse_options(negative_options), eval_ks=parse_ks(eval_ks, "--eval-k")
     ).validate()
     documents = data.load_corpus(corpus or data.sample_corpus_path(), split_words=split_words, stride=stride)
-    train_qs = data.load_questions(questions or data.sample_questions_path())
+    train_qs = data.load_questions(questions or data.sample_train_questions_path())
     dev_qs = data.load_questions(dev_questions) if dev_questions else None
     report = run_training(documents, train_qs, config, output, dev_questions=dev_qs, resume=resume)
     best = report["best"]

@@ -37,8 +37,10 @@ class DPRRetriever(Retriever):
     """Dense passage retrieval: ``score(q, p) = E_q(q) · E_p(p)``, searched with FAISS.
 
     ``model`` is a checkpoint from ``odqa train dpr`` or any HuggingFace encoder (local path or hub id; with
-    ``HF_HUB_OFFLINE=1`` it must be in the local cache). ``question_model`` adds a separate HuggingFace question
-    encoder (DPR's two-tower checkpoints). ``index_type`` is ``flat`` (exact, the default), ``hnsw`` or ``ivf``.
+    ``HF_HUB_OFFLINE=1`` it must be in the local cache), or ``sample``: the bundled sample's demo model, trained on
+    first use and cached (``odqa run`` uses it on the sample when no model is given). ``question_model`` adds a
+    separate HuggingFace question encoder (DPR's two-tower checkpoints). ``index_type`` is ``flat`` (exact, the
+    default), ``hnsw`` or ``ivf``.
     ``include_title``, ``query_max_length`` and ``passage_max_length`` default to what a checkpoint was trained
     with (else true, 64 and 256).
     """
@@ -131,6 +133,10 @@ class DPRRetriever(Retriever):
         #: Set when loaded from an index: the fingerprint and dimension of the model it was built with.
         self._built_with: dict[str, Any] | None = None
 
+    @classmethod
+    def sample_defaults(cls) -> dict[str, Any]:
+        return {"model": "sample"}
+
     # --- model --------------------------------------------------------------------------------------------------
 
     @property
@@ -150,7 +156,12 @@ class DPRRetriever(Retriever):
         from odqa_dense import hf
         from odqa_dense.encoder import BiEncoder
 
-        encoder = BiEncoder.load(self.model, question_model=self.question_model, pooling=self.pooling)
+        model = self.model
+        if model == "sample":  # the bundled sample's demo model, trained on first use (odqa_dense.sample)
+            from odqa_dense.sample import sample_dpr
+
+            model = str(sample_dpr())
+        encoder = BiEncoder.load(model, question_model=self.question_model, pooling=self.pooling)
         if self._built_with is not None:
             self._check_same_model(encoder)
         for name, default in self.DEFAULT_SETTINGS.items():

@@ -182,7 +182,7 @@ class Examples:
         return len(self.questions)
 
 
-def _echo(message: str) -> None:
+def stderr_echo(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
@@ -190,7 +190,7 @@ def _echo(message: str) -> None:
 
 
 def build_examples(
-    documents: Sequence[Document], questions: Sequence[Question], config: TrainConfig, echo: Callable = _echo
+    documents: Sequence[Document], questions: Sequence[Question], config: TrainConfig, echo: Callable = stderr_echo
 ) -> Examples:
     """Positive and hard-negative passages for each question.
 
@@ -365,7 +365,7 @@ def selected_metric(report: dict[str, Any], config: TrainConfig) -> float:
 # --- the training loop ------------------------------------------------------------------------------------------
 
 
-def _lr_at(step: int, total: int, warmup_steps: int, peak: float) -> float:
+def lr_at(step: int, total: int, warmup_steps: int, peak: float) -> float:
     """Linear warmup to ``peak``, then linear decay to 0 (DPR's schedule)."""
     if step < warmup_steps:
         return peak * (step + 1) / warmup_steps
@@ -412,7 +412,7 @@ class Trainer:
         output: Path,
         *,
         test: Sequence[Question] = (),
-        echo: Callable[[str], None] = _echo,
+        echo: Callable[[str], None] = stderr_echo,
         on_epoch: Callable[[int, BiEncoder], dict[str, Any] | None] | None = None,
         eval_documents: Sequence[Document] | None = None,
     ) -> None:
@@ -484,7 +484,7 @@ class Trainer:
                     losses.append(float(loss.detach()))
                     if (micro + 1) % config.grad_accum == 0 or micro + 1 == micro_per_epoch:
                         for group in optimizer.param_groups:
-                            group["lr"] = _lr_at(state["step"], total, warmup_steps, config.learning_rate)
+                            group["lr"] = lr_at(state["step"], total, warmup_steps, config.learning_rate)
                         if scaler:
                             scaler.unscale_(optimizer)
                         torch.nn.utils.clip_grad_norm_(encoder.parameters(), config.max_grad_norm)
@@ -669,7 +669,7 @@ def _check_gold(questions: Sequence[Question], config: TrainConfig) -> None:
         raise DataError(f"the questions that select the best epoch have no {what}; give --dev-questions with them")
 
 
-def _prepare_output(output: Path, resume: bool) -> None:
+def prepare_output(output: Path, resume: bool) -> None:
     if output.exists() and not output.is_dir():
         raise UsageError(f"output {output} exists and is not a directory")
     if output.exists() and any(output.iterdir()) and not resume:
@@ -677,7 +677,7 @@ def _prepare_output(output: Path, resume: bool) -> None:
     output.mkdir(parents=True, exist_ok=True)
 
 
-def _copy_dir_atomic(source: Path, target: Path) -> None:
+def copy_dir_atomic(source: Path, target: Path) -> None:
     tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
     shutil.copytree(source, tmp)
     old = None
@@ -697,7 +697,7 @@ def train_dpr(
     *,
     dev_questions: Sequence[Question] | None = None,
     resume: bool = False,
-    echo: Callable[[str], None] = _echo,
+    echo: Callable[[str], None] = stderr_echo,
     on_epoch: Callable[..., dict[str, Any] | None] | None = None,
 ) -> dict[str, Any]:
     """Train a DPR bi-encoder; returns the report (also written to ``output/report.json``).
@@ -716,7 +716,7 @@ def train_dpr(
     # Everything that can be wrong with the input is checked before the slow parts start.
     _check_gold(questions if dev_questions is None or config.folds > 1 else dev_questions, config)
     fold_members = group_folds(questions, config.folds, config.seed) if config.folds > 1 else []
-    _prepare_output(output, resume)
+    prepare_output(output, resume)
     initial = initial_encoder(documents, config)
     initial.check_max_length(config.query_max_length)
     initial.check_max_length(config.passage_max_length)
@@ -767,7 +767,7 @@ def train_dpr(
             on_epoch=(lambda e, enc, f=f: on_epoch(f, e, enc)) if on_epoch else None,
         )
         fold_reports.append(trainer.run(resume=resume))
-    return _finish_folds(output, config, fold_reports)
+    return finish_folds(output, config, fold_reports)
 
 
 def _subset(examples: Examples, question_idx: np.ndarray) -> Examples:
@@ -788,10 +788,10 @@ def _fresh(encoder: BiEncoder) -> BiEncoder:
     return copied
 
 
-def _finish_folds(output: Path, config: TrainConfig, fold_reports: list[dict[str, Any]]) -> dict[str, Any]:
+def finish_folds(output: Path, config: TrainConfig, fold_reports: list[dict[str, Any]]) -> dict[str, Any]:
     best_metrics = [r["best"]["metric"] for r in fold_reports]
     best_fold = int(np.argmax(best_metrics)) + 1
-    _copy_dir_atomic(output / f"fold-{best_fold}" / "best", output / "best")
+    copy_dir_atomic(output / f"fold-{best_fold}" / "best", output / "best")
     if config.keep_folds == "best":
         for f in range(1, len(fold_reports) + 1):
             for sub in ("best", "last"):

@@ -242,13 +242,13 @@ def test_checkpoint_pooling_cannot_change(start_model, sample_documents, sample_
 
 
 def test_learning_rate_schedule():
-    from odqa_dense.training import _lr_at
+    from odqa_dense.training import lr_at
 
-    rates = [_lr_at(step, 10, 2, 1.0) for step in range(10)]
+    rates = [lr_at(step, 10, 2, 1.0) for step in range(10)]
     assert rates[:2] == [0.5, 1.0]  # linear warmup to the peak
     assert rates[2] == 1.0 and all(a > b for a, b in zip(rates[2:], rates[3:]))  # then linear decay
     assert rates[-1] == pytest.approx(1 / 8)
-    assert _lr_at(10, 10, 2, 1.0) == 0.0 and _lr_at(0, 10, 0, 1.0) == 1.0
+    assert lr_at(10, 10, 2, 1.0) == 0.0 and lr_at(0, 10, 0, 1.0) == 1.0
 
 
 def test_same_seed_gives_the_same_weights_with_the_bootstrap(sample_documents, sample_questions, tmp_path):

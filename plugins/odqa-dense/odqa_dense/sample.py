@@ -1,0 +1,74 @@
+"""Demo models for the bundled sample, trained on first use and cached (``model=sample``).
+
+``odqa run`` on the bundled sample works on a fresh machine with nothing downloaded: a component whose ``model``
+option is ``sample`` gets a small bootstrap model trained on the sample corpus and the sample's *training*
+questions (``odqa_core.data.sample_train_questions_path``, disjoint from the evaluation questions), with progress
+bars, once. It is cached under ``cache_dir()/sample-models/<name>-<hash>``, where the hash covers the recipe and the
+sample files, so a changed recipe or sample trains a new one. Training writes to a temporary directory that is
+renamed into place only when complete.
+
+These are demonstrations of the pipeline on 60 documents, not models to measure anything with: train real ones
+with ``odqa train dpr`` / ``odqa train reader`` (benchmarks/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from odqa_dense.bootstrap import cache_dir
+
+#: The demo DPR: bootstrap tiny BERT, Inverse Cloze Task then supervised epochs on the sample's training questions.
+DPR_RECIPE: dict[str, Any] = {"bootstrap_size": "tiny", "vocab_size": 8000, "epochs": 2, "batch_size": 16, "seed": 0}
+
+
+def sample_digest(name: str, recipe: dict[str, Any]) -> str:
+    """A hash of what a demo model is made from: its recipe and the bundled sample's corpus and questions."""
+    from odqa_core import data
+
+    digest = hashlib.sha256(f"{name}\0{json.dumps(recipe, sort_keys=True)}\0".encode())
+    for path in (data.sample_corpus_path(), data.sample_train_questions_path()):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def cached_model(name: str, recipe: dict[str, Any], train: Callable[[Path], None]) -> Path:
+    """The ``best/`` checkpoint of demo model ``name``; ``train(directory)`` makes it when it is not cached."""
+    from odqa_dense.training import stderr_echo
+
+    target = cache_dir() / "sample-models" / f"{name}-{sample_digest(name, recipe)}"
+    best = target / "best"
+    if (best / "manifest.json").is_file():
+        return best
+    stderr_echo(f"first use: training the bundled sample's demo {name} model (cached in {target})")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        train(tmp)
+        try:
+            tmp.rename(target)
+        except OSError:  # another process finished first; its model is as good
+            if not (best / "manifest.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return best
+
+
+def sample_dpr() -> Path:
+    """The demo DPR checkpoint of the bundled sample (trained on first use)."""
+
+    def train(output: Path) -> None:
+        from odqa_core import data
+        from odqa_dense.training import TrainConfig, train_dpr
+
+        documents = data.load_corpus(data.sample_corpus_path())
+        questions = data.load_questions(data.sample_train_questions_path())
+        train_dpr(documents, questions, TrainConfig(**DPR_RECIPE), output)
+
+    return cached_model("dpr", DPR_RECIPE, train)

@@ -1,0 +1,129 @@
+"""``odqa train reader``: the command-line face of :func:`odqa_readers.training.train_reader`."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from odqa_core.pipeline import parse_options
+
+
+@click.command(name="reader")
+@click.option("--reader", "reader", default="extractive", show_default=True, help="Reader: extractive, generative.")
+@click.option("--corpus", default=None, help="Passages (default: the bundled sample).")
+@click.option(
+    "--questions", default=None, help="Training questions with answers (default: the sample's training set)."
+)
+@click.option(
+    "--dev-questions", default=None, help="Questions whose EM/F1 select the best epoch (default: 10% held out)."
+)
+@click.option("--output", required=True, type=click.Path(file_okay=False), help="Directory for checkpoints + report.")
+@click.option("--model", default=None, help="Start from this HF model / reader checkpoint (path or id).")
+@click.option(
+    "--bootstrap",
+    "bootstrap_size",
+    default="tiny",
+    show_default=True,
+    help="Without --model: a tokenizer trained on the corpus and a BERT (extractive) or T5 (generative) of this "
+    "size (micro, tiny, mini, small, medium, base).",
+)
+@click.option("--vocab-size", type=int, default=16000, show_default=True, help="Bootstrap WordPiece vocabulary size.")
+@click.option("--epochs", type=int, default=3, show_default=True)
+@click.option("--lr", type=float, default=None, help="Peak learning rate (default 5e-5 pretrained, 5e-4 bootstrap).")
+@click.option("--warmup", type=float, default=0.1, show_default=True, help="Fraction of steps, or steps if ≥1.")
+@click.option("--weight-decay", type=float, default=0.01, show_default=True)
+@click.option("--batch-size", type=int, default=16, show_default=True, help="Features (windows, chunks) per step.")
+@click.option("--grad-accum", type=int, default=1, show_default=True)
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True)
+@click.option(
+    "--precision",
+    type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
+    default="auto",
+    show_default=True,
+    help="auto: bf16 on a GPU that has it, fp32 on CPU.",
+)
+@click.option("--metric", type=click.Choice(["korquad", "squad"]), default="korquad", show_default=True)
+@click.option("--select", type=click.Choice(["f1", "exact_match"]), default="f1", show_default=True)
+@click.option("--folds", type=int, default=1, show_default=True, help="K-fold training over the training questions.")
+@click.option("--keep-folds", type=click.Choice(["best", "all"]), default="best", show_default=True)
+@click.option(
+    "--retrieved",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Add each training question's top N retrieved passages (no-answer when they lack the answer).",
+)
+@click.option(
+    "--retriever",
+    "retrievers",
+    multiple=True,
+    help="Retriever for --retrieved (repeatable; default bm25). With --fuser, the fuser's defaults fill the rest.",
+)
+@click.option("--fuser", default=None, help="Fuser for --retrieved (cross, rrf, sequential).")
+@click.option(
+    "--retrieval-option",
+    "retrieval_options",
+    multiple=True,
+    metavar="[STAGE.]KEY=VALUE",
+    help="Option of the retrieval pipeline (dpr.model=runs/dpr/best, cross.lam=1.1).",
+)
+@click.option(
+    "-o",
+    "--option",
+    "reader_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Reader option (max_length=384, doc_stride=128, mode=fid, ...).",
+)
+@click.option("--split-words", type=int, default=None, help="Split corpus documents into passages of N words.")
+@click.option("--stride", type=int, default=None, help="Words between passage starts (default: N).")
+def train_reader(
+    corpus,
+    questions,
+    dev_questions,
+    output,
+    retrievers,
+    retrieval_options,
+    reader_options,
+    split_words,
+    stride,
+    **opts,
+):
+    """Train a reader: span (extractive) or seq2seq (generative), EM/F1 on the dev questions after every epoch.
+
+    \b
+    Writes OUTPUT/report.json and OUTPUT/best/ (use with 'odqa run --reader extractive
+    -o extractive.model=OUTPUT/best'); with --folds K also OUTPUT/fold-1 ... fold-K.
+
+    \b
+    Examples:
+      odqa train reader --output runs/reader-sample                # bundled sample, bootstrap tiny BERT
+      odqa train reader --corpus KorQuAD_v1.0_dev.json --questions train.json --dev-questions dev.json \\
+          --model klue/bert-base --epochs 2 --batch-size 32 --output runs/reader
+      odqa train reader ... --retrieved 5 --retriever bm25 --output runs/reader-bm25   # + retrieved passages
+      odqa train reader ... --retrieved 5 --fuser cross --retrieval-option dpr.model=runs/dpr/best --output ...
+      odqa train reader --reader generative -o mode=fid --bootstrap mini --output runs/fid
+      odqa train reader ... --folds 5 --epochs 2 --output runs/reader-5fold
+    """
+    from odqa_core import data
+    from odqa_readers.training import ReaderTrainConfig
+    from odqa_readers.training import train_reader as run_training
+
+    config = ReaderTrainConfig(
+        **opts,
+        reader_options=parse_options(reader_options),
+        retrievers=list(retrievers) or ["bm25"],
+        retrieval_options=parse_options(retrieval_options),
+    ).validate()
+    documents = data.load_corpus(corpus or data.sample_corpus_path(), split_words=split_words, stride=stride)
+    train_qs = data.load_questions(questions or data.sample_train_questions_path())
+    dev_qs = data.load_questions(dev_questions) if dev_questions else None
+    report = run_training(documents, train_qs, config, output, dev_questions=dev_qs)
+    best = report["best"]
+    where = f"fold {best['fold']}, " if "fold" in best else ""
+    click.echo(json.dumps({"output": output, "best": best, "select": config.select}, ensure_ascii=False))
+    click.echo(
+        f"best: {where}epoch {best['epoch']}, dev {config.select} = {best['metric']:.2f} → {output}/best", err=True
+    )

@@ -1,0 +1,610 @@
+"""The ``extractive`` reader: a span-prediction transformer (BERT-style ``…ForQuestionAnswering``) over passages.
+
+Every (question, retrieved passage) pair is tokenized as ``[CLS] question [SEP] passage [SEP]``; a passage longer
+than the room the question leaves is cut into overlapping windows (``doc_stride`` tokens shared by neighbours), as
+in HuggingFace's ``run_qa.py``. All windows of a block of questions go through the network in batches of
+``batch_size`` windows, longest first, each batch padded to its own longest window.
+
+Decoding (:func:`decode_spans`, a pure function): per window, the ``top_spans_per_passage`` best start and end
+tokens among the passage's tokens, every pair with ``start <= end < start + max_answer_length``, scored
+``start_logit + end_logit``. The scores are raw logits, never normalised per window, so they compare across the
+windows and passages of a question; :func:`merge_spans` keeps each distinct (passage, character span) once at its
+best score and ranks the question's spans: score descending, then passage rank, then start. Answers are slices of
+``Document.text`` through the tokenizer's offsets, so ``text[start : start + len(answer)] == answer`` always.
+
+Options and checkpoints: ``max_length``, ``doc_stride``, ``max_answer_length``, ``max_question_length`` and
+``include_title`` are stored in a checkpoint (:attr:`ExtractiveReader.stored_options`). Left unset (None) they take
+the checkpoint's value when the model is loaded, else :data:`DEFAULTS`; a value the user gives always wins. Until a
+model is loaded or attached an unset stored option reads None (and so does :meth:`config`, which therefore rebuilds
+a reader that behaves the same); afterwards it holds the value in use.
+
+Edge cases, by design:
+
+- a question whose results row has no passage (only ``-1`` padding) gets no predictions (``[]``);
+- a question longer than ``max_question_length`` tokens is cut from its end; if ``max_length`` then leaves fewer
+  than :data:`MIN_CONTEXT_TOKENS` tokens for the passage, reading (or making training features) is a one-line
+  UsageError naming both lengths;
+- ``doc_stride`` is capped at half the room the question leaves for the passage in a window (the tokenizer needs
+  the overlap to be shorter than a window's passage part), so the default suits a small ``max_length`` too; only
+  a ``doc_stride`` given together with a ``max_length`` it is not smaller than is refused;
+- with ``include_title`` the passage's title is added to the question side (``question [SEP] title``); answers
+  still come from the passage text only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from odqa_core.errors import DataError, UsageError
+from odqa_core.types import Prediction, Question, RankedResults
+from odqa_readers.base import ReaderExample, TransformerReader, positive_int
+
+#: The values of the stored options when neither the user nor a checkpoint sets them.
+DEFAULTS: dict[str, Any] = {
+    "max_length": 384,
+    "doc_stride": 128,
+    "max_answer_length": 30,
+    "max_question_length": 64,
+    "include_title": False,
+}
+#: The fewest passage tokens a window may hold after the question and the special tokens.
+MIN_CONTEXT_TOKENS = 16
+#: (question, passage) pairs tokenized at a time while reading: bounds the memory of a large batch of questions.
+PAIR_BLOCK = 1024
+
+
+# --- span decoding (pure functions) ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Spans:
+    """Candidate answer spans, one per entry of the parallel arrays.
+
+    ``window`` indexes the windows given to :func:`decode_spans`; ``token_start``/``token_end`` are token positions
+    in that window (inclusive), ``char_start``/``char_end`` the character span in the passage (end exclusive).
+    """
+
+    window: np.ndarray
+    token_start: np.ndarray
+    token_end: np.ndarray
+    char_start: np.ndarray
+    char_end: np.ndarray
+    score: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.score)
+
+    def take(self, keep: np.ndarray) -> Spans:
+        return Spans(*(getattr(self, f)[keep] for f in _SPAN_FIELDS))
+
+
+_SPAN_FIELDS = ("window", "token_start", "token_end", "char_start", "char_end", "score")
+
+
+def decode_spans(
+    start_logits: Any,
+    end_logits: Any,
+    offsets: Any,
+    context: Any,
+    *,
+    top_n: int = 20,
+    max_answer_length: int = 30,
+    keep: int | None = None,
+) -> Spans:
+    """The best answer spans of a batch of windows, vectorized over windows and candidate pairs.
+
+    ``start_logits``, ``end_logits``: float ``(W, L)``; ``offsets``: int ``(W, L, 2)`` character offsets of each
+    token in its passage; ``context``: bool ``(W, L)``, True for the passage's tokens (``sequence_ids == 1``),
+    False for the question, special and padding tokens. In each window the ``top_n`` best start and end tokens
+    among the context tokens are paired; a pair is valid when ``start <= end < start + max_answer_length`` and its
+    characters are not empty; its score is ``start_logit + end_logit``. Spans of one window with the same
+    characters are kept once (best score), and with ``keep`` only each window's ``keep`` best survive (enough for
+    an n-best across windows: a span cut here is beaten by ``keep`` distinct spans). Sorted by window, then score
+    descending, then start.
+    """
+    start = np.asarray(start_logits, dtype=np.float32)
+    end = np.asarray(end_logits, dtype=np.float32)
+    context = np.asarray(context, dtype=bool)
+    offsets = np.asarray(offsets, dtype=np.int64).reshape(*context.shape, 2)
+    if start.shape != context.shape or end.shape != context.shape or start.ndim != 2:
+        raise ValueError(f"logits {start.shape}, {end.shape} and context {context.shape} must be equal (W, L) shapes")
+    n_windows, length = context.shape
+    n = min(top_n, length)
+    if n_windows == 0 or n == 0:
+        return _empty_spans()
+    s = np.where(context, start, -np.inf)
+    e = np.where(context, end, -np.inf)
+    # A stable sort keeps ties in token order (deterministic); L is at most a few hundred tokens.
+    s_idx = np.argsort(-s, axis=1, kind="stable")[:, :n]
+    e_idx = np.argsort(-e, axis=1, kind="stable")[:, :n]
+    s_val = np.take_along_axis(s, s_idx, 1)
+    e_val = np.take_along_axis(e, e_idx, 1)
+    scores = s_val[:, :, None] + e_val[:, None, :]  # (W, n starts, n ends)
+    gap = e_idx[:, None, :] - s_idx[:, :, None]
+    valid = (gap >= 0) & (gap < max_answer_length) & np.isfinite(scores)
+    w, a, b = np.nonzero(valid)
+    tok_s, tok_e = s_idx[w, a], e_idx[w, b]
+    char_s, char_e = offsets[w, tok_s, 0], offsets[w, tok_e, 1]
+    spans = Spans(w, tok_s, tok_e, char_s, char_e, scores[w, a, b])
+    spans = spans.take(spans.char_end > spans.char_start)
+    # One entry per (window, characters) at its best score, then best first inside each window.
+    spans = spans.take(
+        np.lexsort((spans.token_end, spans.token_start, -spans.score, spans.char_end, spans.char_start, spans.window))
+    )
+    spans = spans.take(_first_of_groups(spans.window, spans.char_start, spans.char_end))
+    spans = spans.take(np.lexsort((spans.char_end, spans.char_start, -spans.score, spans.window)))
+    if keep is not None:
+        spans = spans.take(_rank_in_group(spans.window) < keep)
+    return spans
+
+
+def merge_spans(
+    spans: Spans, group: np.ndarray, doc_row: np.ndarray, rank: np.ndarray, window: np.ndarray, n_best: int
+) -> np.ndarray:
+    """Indices into ``spans`` of each group's ``n_best`` answers, best first, grouped by ascending ``group``.
+
+    ``group`` (the question), ``doc_row`` (the passage's document row), ``rank`` (its rank in the question's
+    results) and ``window`` (its number in the passage) are given per span. Identical (group, document row,
+    character span) entries — from overlapping windows, or a passage retrieved twice — are kept once, at their best
+    score (ties: the earlier passage rank, then window). The survivors rank by score descending, then passage rank,
+    then character start.
+    """
+    if not len(spans):
+        return np.zeros(0, np.int64)
+    order = np.lexsort((window, rank, -spans.score, spans.char_end, spans.char_start, doc_row, group))
+    kept = order[_first_of_groups(group[order], doc_row[order], spans.char_start[order], spans.char_end[order])]
+    kept = kept[
+        np.lexsort((spans.char_end[kept], spans.char_start[kept], rank[kept], -spans.score[kept], group[kept]))
+    ]
+    return kept[_rank_in_group(group[kept]) < n_best]
+
+
+def _empty_spans() -> Spans:
+    return Spans(*(np.zeros(0, np.float32 if f == "score" else np.int64) for f in _SPAN_FIELDS))
+
+
+def _first_of_groups(*keys: np.ndarray) -> np.ndarray:
+    """Positions where any key changes from the previous row (rows sorted by the keys): the first of each run."""
+    if not len(keys[0]):
+        return np.zeros(0, np.int64)
+    change = np.zeros(len(keys[0]), bool)
+    change[0] = True
+    for key in keys:
+        change[1:] |= key[1:] != key[:-1]
+    return np.flatnonzero(change)
+
+
+def _rank_in_group(group: np.ndarray) -> np.ndarray:
+    """0, 1, 2 ... within each run of equal values of a sorted ``group``."""
+    starts = np.searchsorted(group, group, side="left")
+    return np.arange(len(group)) - starts
+
+
+# --- tokenized windows ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Windows:
+    """The windows of some (question side, passage) pairs, in pair order then window order.
+
+    Per window: token ids, token type ids (None when the tokenizer gives none), character offsets into the
+    passage, which tokens are the passage's (``sequence_ids == 1``), the pair it belongs to and its number in it.
+    """
+
+    input_ids: list[list[int]]
+    token_type_ids: list[list[int]] | None
+    offsets: list[list[tuple[int, int]]]
+    context: list[list[bool]]
+    pair: list[int]
+    number: list[int]
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+
+class ExtractiveReader(TransformerReader):
+    """Answers are spans of the retrieved passages, scored by a ``…ForQuestionAnswering`` transformer.
+
+    Options:
+
+    - ``model``: a HuggingFace QA model, an odqa ``extractive`` checkpoint or ``sample`` (:mod:`odqa_readers.base`);
+    - ``max_length`` (384): tokens per window (question + passage + special tokens), at most the model's positions;
+    - ``doc_stride`` (128): tokens shared by consecutive windows of a long passage;
+    - ``max_answer_length`` (30): the longest answer, in tokens;
+    - ``max_question_length`` (64): longer questions are cut to this many tokens (from the end);
+    - ``batch_size`` (32): windows per forward pass;
+    - ``device``, ``precision``: see :mod:`odqa_dense.hf` (auto: cuda/mps/cpu; bf16 on a capable GPU, else fp32);
+    - ``include_title`` (False): put the passage's title on the question side;
+    - ``top_spans_per_passage`` (20): start and end candidates per window.
+
+    ``max_length``, ``doc_stride``, ``max_answer_length``, ``max_question_length`` and ``include_title``
+    (:attr:`stored_options`) default to the checkpoint's values, then to :data:`DEFAULTS`; see the module docstring.
+    """
+
+    name = "extractive"
+    auto_class = "AutoModelForQuestionAnswering"
+    stored_options: ClassVar[tuple[str, ...]] = (
+        "max_length",
+        "doc_stride",
+        "max_answer_length",
+        "max_question_length",
+        "include_title",
+    )
+
+    def __init__(
+        self,
+        *,
+        model: str | None = None,
+        max_length: int | None = None,
+        doc_stride: int | None = None,
+        max_answer_length: int | None = None,
+        max_question_length: int | None = None,
+        batch_size: int = 32,
+        device: str = "auto",
+        precision: str = "auto",
+        include_title: bool | None = None,
+        top_spans_per_passage: int = 20,
+    ) -> None:
+        from odqa_dense import hf
+
+        owner = f"reader {self.name!r}"
+        if model is not None and not isinstance(model, str):
+            raise UsageError(f"{owner}: model must be a path or a HuggingFace id, got {model!r}")
+        for key, value in (
+            ("max_length", max_length),
+            ("max_answer_length", max_answer_length),
+            ("max_question_length", max_question_length),
+        ):
+            if value is not None:
+                positive_int(owner, key, value)
+        if doc_stride is not None and (
+            isinstance(doc_stride, bool) or not isinstance(doc_stride, int) or doc_stride < 0
+        ):
+            raise UsageError(f"{owner}: doc_stride must be a non-negative integer, got {doc_stride!r}")
+        if include_title is not None and not isinstance(include_title, bool):
+            raise UsageError(f"{owner}: include_title must be true or false, got {include_title!r}")
+        if device not in hf.DEVICES:
+            raise UsageError(f"{owner}: device must be one of {', '.join(hf.DEVICES)}, got {device!r}")
+        if precision not in hf.PRECISIONS:
+            raise UsageError(f"{owner}: precision must be one of {', '.join(hf.PRECISIONS)}, got {precision!r}")
+        self.model = model
+        self.max_length = max_length
+        self.doc_stride = doc_stride
+        self.max_answer_length = max_answer_length
+        self.max_question_length = max_question_length
+        self.batch_size = positive_int(owner, "batch_size", batch_size)
+        self.device = device
+        self.precision = precision
+        self.include_title = include_title
+        self.top_spans_per_passage = positive_int(owner, "top_spans_per_passage", top_spans_per_passage)
+        self.remember_given({key: getattr(self, key) for key in self.stored_options})
+        if max_length is not None and doc_stride is not None:
+            self._check_stride()
+
+    @property
+    def _owner(self) -> str:
+        return f"reader {self.name!r}"
+
+    def _check_stride(self) -> None:
+        if self.doc_stride >= self.max_length:
+            raise UsageError(
+                f"{self._owner}: doc_stride ({self.doc_stride}) must be smaller than max_length ({self.max_length})"
+            )
+
+    # --- model --------------------------------------------------------------------------------------------------
+
+    @property
+    def max_positions(self) -> int:
+        """The longest input (in tokens) the network takes."""
+        config = self.network.config
+        limit = int(getattr(config, "max_position_embeddings", 0) or 0) or 10**9
+        if "roberta" in str(getattr(config, "model_type", "")):  # positions start after the padding index
+            limit -= int(getattr(config, "pad_token_id", 1) or 1) + 1
+        return limit
+
+    def check_model(self) -> None:
+        """Fill the stored options nobody set with the defaults, then check them against the model (a failed
+        check leaves the reader without a model, so that a later warm_up tries again)."""
+        for key, value in DEFAULTS.items():
+            if getattr(self, key) is None:
+                setattr(self, key, value)
+        #: Segment ids go in when the tokenizer names them or the network has segment embeddings (BERT, ELECTRA);
+        #: models without them (DistilBERT, RoBERTa) get none.
+        self.use_token_types = "token_type_ids" in getattr(self.tokenizer, "model_input_names", ()) or (
+            int(getattr(self.network.config, "type_vocab_size", 0) or 0) > 1
+        )
+        try:
+            for key in ("max_length", "max_answer_length", "max_question_length"):
+                positive_int(self._owner, key, getattr(self, key))
+            if not getattr(self.tokenizer, "is_fast", False):
+                raise DataError(
+                    f"{self._owner} needs a fast (Rust) tokenizer for character offsets; {self.source} has none"
+                )
+            if self.max_length > self.max_positions:
+                raise UsageError(
+                    f"{self._owner}: max_length {self.max_length} exceeds the {self.max_positions} positions the "
+                    f"model {self.source or '(in memory)'} takes; use a max_length of at most {self.max_positions}"
+                )
+        except (UsageError, DataError):
+            self.tokenizer = self.network = None
+            raise
+
+    @classmethod
+    def bootstrap(
+        cls, texts: Sequence[str], size: str = "tiny", vocab_size: int = 16000, seed: int = 0, **options: Any
+    ) -> ExtractiveReader:
+        """A reader with a random ``BertForQuestionAnswering`` of a bootstrap ``size`` and a WordPiece tokenizer
+        trained on ``texts`` (:mod:`odqa_dense.bootstrap`), attached and ready to train."""
+        import torch
+        import transformers
+        from odqa_dense import hf
+        from odqa_dense.bootstrap import bert_config, bert_size, train_wordpiece
+
+        reader = cls.from_options(options)  # bad options fail before the tokenizer is trained
+        bert_size(size)
+        tokenizer = train_wordpiece(texts, vocab_size, max_length=512)
+        torch.manual_seed(seed)
+        hf.quiet_transformers()
+        network = transformers.BertForQuestionAnswering(bert_config(size, len(tokenizer), 512))
+        reader.source = f"(bootstrap {size})"
+        reader.attach(tokenizer, network)
+        return reader  # type: ignore[return-value]
+
+    # --- tokenization -------------------------------------------------------------------------------------------
+
+    def _cut(self, texts: Sequence[str], limit: int) -> list[str]:
+        """Each text cut after its ``limit``-th token (at that token's last character)."""
+        encoded = self.tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True)
+        return [
+            text if len(offsets) <= limit else text[: offsets[limit - 1][1]]
+            for text, offsets in zip(texts, encoded["offset_mapping"])
+        ]
+
+    def question_sides(self, questions: Sequence[str], titles: Sequence[str] | None = None) -> list[str]:
+        """The first segment of each pair: the question cut to ``max_question_length`` tokens, and with
+        ``include_title`` the passage's title (cut the same way) after a separator."""
+        firsts = self._cut(questions, self.max_question_length)
+        if self.include_title and titles is not None:
+            sep = self.tokenizer.sep_token or "|"
+            cut_titles = self._cut([t or "" for t in titles], self.max_question_length)
+            firsts = [f"{q} {sep} {t}" if t else q for q, t in zip(firsts, cut_titles)]
+        return firsts
+
+    def tokenize_pairs(self, firsts: Sequence[str], passages: Sequence[str]) -> Windows:
+        """The windows of the pairs ``(firsts[i], passages[i])``: the passage truncated and overflowing into
+        windows of ``max_length`` tokens sharing ``doc_stride`` tokens (capped for long questions)."""
+        windows = Windows([], [], [], [], [], [])
+        if not firsts:
+            return windows
+        lengths = [len(ids) for ids in self.tokenizer(list(firsts), add_special_tokens=False)["input_ids"]]
+        room = [self.max_length - n - self.tokenizer.num_special_tokens_to_add(pair=True) for n in lengths]
+        worst = int(np.argmin(room))
+        if room[worst] < MIN_CONTEXT_TOKENS:
+            raise UsageError(
+                f"{self._owner}: max_length {self.max_length} leaves {max(room[worst], 0)} tokens for the passage "
+                f"after a question of {lengths[worst]} tokens (at least {MIN_CONTEXT_TOKENS} needed); raise "
+                "max_length or lower max_question_length"
+            )
+        strides = [min(self.doc_stride, r // 2) for r in room]
+        parts = []
+        for stride in sorted(set(strides)):
+            members = [i for i, s in enumerate(strides) if s == stride]
+            enc = self.tokenizer(
+                [firsts[i] for i in members],
+                [passages[i] for i in members],
+                truncation="only_second",
+                max_length=self.max_length,
+                stride=stride,
+                return_overflowing_tokens=True,
+                return_offsets_mapping=True,
+                return_token_type_ids=self.use_token_types,
+            )
+            types = enc.get("token_type_ids") if self.use_token_types else None
+            for w, sample in enumerate(enc["overflow_to_sample_mapping"]):
+                context = [s == 1 for s in enc.sequence_ids(w)]
+                parts.append(
+                    (
+                        members[sample],
+                        enc["input_ids"][w],
+                        None if types is None else types[w],
+                        enc["offset_mapping"][w],
+                        context,
+                    )
+                )
+        if any(p[2] is None for p in parts):
+            windows.token_type_ids = None
+        parts.sort(key=lambda p: p[0])  # stable: windows of a pair stay in order
+        number = -1
+        for i, (pair, ids, types, offsets, context) in enumerate(parts):
+            number = number + 1 if i and parts[i - 1][0] == pair else 0
+            windows.input_ids.append(ids)
+            if windows.token_type_ids is not None:
+                windows.token_type_ids.append(types)
+            windows.offsets.append([(int(a), int(b)) for a, b in offsets])
+            windows.context.append(context)
+            windows.pair.append(pair)
+            windows.number.append(number)
+        return windows
+
+    def _pad(self, rows: Sequence[Sequence[int]], value: int) -> np.ndarray:
+        width = max(len(r) for r in rows)
+        out = np.full((len(rows), width), value, dtype=np.int64)
+        for i, row in enumerate(rows):
+            out[i, : len(row)] = row
+        return out
+
+    def _inputs(self, ids: Sequence[Sequence[int]], types: Sequence[Sequence[int]] | None) -> dict[str, Any]:
+        """Padded model inputs (torch, on the device) of some windows."""
+        import torch
+
+        input_ids = self._pad(ids, self.tokenizer.pad_token_id or 0)
+        batch = {
+            "input_ids": torch.from_numpy(input_ids),
+            "attention_mask": torch.from_numpy(self._pad([[1] * len(r) for r in ids], 0)),
+        }
+        if types is not None:
+            batch["token_type_ids"] = torch.from_numpy(self._pad(types, 0))
+        return {k: v.to(self.torch_device) for k, v in batch.items()}
+
+    # --- reading ------------------------------------------------------------------------------------------------
+
+    def read(self, questions: Sequence[Question], results: RankedResults, n_best: int = 5) -> list[list[Prediction]]:
+        """Up to ``n_best`` spans per question from its results row, best first (``[]`` for a row of no passage).
+
+        Each prediction has ``doc_id`` (the passage's id), ``start`` (character offset of the answer in its text),
+        ``score`` (start + end logit) and ``metadata = {"passage_rank": r, "window": w}``.
+        """
+        n_best = positive_int(self._owner, "n_best", n_best)
+        if len(results) != len(questions):
+            raise UsageError(f"{self._owner}: {len(questions)} questions but {len(results)} rows of results")
+        out: list[list[Prediction]] = [[] for _ in questions]
+        documents = results.documents
+        q_of, rank_of = (a.astype(np.int64) for a in np.nonzero(results.indices >= 0))  # pairs, question-major
+        row_of = results.indices[q_of, rank_of].astype(np.int64)
+        if not len(q_of):
+            return out
+        self.warm_up()
+        question_sides = self.question_sides([q.text for q in questions]) if not self.include_title else None
+        spans, pair_of, window_of = [], [], []
+        was_training = self.network.training
+        self.network.eval()
+        try:
+            for block in range(0, len(q_of), PAIR_BLOCK):
+                members = np.arange(block, min(block + PAIR_BLOCK, len(q_of)))
+                docs = [documents[int(row_of[p])] for p in members]
+                if question_sides is None:
+                    firsts = self.question_sides(
+                        [questions[int(q_of[p])].text for p in members], [d.title for d in docs]
+                    )
+                else:
+                    firsts = [question_sides[int(q_of[p])] for p in members]
+                windows = self.tokenize_pairs(firsts, [d.text for d in docs])
+                for block_spans, window_ids in self._score_windows(windows, n_best):
+                    spans.append(block_spans)
+                    pair_of.append(members[np.asarray(windows.pair, np.int64)[window_ids]])
+                    window_of.append(np.asarray(windows.number, np.int64)[window_ids])
+        finally:
+            self.network.train(was_training)
+        if not spans:
+            return out
+        merged = Spans(*(np.concatenate([getattr(s, f) for s in spans]) for f in _SPAN_FIELDS))
+        pairs, numbers = np.concatenate(pair_of), np.concatenate(window_of)
+        best = merge_spans(merged, q_of[pairs], row_of[pairs], rank_of[pairs], numbers, n_best)
+        for i in best.tolist():
+            p = int(pairs[i])
+            doc = documents[int(row_of[p])]
+            char_start, char_end = int(merged.char_start[i]), int(merged.char_end[i])
+            out[int(q_of[p])].append(
+                Prediction(
+                    question_id=questions[int(q_of[p])].id,
+                    answer=doc.text[char_start:char_end],
+                    score=float(merged.score[i]),
+                    doc_id=doc.id,
+                    start=char_start,
+                    metadata={"passage_rank": int(rank_of[p]), "window": int(numbers[i])},
+                )
+            )
+        return out
+
+    def _score_windows(self, windows: Windows, n_best: int) -> Any:
+        """Yield ``(spans, window indices)`` per model batch: each window's ``n_best`` best spans."""
+        import torch
+        from odqa_dense import hf
+
+        order = np.argsort([-len(ids) for ids in windows.input_ids], kind="stable")
+        with torch.inference_mode(), hf.autocast(self.torch_device, self.run_precision):
+            for b in range(0, len(order), self.batch_size):
+                members = order[b : b + self.batch_size]
+                types = None if windows.token_type_ids is None else [windows.token_type_ids[i] for i in members]
+                batch = self._inputs([windows.input_ids[i] for i in members], types)
+                output = self.network(**batch)
+                width = batch["input_ids"].shape[1]
+                context = np.zeros((len(members), width), bool)
+                offsets = np.zeros((len(members), width, 2), np.int64)
+                for j, i in enumerate(members):
+                    n = len(windows.context[i])
+                    context[j, :n] = windows.context[i]
+                    offsets[j, :n] = windows.offsets[i]
+                spans = decode_spans(
+                    output.start_logits.float().cpu().numpy(),
+                    output.end_logits.float().cpu().numpy(),
+                    offsets,
+                    context,
+                    top_n=self.top_spans_per_passage,
+                    max_answer_length=self.max_answer_length,
+                    keep=n_best,
+                )
+                yield spans, members[spans.window]
+
+    # --- training hooks -----------------------------------------------------------------------------------------
+
+    def training_features(self, examples: Sequence[ReaderExample]) -> list[dict[str, Any]]:
+        """One feature per window of each example (HF ``run_qa.py`` labelling): ``start_positions`` and
+        ``end_positions`` are the answer's first and last tokens in a window that holds the whole answer, and 0
+        (the [CLS] token: no answer) in the other windows and for examples without an answer."""
+        self.warm_up()
+        if not examples:
+            return []
+        spans = [_answer_span(ex) for ex in examples]
+        firsts = self.question_sides([ex.question.text for ex in examples], [ex.document.title for ex in examples])
+        windows = self.tokenize_pairs(firsts, [ex.document.text for ex in examples])
+        features = []
+        for w in range(len(windows)):
+            start = end = 0
+            span = spans[windows.pair[w]]
+            if span is not None:
+                offsets = np.asarray(windows.offsets[w], np.int64)
+                ctx = np.flatnonzero(windows.context[w])
+                first, last = offsets[ctx, 0], offsets[ctx, 1]
+                if len(ctx) and first[0] <= span[0] and last[-1] >= span[1]:
+                    start = int(ctx[np.flatnonzero(first <= span[0])[-1]])
+                    end = int(ctx[np.flatnonzero(last >= span[1])[0]])
+            feature: dict[str, Any] = {
+                "input_ids": windows.input_ids[w],
+                "attention_mask": [1] * len(windows.input_ids[w]),
+            }
+            if windows.token_type_ids is not None:
+                feature["token_type_ids"] = windows.token_type_ids[w]
+            feature["start_positions"] = start
+            feature["end_positions"] = end
+            features.append(feature)
+        return features
+
+    def collate(self, features: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """Features padded to the longest of the batch, as torch tensors on the reader's device."""
+        import torch
+
+        types = [f["token_type_ids"] for f in features] if all("token_type_ids" in f for f in features) else None
+        batch = self._inputs([f["input_ids"] for f in features], types)
+        for key in ("start_positions", "end_positions"):
+            batch[key] = torch.tensor([int(f[key]) for f in features], dtype=torch.long, device=self.torch_device)
+        return batch
+
+    def training_loss(self, batch: dict[str, Any]) -> Any:
+        """The mean of the start and end cross-entropies (the QA head's own loss)."""
+        return self.network(**batch).loss
+
+
+def _answer_span(example: ReaderExample) -> tuple[int, int] | None:
+    """The answer's character span in the example's passage (None: no answer).
+
+    ``answer_start`` is used when it points at the answer, else the answer's first occurrence (as
+    :func:`odqa_readers.training.reader_examples` does); an answer that is not in the passage is a DataError.
+    """
+    if example.answer is None:
+        return None
+    text, answer, start = example.document.text, example.answer, example.answer_start
+    if start is None or start < 0 or text[start : start + len(answer)] != answer:
+        start = text.find(answer) if answer else -1
+    if start < 0:
+        raise DataError(
+            f"question {example.question.id!r}: answer {answer!r} is not in passage {example.document.id!r}"
+        )
+    return start, start + len(answer)
+
+
+__all__ = ["DEFAULTS", "ExtractiveReader", "Spans", "Windows", "decode_spans", "merge_spans"]

@@ -1,0 +1,24 @@
+"""The ``readers`` odqa plugin: registers the ``extractive`` and ``generative`` readers and ``odqa train reader``.
+
+Registration imports only odqa_core and this package's light modules; torch and transformers load on first use.
+"""
+
+from __future__ import annotations
+
+import odqa_core
+
+
+@odqa_core.hookimpl
+def register_readers(register):
+    from odqa_readers.extractive import ExtractiveReader
+    from odqa_readers.generative import GenerativeReader
+
+    register(ExtractiveReader)
+    register(GenerativeReader)
+
+
+@odqa_core.hookimpl
+def register_commands(cli):
+    from odqa_readers.cli import train_reader
+
+    cli.commands["train"].add_command(train_reader, name="reader")

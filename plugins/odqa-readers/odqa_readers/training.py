@@ -1,0 +1,412 @@
+"""Reader training: examples from gold (and retrieved) passages, one loop for every reader, k-fold, best kept.
+
+The loop drives any :class:`~odqa_readers.base.TransformerReader` through its three hooks (features, collate,
+loss). After every epoch the reader reads the dev questions given their gold passages and EM/F1 are computed with
+the official KorQuAD 1.0 (character F1) or SQuAD v1.1 (token F1) definitions; the best epoch is kept as a
+checkpoint store (``best/``: safetensors + manifest with checksums), the history goes to ``report.json``.
+
+Retrieved-passage training (the competition mentors' recipe): with ``retrieved = N`` every training question's top
+N passages from any retriever or fuser (by name) are added to its gold passage. A retrieved passage holding an
+answer string is labelled with that span; one without it is labelled no-answer (the extractive reader's [CLS]
+target, the generative reader's empty answer), so the reader learns to read what the retriever really returns.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from odqa_core import plugins
+from odqa_core.errors import DataError, UsageError
+from odqa_core.progress import progress
+from odqa_core.qa_metrics import METRICS, evaluate_predictions
+from odqa_core.storage import atomic_write_text
+from odqa_core.types import Document, Question, RankedResults
+from odqa_readers.base import ReaderExample, TransformerReader, gold_results
+
+KEEP_FOLDS = ("best", "all")
+SELECT = ("f1", "exact_match")
+DEFAULT_LR_PRETRAINED = 5e-5
+DEFAULT_LR_BOOTSTRAP = 5e-4
+
+
+@dataclass
+class ReaderTrainConfig:
+    """Everything that defines a reader training run (``odqa train reader --help`` documents each field)."""
+
+    reader: str = "extractive"
+    #: A HuggingFace model or reader checkpoint to start from; None: the offline bootstrap.
+    model: str | None = None
+    bootstrap_size: str = "tiny"
+    vocab_size: int = 16000
+    #: The reader's own options (max_length, doc_stride, mode, ...), as ``-o`` gives them.
+    reader_options: dict[str, Any] = field(default_factory=dict)
+    epochs: int = 3
+    lr: float | None = None
+    warmup: float = 0.1
+    weight_decay: float = 0.01
+    batch_size: int = 16
+    grad_accum: int = 1
+    max_grad_norm: float = 1.0
+    seed: int = 42
+    device: str = "auto"
+    precision: str = "auto"
+    metric: str = "korquad"
+    select: str = "f1"
+    folds: int = 1
+    keep_folds: str = "best"
+    dev_fraction: float = 0.1
+    #: Retrieved passages per training question added to its gold passage (0: gold passages only).
+    retrieved: int = 0
+    retrievers: list[str] = field(default_factory=lambda: ["bm25"])
+    fuser: str | None = None
+    #: ``[stage.]key`` options of the retrieval pipeline (``dpr.model``, ``cross.lam``).
+    retrieval_options: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> ReaderTrainConfig:
+        for name in ("epochs", "batch_size", "grad_accum", "folds", "vocab_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UsageError(f"{name.replace('_', '-')} must be a positive integer, got {value!r}")
+        if isinstance(self.retrieved, bool) or not isinstance(self.retrieved, int) or self.retrieved < 0:
+            raise UsageError(f"retrieved must be 0 or a positive number of passages, got {self.retrieved!r}")
+        if self.lr is not None and not self.lr > 0:
+            raise UsageError(f"learning rate must be positive, got {self.lr}")
+        if not self.warmup >= 0:
+            raise UsageError(f"warmup must be a fraction of the steps (0-1) or a step count, got {self.warmup}")
+        if self.metric not in METRICS:
+            raise UsageError(f"metric must be one of {', '.join(METRICS)}, got {self.metric!r}")
+        if self.select not in SELECT:
+            raise UsageError(f"select must be one of {', '.join(SELECT)}, got {self.select!r}")
+        if self.keep_folds not in KEEP_FOLDS:
+            raise UsageError(f"keep-folds must be one of {', '.join(KEEP_FOLDS)}, got {self.keep_folds!r}")
+        if not 0 < self.dev_fraction < 1:
+            raise UsageError(f"dev fraction must be between 0 and 1, got {self.dev_fraction}")
+        cls = plugins.get_component_class("reader", self.reader)
+        if not issubclass(cls, TransformerReader):
+            raise UsageError(f"reader {self.reader!r} is not a trainable transformer reader")
+        for key in ("model", "device", "precision"):
+            if key in self.reader_options:
+                raise UsageError(f"give the reader's {key} with --{key}, not as a reader option")
+        cls.from_options(self.reader_options)  # unknown or invalid reader options fail before anything runs
+        if self.model is None:
+            from odqa_dense.bootstrap import bert_size
+
+            bert_size(self.bootstrap_size)
+        return self
+
+    @property
+    def learning_rate(self) -> float:
+        if self.lr is not None:
+            return self.lr
+        return DEFAULT_LR_PRETRAINED if self.model else DEFAULT_LR_BOOTSTRAP
+
+    def to_json(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "learning_rate": self.learning_rate}
+
+
+# --- examples -----------------------------------------------------------------------------------------------------
+
+
+def _answer_in(text: str, question: Question) -> tuple[str, int] | None:
+    """The first of the question's answers found in ``text`` and its offset."""
+    for answer in question.answers:
+        if answer:
+            at = text.find(answer)
+            if at >= 0:
+                return answer, at
+    return None
+
+
+def reader_examples(
+    documents: Sequence[Document], questions: Sequence[Question], retrieved: RankedResults | None = None
+) -> tuple[list[ReaderExample], list[int]]:
+    """Training examples and, for each, the index of its question.
+
+    The gold passage of a question is every passage of its gold documents (``doc_ids`` against ``source_ids``)
+    that holds an answer; a recorded ``answer_start`` is used when it points at the answer in that passage, else
+    the answer's first occurrence. With ``retrieved``, each retrieved passage that is not already a gold passage
+    is added, labelled with the answer's first occurrence when it holds one, else no-answer. Questions with no
+    gold passage holding an answer contribute only their retrieved passages.
+    """
+    by_source: dict[str, list[int]] = {}
+    for row, doc in enumerate(documents):
+        for source in doc.source_ids:
+            by_source.setdefault(source, []).append(row)
+    examples: list[ReaderExample] = []
+    owners: list[int] = []
+    for qi, q in enumerate(questions):
+        gold_rows: set[int] = set()
+        for row in dict.fromkeys(r for d in q.doc_ids for r in by_source.get(d, ())):
+            doc = documents[row]
+            found = None
+            for answer, start in zip(q.answers, q.answer_starts):
+                if answer and doc.text[start : start + len(answer)] == answer:
+                    found = (answer, start)
+                    break
+            found = found or _answer_in(doc.text, q)
+            if found is not None:
+                gold_rows.add(row)
+                examples.append(ReaderExample(q, doc, found[0], found[1]))
+                owners.append(qi)
+        if retrieved is None:
+            continue
+        for row in retrieved.indices[qi].tolist():
+            if row < 0 or row in gold_rows:
+                continue
+            doc = documents[row]
+            found = _answer_in(doc.text, q)
+            examples.append(ReaderExample(q, doc, *found) if found else ReaderExample(q, doc))
+            owners.append(qi)
+    return examples, owners
+
+
+def retrieve_for_training(
+    documents: Sequence[Document], questions: Sequence[Question], config: ReaderTrainConfig
+) -> RankedResults:
+    """Each training question's top ``config.retrieved`` passages from the configured retrievers / fuser."""
+    from odqa_core.pipeline import Pipeline, RunConfig, route_options
+
+    names, routed = route_options(config.retrieval_options, config.retrievers, config.fuser)
+    pipeline = Pipeline.from_config(
+        RunConfig(retrievers=names, fuser=config.fuser, options=routed, top_k=config.retrieved)
+    )
+    pipeline.index(documents)
+    return pipeline.retrieve(questions)
+
+
+# --- the loop -------------------------------------------------------------------------------------------------------
+
+
+def evaluate_reader(
+    reader: TransformerReader, questions: Sequence[Question], results: RankedResults, metric: str
+) -> dict[str, Any]:
+    """EM / F1 (percent) of the reader's best answer per question."""
+    reader.network.eval()
+    nbest = reader.read(questions, results, n_best=1)
+    predictions = {q.id: (preds[0].answer if preds else "") for q, preds in zip(questions, nbest)}
+    return evaluate_predictions(predictions, questions, metric).to_json()
+
+
+class ReaderTrainer:
+    """Trains one reader on one list of examples, evaluating on ``dev`` (gold passages) after every epoch."""
+
+    def __init__(
+        self,
+        reader: TransformerReader,
+        examples: Sequence[ReaderExample],
+        dev: Sequence[Question],
+        documents: Sequence[Document],
+        config: ReaderTrainConfig,
+        output: Path,
+        *,
+        test: Sequence[Question] = (),
+        echo: Callable[[str], None],
+    ) -> None:
+        self.reader, self.examples, self.config, self.output, self.echo = reader, examples, config, output, echo
+        self.dev, self.test = list(dev), list(test)
+        self.dev_results = gold_results(self.dev, documents)
+        self.test_results = gold_results(self.test, documents) if self.test else None
+
+    def run(self) -> dict[str, Any]:
+        import torch
+        from odqa_dense import hf
+        from odqa_dense.training import lr_at
+
+        config, reader = self.config, self.reader
+        features = reader.training_features(self.examples)
+        if not features:
+            raise DataError("no training features: no example has a passage to read")
+        network, device, precision = reader.network, reader.torch_device, reader.run_precision
+        named = list(network.named_parameters())
+        optimizer = torch.optim.AdamW(
+            [
+                {"params": [p for _, p in named if p.ndim > 1], "weight_decay": config.weight_decay},
+                {"params": [p for _, p in named if p.ndim <= 1], "weight_decay": 0.0},
+            ],
+            lr=config.learning_rate,
+        )
+        scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
+        n = len(features)
+        micro_per_epoch = math.ceil(n / config.batch_size)
+        total = math.ceil(micro_per_epoch / config.grad_accum) * config.epochs
+        warmup_steps = int(config.warmup * total) if config.warmup < 1 else int(config.warmup)
+        state: dict[str, Any] = {"step": 0, "history": [], "best": None}
+        self.echo(
+            f"{len(self.examples)} examples → {n} features; {config.epochs} epochs of {micro_per_epoch} batches"
+        )
+        for epoch in range(1, config.epochs + 1):
+            started = time.perf_counter()
+            order = np.random.default_rng([config.seed, epoch]).permutation(n)
+            torch.manual_seed(config.seed * 1000 + epoch)
+            network.train()
+            losses: list[float] = []
+            optimizer.zero_grad(set_to_none=True)
+            with progress(micro_per_epoch, f"epoch {epoch}/{config.epochs}", "batch") as bar:
+                for micro in range(micro_per_epoch):
+                    batch = reader.collate(
+                        [features[i] for i in order[micro * config.batch_size :][: config.batch_size]]
+                    )
+                    with hf.autocast(device, precision):
+                        loss = reader.training_loss(batch)
+                    scaled = loss / config.grad_accum
+                    (scaler.scale(scaled) if scaler else scaled).backward()
+                    losses.append(float(loss.detach()))
+                    if (micro + 1) % config.grad_accum == 0 or micro + 1 == micro_per_epoch:
+                        for group in optimizer.param_groups:
+                            group["lr"] = lr_at(state["step"], total, warmup_steps, config.learning_rate)
+                        if scaler:
+                            scaler.unscale_(optimizer)
+                        torch.nn.utils.clip_grad_norm_(network.parameters(), config.max_grad_norm)
+                        if scaler:
+                            scaler.step(optimizer)
+                            scaler.update()
+                        else:
+                            optimizer.step()
+                        optimizer.zero_grad(set_to_none=True)
+                        state["step"] += 1
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+            train_s = time.perf_counter() - started
+            dev = evaluate_reader(reader, self.dev, self.dev_results, config.metric)
+            row: dict[str, Any] = {
+                "epoch": epoch,
+                "loss": float(np.mean(losses)),
+                "train_s": round(train_s, 2),
+                "dev": {"exact_match": dev["exact_match"], "f1": dev["f1"]},
+                "metric": dev[config.select],
+            }
+            if self.test_results is not None:
+                test = evaluate_reader(reader, self.test, self.test_results, config.metric)
+                row["test"] = {"exact_match": test["exact_match"], "f1": test["f1"]}
+            row["eval_s"] = round(time.perf_counter() - started - train_s, 2)
+            state["history"].append(row)
+            improved = state["best"] is None or row["metric"] > state["best"]["metric"]
+            if improved:
+                state["best"] = {"epoch": epoch, "metric": row["metric"]}
+                reader.save(self.output / "best", params={"epoch": epoch, "loss": row["loss"], "dev": row["dev"]})
+            self._write_report(state, n, done=epoch == config.epochs)
+            self.echo(
+                f"epoch {epoch}: loss {row['loss']:.4f}, dev EM {row['dev']['exact_match']:.2f} "
+                f"F1 {row['dev']['f1']:.2f}" + (" (best)" if improved else "")
+            )
+        return self._write_report(state, n, done=True)
+
+    def _write_report(self, state: dict[str, Any], n_features: int, done: bool) -> dict[str, Any]:
+        report = {
+            "config": self.config.to_json(),
+            "n_examples": len(self.examples),
+            "n_no_answer_examples": sum(not e.has_answer for e in self.examples),
+            "n_features": n_features,
+            "n_dev": len(self.dev),
+            "n_test": len(self.test),
+            "epochs": state["history"],
+            "best": state["best"],
+            "done": done,
+        }
+        atomic_write_text(self.output / "report.json", json.dumps(report, ensure_ascii=False, indent=1))
+        return report
+
+
+# --- entry point ----------------------------------------------------------------------------------------------------
+
+
+def initial_reader(documents: Sequence[Document], config: ReaderTrainConfig) -> TransformerReader:
+    """The reader to train: from ``config.model`` (HF model or checkpoint) or bootstrapped on the corpus."""
+    cls = plugins.get_component_class("reader", config.reader)
+    options = {**config.reader_options, "device": config.device, "precision": config.precision}
+    if config.model:
+        reader = cls.from_options({**options, "model": config.model})
+        reader.warm_up()
+        return reader
+    texts = [f"{d.title} {d.text}" if d.title else d.text for d in documents]  # as DPR's: one cached tokenizer
+    return cls.bootstrap(texts, config.bootstrap_size, config.vocab_size, config.seed, **options)
+
+
+def train_reader(
+    documents: Sequence[Document],
+    questions: Sequence[Question],
+    config: ReaderTrainConfig,
+    output: str | Path,
+    *,
+    dev_questions: Sequence[Question] | None = None,
+    retrieved: RankedResults | None = None,
+    echo: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Train a reader; returns the report (also in ``output/report.json``); the best checkpoint is ``output/best``.
+
+    Without ``dev_questions`` (and one fold) a seeded ``dev_fraction`` of the training questions, grouped by gold
+    document, selects the best epoch. With ``folds > 1`` each fold's held-out questions select its epochs,
+    ``dev_questions`` are reported for every fold as ``test``, and ``best/`` is the best fold's. ``retrieved``
+    (else ``config.retrieved`` passages from the configured retrieval) adds retrieved passages to the examples.
+    """
+    from odqa_dense.training import finish_folds, group_folds, prepare_output, stderr_echo
+
+    echo = echo or stderr_echo
+    config.validate()
+    output = Path(output)
+    if not documents:
+        raise DataError("cannot train a reader on an empty corpus")
+    if not any(q.answers for q in questions):
+        raise DataError("the training questions have no answers; a reader trains on answer spans")
+    if dev_questions is not None and not any(q.answers for q in dev_questions):
+        raise DataError("the dev questions have no answers; EM/F1 selects the best epoch")
+    questions = [q for q in questions if q.answers]
+    fold_members = group_folds(questions, config.folds, config.seed) if config.folds > 1 else []
+    prepare_output(output, resume=False)
+    if retrieved is None and config.retrieved:
+        echo(f"retrieving {config.retrieved} passages per training question with {config.fuser or config.retrievers}")
+        retrieved = retrieve_for_training(documents, questions, config)
+    examples, owners = reader_examples(documents, questions, retrieved)
+    owner = np.asarray(owners, np.int64)
+    answered = np.unique(owner[[e.has_answer for e in examples]]) if examples else owner
+    echo(
+        f"{len(examples)} examples ({sum(not e.has_answer for e in examples)} no-answer) for "
+        f"{len(answered)} of {len(questions)} questions"
+    )
+    initial = initial_reader(documents, config)
+
+    def train_part(train_idx: np.ndarray, dev: Sequence[Question], out: Path, test: Sequence[Question]) -> dict:
+        keep = np.isin(owner, train_idx)
+        part = [e for e, k in zip(examples, keep.tolist()) if k]
+        return ReaderTrainer(copy.deepcopy(initial), part, dev, documents, config, out, test=test, echo=echo).run()
+
+    if config.folds == 1:
+        if dev_questions is None:
+            groups = len({q.doc_ids[0] if q.doc_ids else q.id for q in questions})
+            if groups < 2:
+                raise DataError("all training questions share one gold document; give --dev-questions")
+            held = group_folds(questions, min(groups, max(2, round(1 / config.dev_fraction))), config.seed)[0]
+            echo(f"no dev questions given: holding out {len(held)} training questions for epoch selection")
+            dev_questions = [questions[i] for i in held]
+            train_idx = np.setdiff1d(np.arange(len(questions)), held)
+        else:
+            train_idx = np.arange(len(questions))
+        return train_part(train_idx, [q for q in dev_questions if q.answers], output, ())
+
+    reports = []
+    for f, held in enumerate(fold_members, 1):
+        echo(f"fold {f}/{config.folds}: {len(held)} held-out questions")
+        train_idx = np.setdiff1d(np.arange(len(questions)), held)
+        reports.append(train_part(train_idx, [questions[i] for i in held], output / f"fold-{f}", dev_questions or ()))
+    return finish_folds(output, config, reports)
+
+
+def parse_reader_config(values: Mapping[str, Any]) -> ReaderTrainConfig:
+    """A config from a mapping of field names (unknown names are a one-line error listing the valid ones)."""
+    valid = {f.name for f in dataclasses.fields(ReaderTrainConfig)}
+    unknown = sorted(set(values) - valid)
+    if unknown:
+        raise UsageError(
+            f"unknown reader training setting(s) {', '.join(unknown)}; valid: {', '.join(sorted(valid))}"
+        )
+    return ReaderTrainConfig(**values)
