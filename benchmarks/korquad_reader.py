@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -129,8 +130,10 @@ def train(name: str, passages: list, train_qs: list, dev_qs: list, out: Path, ar
     from odqa_readers.training import parse_reader_config, train_reader
 
     run = out / name
-    if (run / "best" / "manifest.json").is_file():
-        return str(run / "best")
+    if (run / "report.json").is_file() and json.loads((run / "report.json").read_text()).get("done"):
+        return str(run / "best")  # trained by an earlier run of this script
+    if run.exists():
+        shutil.rmtree(run)  # an interrupted training: start it again
     retrieved = settings.pop("retrieved_results", None)
     base = {
         "bootstrap_size": args.size,
@@ -222,8 +225,13 @@ def main() -> None:
     parser.add_argument("--retrieved", type=int, default=2, help="BM25 passages per question in retrieved training.")
     parser.add_argument("--ks", default="1,5,10,20")
     parser.add_argument("--max-length", type=int, default=128)
-    parser.add_argument("--readers", default="extractive,extractive-retrieved,generative")
+    parser.add_argument(
+        "--readers",
+        default="extractive,extractive-retrieved,generative",
+        help="Also: extractive-dpr, extractive-retrieved-null, extractive-dpr-null.",
+    )
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--limit", type=int, default=None, help="Smoke test: only this many questions per split.")
     parser.add_argument("--render", default=None, help="Only print the Markdown of a korquad_reader.json.")
     args = parser.parse_args()
     args.ks = [int(k) for k in args.ks.split(",")]
@@ -252,6 +260,8 @@ def main() -> None:
     # Epoch selection on training questions held out by article, never on the evaluation questions.
     dev = [q for q in train_qs if q.metadata["article"] >= 92][:300]
     fit = [q for q in train_qs if q.metadata["article"] < 92]
+    if args.limit:
+        dev, fit, test = dev[: args.limit], fit[: args.limit], test[: args.limit]
     results: dict[str, Any] = {
         "command": command_line(),
         "machine": machine(),
@@ -292,6 +302,29 @@ def main() -> None:
                 "retrieved_results": ret["train_bm25"],
             },
         ),
+        "extractive-dpr": (
+            "extractive, from the DPR encoder",
+            f"gold + BM25 top-{args.retrieved}",
+            {
+                "reader": "extractive",
+                "epochs": args.epochs,
+                "reader_options": windows,
+                "lr": args.lr,
+                "model": dpr_model,
+                "retrieved_results": ret["train_bm25"],
+            },
+        ),
+        # The same trained models read with spans scored relative to the window's no-answer score.
+        "extractive-retrieved-null": (
+            "extractive, score minus-null",
+            f"gold + BM25 top-{args.retrieved}",
+            {"reuse": "extractive-retrieved", "read": {"score": "minus-null"}},
+        ),
+        "extractive-dpr-null": (
+            "extractive, from the DPR encoder, score minus-null",
+            f"gold + BM25 top-{args.retrieved}",
+            {"reuse": "extractive-dpr", "read": {"score": "minus-null"}},
+        ),
         "generative": (
             "generative (FiD)",
             f"gold + BM25 top-{args.retrieved}",
@@ -304,13 +337,22 @@ def main() -> None:
             },
         ),
     }
+    previous = out / "korquad_reader.json"
+    if previous.is_file():  # rows of readers this run does not redo are kept (a later --readers adds to them)
+        kept = json.loads(previous.read_text())["readers"]
+        wanted = {plans[name][:2] for name in args.readers.split(",")}
+        results["readers"] = [r for r in kept if (r["reader"], r["trained_on"]) not in wanted]
     for name in args.readers.split(","):
         label, trained_on, settings = plans[name]
+        read_options = settings.get("read", {})
+        if "reuse" in settings:
+            settings = plans[settings["reuse"]][2]
+            name = next(k for k, v in plans.items() if v[2] is settings)
         started = time.perf_counter()
-        model = train(name, passages, fit, dev, out, args, **settings)
+        model = train(name, passages, fit, dev, out, args, **dict(settings))
         report = json.loads((Path(model).parent / "report.json").read_text())
         print(f"{name}: trained in {time.perf_counter() - started:.0f} s", flush=True)
-        reader = plugins.create("reader", settings["reader"], {"model": model, "device": args.device})
+        reader = plugins.create("reader", settings["reader"], {"model": model, "device": args.device, **read_options})
         reader.warm_up()
         row: dict[str, Any] = {
             "reader": label,

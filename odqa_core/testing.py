@@ -62,6 +62,22 @@ def registered_plugin(plugin: Any, name: str) -> Iterator[Any]:
         plugins.invalidate()
 
 
+def write_toy_files(
+    directory: Any, documents: Sequence[Document] = TOY_DOCUMENTS, questions: Sequence[Question] = TOY_QUESTIONS
+) -> tuple[Any, Any]:
+    """Write ``documents`` and ``questions`` as ``corpus.jsonl`` and ``questions.jsonl`` in ``directory`` (the
+    layout ``odqa`` reads); returns the two paths, for CLI tests."""
+    from pathlib import Path
+
+    corpus, question_file = Path(directory) / "corpus.jsonl", Path(directory) / "questions.jsonl"
+    corpus.write_text("".join(json.dumps(d.to_dict(), ensure_ascii=False) + "\n" for d in documents))
+    rows = [
+        {"id": q.id, "question": q.text, "answers": list(q.answers), "doc_ids": list(q.doc_ids)} for q in questions
+    ]
+    question_file.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    return corpus, question_file
+
+
 def run_cli(command: str) -> Any:
     """Run an ``odqa`` command line in-process (click's CliRunner); returns the click ``Result``."""
     from click.testing import CliRunner

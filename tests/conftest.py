@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from odqa_core import plugins
-from odqa_core.testing import FakePlugin, registered_plugin, run_cli
+from odqa_core.testing import FakePlugin, registered_plugin, run_cli, write_toy_files
 
 KORQUAD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "korquad" / "KorQuAD_v1.0_dev.json"
 
@@ -36,3 +36,9 @@ def korquad_path() -> Path:
 def odqa():
     """Run the CLI in-process: ``odqa(f"index --retriever bm25 --corpus {path}")`` → click ``Result``."""
     return run_cli
+
+
+@pytest.fixture
+def toy_files(tmp_path):
+    """The toy corpus and questions as files: ``corpus, questions = toy_files``."""
+    return write_toy_files(tmp_path)

@@ -8,25 +8,12 @@ import pytest
 
 from odqa_core.data import load_questions
 from odqa_core.qa_metrics import evaluate_predictions
-from odqa_core.testing import TOY_DOCUMENTS, TOY_QUESTIONS, assert_one_line_error
+from odqa_core.testing import TOY_QUESTIONS, assert_one_line_error
 
 
 @pytest.fixture(autouse=True)
 def _fakes(fake_plugins):
     yield
-
-
-@pytest.fixture
-def toy_files(tmp_path):
-    corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text("".join(json.dumps(d.to_dict(), ensure_ascii=False) + "\n" for d in TOY_DOCUMENTS))
-    questions = tmp_path / "questions.jsonl"
-    rows = [
-        {"id": q.id, "question": q.text, "answers": list(q.answers), "doc_ids": list(q.doc_ids)}
-        for q in TOY_QUESTIONS
-    ]
-    questions.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
-    return corpus, questions
 
 
 def _write(path, text):

@@ -21,6 +21,7 @@ from odqa_core.testing import (
     FakeRetriever,
     assert_one_line_error,
     registered_plugin,
+    write_toy_files,
 )
 from odqa_core.tuning import CachedRetriever, grid_cells, parse_grid, tune_fuser
 from odqa_core.types import Question, RankedResults
@@ -372,14 +373,7 @@ def test_tune_other_errors(retriever):
 
 @pytest.fixture
 def toy_files(tmp_path):
-    corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text("".join(json.dumps(d.to_dict(), ensure_ascii=False) + "\n" for d in TOY_DOCUMENTS))
-    questions = tmp_path / "questions.jsonl"
-    rows = [
-        {"id": q.id, "question": q.text, "answers": list(q.answers), "doc_ids": list(q.doc_ids)} for q in QUESTIONS
-    ]
-    questions.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
-    return corpus, questions
+    return write_toy_files(tmp_path, questions=QUESTIONS)
 
 
 @pytest.fixture

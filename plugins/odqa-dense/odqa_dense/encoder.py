@@ -100,11 +100,7 @@ class BiEncoder:
     @property
     def max_positions(self) -> int:
         """The longest input (in tokens) the encoders can take."""
-        config = self.passage_model.config
-        limit = int(getattr(config, "max_position_embeddings", 0) or 0) or 10**9
-        if "roberta" in str(getattr(config, "model_type", "")):  # positions start after the padding index
-            limit -= int(getattr(config, "pad_token_id", 1) or 1) + 1
-        return limit
+        return hf.max_positions(self.passage_model.config)
 
     def check_max_length(self, max_length: int) -> int:
         if max_length > self.max_positions:

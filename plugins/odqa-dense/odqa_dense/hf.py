@@ -125,6 +125,14 @@ def autocast(device: Any, precision: str) -> Iterator[None]:
         yield
 
 
+def max_positions(config: Any) -> int:
+    """The longest input (in tokens) a model with this config takes (no limit: a very large number)."""
+    limit = int(getattr(config, "max_position_embeddings", 0) or 0) or 10**9
+    if "roberta" in str(getattr(config, "model_type", "")):  # positions start after the padding index
+        limit -= int(getattr(config, "pad_token_id", 1) or 1) + 1
+    return limit
+
+
 def quiet_transformers() -> None:
     """Keep transformers' own progress bars and advisory warnings out of odqa's output."""
     from transformers.utils import logging

@@ -268,7 +268,7 @@ def _negative_candidates(
     return results.indices.tolist()
 
 
-_SENTENCE_END = re.compile(r"(?<=[.!?。])\s+")
+SENTENCE_END = re.compile(r"(?<=[.!?。])\s+")
 
 
 def ict_examples(documents: Sequence[Document], config: TrainConfig) -> tuple[list[Document], Examples]:
@@ -280,7 +280,7 @@ def ict_examples(documents: Sequence[Document], config: TrainConfig) -> tuple[li
     contexts: list[Document] = []
     queries: list[str] = []
     for doc in documents:
-        sentences = [x for x in _SENTENCE_END.split(doc.text.strip()) if x.strip()]
+        sentences = [x for x in SENTENCE_END.split(doc.text.strip()) if x.strip()]
         words = doc.text.split()
         for _ in range(config.ict_samples):
             if len(sentences) >= 2:
@@ -399,6 +399,90 @@ def _load_training_state(path: Path, optimizer: Any) -> dict[str, Any]:
     return state
 
 
+@dataclass
+class Stepper:
+    """AdamW (no weight decay on biases and norms) with DPR's schedule — linear warmup, then linear decay — plus
+    gradient accumulation, clipping and fp16 loss scaling: how every odqa training loop (DPR, readers) steps."""
+
+    optimizer: Any
+    scaler: Any
+    parameters: list[Any]
+    total: int
+    warmup_steps: int
+    peak_lr: float
+    grad_accum: int
+    max_grad_norm: float
+
+    @classmethod
+    def create(
+        cls,
+        named_parameters: Sequence[tuple[str, Any]],
+        *,
+        lr: float,
+        weight_decay: float,
+        precision: str,
+        micro_per_epoch: int,
+        epochs: int,
+        warmup: float,
+        grad_accum: int,
+        max_grad_norm: float,
+    ) -> Stepper:
+        import torch
+
+        params = [p for _, p in named_parameters]
+        optimizer = torch.optim.AdamW(
+            [
+                {"params": [p for p in params if p.ndim > 1], "weight_decay": weight_decay},
+                {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0},
+            ],
+            lr=lr,
+        )
+        scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
+        total = math.ceil(micro_per_epoch / grad_accum) * epochs
+        warmup_steps = int(warmup * total) if warmup < 1 else int(warmup)
+        return cls(optimizer, scaler, params, total, warmup_steps, lr, grad_accum, max_grad_norm)
+
+    def run_epoch(
+        self,
+        loss_of: Callable[[int], Any],
+        micro_batches: int,
+        state: dict[str, Any],
+        device: Any,
+        precision: str,
+        desc: str,
+    ) -> list[float]:
+        """One epoch of ``micro_batches`` calls ``loss_of(i)`` (under autocast); ``state["step"]`` counts the
+        optimizer steps across epochs (the schedule's position). Returns the micro-batch losses."""
+        import torch
+
+        optimizer, scaler = self.optimizer, self.scaler
+        losses: list[float] = []
+        optimizer.zero_grad(set_to_none=True)
+        with progress(micro_batches, desc, "batch") as bar:
+            for micro in range(micro_batches):
+                with hf.autocast(device, precision):
+                    loss = loss_of(micro)
+                scaled = loss / self.grad_accum
+                (scaler.scale(scaled) if scaler else scaled).backward()
+                losses.append(float(loss.detach()))
+                if (micro + 1) % self.grad_accum == 0 or micro + 1 == micro_batches:
+                    for group in optimizer.param_groups:
+                        group["lr"] = lr_at(state["step"], self.total, self.warmup_steps, self.peak_lr)
+                    if scaler:
+                        scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(self.parameters, self.max_grad_norm)
+                    if scaler:
+                        scaler.step(optimizer)
+                        scaler.update()
+                    else:
+                        optimizer.step()
+                    optimizer.zero_grad(set_to_none=True)
+                    state["step"] += 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+        return losses
+
+
 class Trainer:
     """Trains one bi-encoder on one set of examples, evaluating on ``dev`` after every epoch."""
 
@@ -448,18 +532,20 @@ class Trainer:
         device = hf.resolve_device(config.device)
         precision = hf.resolve_precision(config.precision, device)
         encoder = self.encoder.to(device)
-        decay = [p for n, p in self._named_parameters() if p.ndim > 1]
-        no_decay = [p for n, p in self._named_parameters() if p.ndim <= 1]
-        optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=config.learning_rate,
-        )
-        scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
         n = len(self.examples)
         micro_per_epoch = math.ceil(n / config.batch_size)
-        steps_per_epoch = math.ceil(micro_per_epoch / config.grad_accum)
-        total = steps_per_epoch * config.epochs
-        warmup_steps = int(config.warmup * total) if config.warmup < 1 else int(config.warmup)
+        steps = Stepper.create(
+            self._named_parameters(),
+            lr=config.learning_rate,
+            weight_decay=config.weight_decay,
+            precision=precision,
+            micro_per_epoch=micro_per_epoch,
+            epochs=config.epochs,
+            warmup=config.warmup,
+            grad_accum=config.grad_accum,
+            max_grad_norm=config.max_grad_norm,
+        )
+        optimizer = steps.optimizer
         q_rows = encoder.tokenize(self.examples.questions, config.query_max_length)
 
         state: dict[str, Any] = {"epoch": 0, "step": 0, "history": [], "best": None, "config": config.digest()}
@@ -472,31 +558,13 @@ class Trainer:
             order = np.random.default_rng([config.seed, epoch]).permutation(n)
             torch.manual_seed(config.seed * 1000 + epoch)
             encoder.train()
-            losses: list[float] = []
-            optimizer.zero_grad(set_to_none=True)
-            with progress(micro_per_epoch, f"epoch {epoch}/{config.epochs}", "batch") as bar:
-                for micro in range(micro_per_epoch):
-                    batch = order[micro * config.batch_size : (micro + 1) * config.batch_size]
-                    with hf.autocast(device, precision):
-                        loss = self._loss(batch, q_rows)
-                    scaled = loss / config.grad_accum
-                    (scaler.scale(scaled) if scaler else scaled).backward()
-                    losses.append(float(loss.detach()))
-                    if (micro + 1) % config.grad_accum == 0 or micro + 1 == micro_per_epoch:
-                        for group in optimizer.param_groups:
-                            group["lr"] = lr_at(state["step"], total, warmup_steps, config.learning_rate)
-                        if scaler:
-                            scaler.unscale_(optimizer)
-                        torch.nn.utils.clip_grad_norm_(encoder.parameters(), config.max_grad_norm)
-                        if scaler:
-                            scaler.step(optimizer)
-                            scaler.update()
-                        else:
-                            optimizer.step()
-                        optimizer.zero_grad(set_to_none=True)
-                        state["step"] += 1
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+
+            def loss_of(micro: int, order=order) -> Any:
+                return self._loss(order[micro * config.batch_size : (micro + 1) * config.batch_size], q_rows)
+
+            losses = steps.run_epoch(
+                loss_of, micro_per_epoch, state, device, precision, f"epoch {epoch}/{config.epochs}"
+            )
             train_s = time.perf_counter() - started
             dev_report = evaluate_encoder(encoder, self.eval_documents, self.dev, config, precision)
             row: dict[str, Any] = {

@@ -52,7 +52,7 @@ def test_train_writes_report_and_checkpoints(trained):
     assert summary == {"output": str(output), "best": report["best"], "select": "acc@20"}
     assert [row["epoch"] for row in report["epochs"]] == [1, 2] and report["done"] is True
     # no --dev-questions: a held-out share of the training questions selects the epoch
-    assert 0 < report["n_dev"] < 30 and report["n_train"] + report["n_dev"] == 107
+    assert 0 < report["n_dev"] < 30 and report["n_train"] + report["n_dev"] == 180  # the sample's training questions
     assert (output / "best" / "encoder.safetensors").is_file() and (output / "last" / "manifest.json").is_file()
     assert "best: epoch" in result.output
 

@@ -383,8 +383,9 @@ RUN_ERRORS = {
     "bad-missing": ("--retriever bm25 --fuser cross -o cross.mode=union -o cross.missing=drop {dpr}", "missing"),
     "unknown-fuser-option": ("--retriever bm25 --fuser cross -o cross.nope=1 {dpr}", "nope"),
     "top-k-0": ("--retriever bm25 --fuser cross --top-k 0 {dpr}", "top-k"),
-    "cross-dpr-without-model": ("--retriever bm25 --fuser cross", "dpr.model"),
-    "sequential-dpr-without-model": ("--retriever bm25 --fuser sequential", "dpr.model"),
+    # On the user's own corpus (not the bundled sample, which gets its demo DPR) a missing model is an error.
+    "cross-dpr-without-model": ("--retriever bm25 --fuser cross --corpus {corpus}", "dpr.model"),
+    "sequential-dpr-without-model": ("--retriever bm25 --fuser sequential --corpus {corpus}", "dpr.model"),
     "sequential-three-retrievers": (
         "--retriever bm25 --retriever tfidf --retriever dpr --fuser sequential {dpr}",
         "exactly 2 retrievers",
@@ -396,7 +397,7 @@ RUN_ERRORS = {
 def test_run_errors_are_one_line_and_write_nothing(dpr, tmp_path, case):
     args, culprit = RUN_ERRORS[case]
     out = tmp_path / "out"
-    result = run_cli(f"run {args.format(dpr=dpr)} --output-dir {out}")
+    result = run_cli(f"run {args.format(dpr=dpr, corpus=data.sample_corpus_path())} --output-dir {out}")
     assert_one_line_error(result, 2, culprit)
     assert not out.exists()
 

@@ -191,6 +191,11 @@ class TransformerReader(Reader):
         """A reader with a randomly initialised network of a bootstrap ``size`` and a tokenizer trained on
         ``texts`` (odqa_dense.bootstrap), attached and ready to train; ``options`` are the reader's options."""
 
+    @classmethod
+    def from_encoder(cls, tokenizer: Any, encoder: Any, seed: int = 0, **options: Any) -> TransformerReader:
+        """A reader whose network starts from a trained encoder (a DPR checkpoint's); readers that cannot say so."""
+        raise UsageError(f"reader {cls.name!r} cannot start from an encoder (a DPR checkpoint); give an HF model")
+
     # --- training hooks -------------------------------------------------------------------------------------------
 
     @abstractmethod

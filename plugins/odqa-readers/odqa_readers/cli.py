@@ -19,7 +19,11 @@ from odqa_core.pipeline import parse_options
     "--dev-questions", default=None, help="Questions whose EM/F1 select the best epoch (default: 10% held out)."
 )
 @click.option("--output", required=True, type=click.Path(file_okay=False), help="Directory for checkpoints + report.")
-@click.option("--model", default=None, help="Start from this HF model / reader checkpoint (path or id).")
+@click.option(
+    "--model",
+    default=None,
+    help="Start from this HF model / reader checkpoint (path or id), or a DPR checkpoint's encoder (extractive).",
+)
 @click.option(
     "--bootstrap",
     "bootstrap_size",
@@ -68,6 +72,14 @@ from odqa_core.pipeline import parse_options
     multiple=True,
     metavar="[STAGE.]KEY=VALUE",
     help="Option of the retrieval pipeline (dpr.model=runs/dpr/best, cross.lam=1.1).",
+)
+@click.option(
+    "--cloze",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Add N synthetic cloze questions per corpus passage (a span blanked out of a sentence): helps a "
+    "bootstrap reader learn from few labelled questions.",
 )
 @click.option(
     "-o",

@@ -51,6 +51,10 @@ DEFAULTS: dict[str, Any] = {
     "max_question_length": 64,
     "include_title": False,
 }
+#: How a span is scored: ``logits`` = start + end logit (SQuAD v1 style); ``minus-null`` subtracts the window's
+#: no-answer score (its [CLS] start + end logits, SQuAD v2 style), so a passage the reader, trained with no-answer
+#: examples (retrieved-passage training), finds unanswerable ranks its spans low.
+SCORES = ("logits", "minus-null")
 #: The fewest passage tokens a window may hold after the question and the special tokens.
 MIN_CONTEXT_TOKENS = 16
 #: (question, passage) pairs tokenized at a time while reading: bounds the memory of a large batch of questions.
@@ -248,6 +252,7 @@ class ExtractiveReader(TransformerReader):
         precision: str = "auto",
         include_title: bool | None = None,
         top_spans_per_passage: int = 20,
+        score: str = "logits",
     ) -> None:
         from odqa_dense import hf
 
@@ -267,6 +272,8 @@ class ExtractiveReader(TransformerReader):
             raise UsageError(f"{owner}: doc_stride must be a non-negative integer, got {doc_stride!r}")
         if include_title is not None and not isinstance(include_title, bool):
             raise UsageError(f"{owner}: include_title must be true or false, got {include_title!r}")
+        if score not in SCORES:
+            raise UsageError(f"{owner}: score must be one of {', '.join(SCORES)}, got {score!r}")
         if device not in hf.DEVICES:
             raise UsageError(f"{owner}: device must be one of {', '.join(hf.DEVICES)}, got {device!r}")
         if precision not in hf.PRECISIONS:
@@ -281,6 +288,7 @@ class ExtractiveReader(TransformerReader):
         self.precision = precision
         self.include_title = include_title
         self.top_spans_per_passage = positive_int(owner, "top_spans_per_passage", top_spans_per_passage)
+        self.score = score
         self.remember_given({key: getattr(self, key) for key in self.stored_options})
         if max_length is not None and doc_stride is not None:
             self._check_stride()
@@ -300,11 +308,9 @@ class ExtractiveReader(TransformerReader):
     @property
     def max_positions(self) -> int:
         """The longest input (in tokens) the network takes."""
-        config = self.network.config
-        limit = int(getattr(config, "max_position_embeddings", 0) or 0) or 10**9
-        if "roberta" in str(getattr(config, "model_type", "")):  # positions start after the padding index
-            limit -= int(getattr(config, "pad_token_id", 1) or 1) + 1
-        return limit
+        from odqa_dense import hf
+
+        return hf.max_positions(self.network.config)
 
     def check_model(self) -> None:
         """Fill the stored options nobody set with the defaults, then check them against the model (a failed
@@ -351,6 +357,30 @@ class ExtractiveReader(TransformerReader):
         hf.quiet_transformers()
         network = transformers.BertForQuestionAnswering(bert_config(size, len(tokenizer), 512))
         reader.source = f"(bootstrap {size})"
+        reader.attach(tokenizer, network)
+        return reader  # type: ignore[return-value]
+
+    @classmethod
+    def from_encoder(cls, tokenizer: Any, encoder: Any, seed: int = 0, **options: Any) -> ExtractiveReader:
+        """A reader whose transformer starts from ``encoder``'s weights (e.g. a DPR checkpoint's passage encoder,
+        which Inverse Cloze Task and retrieval training taught the corpus) and a new, random span head."""
+        import torch
+        import transformers
+        from odqa_dense import hf
+
+        reader = cls.from_options(options)
+        hf.quiet_transformers()
+        torch.manual_seed(seed)
+        network = transformers.AutoModelForQuestionAnswering.from_config(encoder.config)
+        base = getattr(network, network.base_model_prefix)
+        missing, unexpected = base.load_state_dict(encoder.state_dict(), strict=False)
+        # A QA head reads token states: the encoder's pooler (if any) has no place in it, and nothing else may differ.
+        if any(not key.startswith("pooler.") for key in [*missing, *unexpected]):
+            raise DataError(
+                f"{cls.name!r}: the encoder's weights do not fit a {type(network).__name__} "
+                f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
+            )
+        reader.source = "(encoder)"
         reader.attach(tokenizer, network)
         return reader  # type: ignore[return-value]
 
@@ -529,15 +559,20 @@ class ExtractiveReader(TransformerReader):
                     n = len(windows.context[i])
                     context[j, :n] = windows.context[i]
                     offsets[j, :n] = windows.offsets[i]
+                start_logits = output.start_logits.float().cpu().numpy()
+                end_logits = output.end_logits.float().cpu().numpy()
                 spans = decode_spans(
-                    output.start_logits.float().cpu().numpy(),
-                    output.end_logits.float().cpu().numpy(),
+                    start_logits,
+                    end_logits,
                     offsets,
                     context,
                     top_n=self.top_spans_per_passage,
                     max_answer_length=self.max_answer_length,
                     keep=n_best,
                 )
+                if self.score == "minus-null":  # position 0 is [CLS], the no-answer target of training
+                    null = start_logits[:, 0] + end_logits[:, 0]
+                    spans = Spans(*(getattr(spans, f) for f in _SPAN_FIELDS[:-1]), spans.score - null[spans.window])
                 yield spans, members[spans.window]
 
     # --- training hooks -----------------------------------------------------------------------------------------

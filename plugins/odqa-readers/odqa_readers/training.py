@@ -17,6 +17,7 @@ import copy
 import dataclasses
 import json
 import math
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +28,6 @@ import numpy as np
 
 from odqa_core import plugins
 from odqa_core.errors import DataError, UsageError
-from odqa_core.progress import progress
 from odqa_core.qa_metrics import METRICS, evaluate_predictions
 from odqa_core.storage import atomic_write_text
 from odqa_core.types import Document, Question, RankedResults
@@ -44,7 +44,8 @@ class ReaderTrainConfig:
     """Everything that defines a reader training run (``odqa train reader --help`` documents each field)."""
 
     reader: str = "extractive"
-    #: A HuggingFace model or reader checkpoint to start from; None: the offline bootstrap.
+    #: A HuggingFace model, a reader checkpoint, or a DPR checkpoint (its passage encoder starts an extractive
+    #: reader) to start from; None: the offline bootstrap.
     model: str | None = None
     bootstrap_size: str = "tiny"
     vocab_size: int = 16000
@@ -71,6 +72,8 @@ class ReaderTrainConfig:
     fuser: str | None = None
     #: ``[stage.]key`` options of the retrieval pipeline (``dpr.model``, ``cross.lam``).
     retrieval_options: dict[str, Any] = field(default_factory=dict)
+    #: Synthetic cloze questions per corpus passage added to the training examples (:func:`cloze_examples`).
+    cloze: int = 0
 
     def validate(self) -> ReaderTrainConfig:
         for name in ("epochs", "batch_size", "grad_accum", "folds", "vocab_size"):
@@ -79,6 +82,8 @@ class ReaderTrainConfig:
                 raise UsageError(f"{name.replace('_', '-')} must be a positive integer, got {value!r}")
         if isinstance(self.retrieved, bool) or not isinstance(self.retrieved, int) or self.retrieved < 0:
             raise UsageError(f"retrieved must be 0 or a positive number of passages, got {self.retrieved!r}")
+        if isinstance(self.cloze, bool) or not isinstance(self.cloze, int) or self.cloze < 0:
+            raise UsageError(f"cloze must be 0 or a number of questions per passage, got {self.cloze!r}")
         if self.lr is not None and not self.lr > 0:
             raise UsageError(f"learning rate must be positive, got {self.lr}")
         if not self.warmup >= 0:
@@ -170,6 +175,48 @@ def reader_examples(
     return examples, owners
 
 
+#: Cloze answer candidates, all entity-like: a number with its counter (1996년, 330만 명 → 330만, 8,849), a Korean
+#: noun before a case particle (돼지국밥과 → 돼지국밥), an English capitalised name not starting its sentence.
+_CLOZE_NUMBER = re.compile(
+    r"\d(?:[\d,.]*\d)?(?:만|억|천)?여?(?:년|월|일|명|개|세|회|위|층|권|종|곳|차|번|배|%|km|m|kg)?"
+)
+_CLOZE_NOUN = re.compile(
+    r"(?<![\w])([\uac00-\ud7a3A-Za-z0-9]{2,}?)(?:에서|으로|을|를|의|에|과|와|로|이|가)(?=[\s,.]|$)"
+)
+_CLOZE_NAME = re.compile(r"(?<=\s)[A-Z][\w'-]+(?:\s+[A-Z][\w'-]+)*")
+
+
+def cloze_examples(documents: Sequence[Document], per_passage: int, seed: int) -> list[ReaderExample]:
+    """Synthetic cloze questions (unsupervised QA, Lewis et al. 2019): a sentence of a passage with one span
+    replaced by a question word (무엇 / what) asks for that span, read from the whole passage.
+
+    A bootstrap reader trained from random weights on a few hundred questions learns little; cloze questions
+    teach it the core skill — find the sentence the question words come from, answer with what is missing there —
+    from the corpus alone. They are training examples like any other (``cloze`` passages × ``per_passage``).
+    """
+    rng = np.random.default_rng([seed, 11])
+    out: list[ReaderExample] = []
+    for d, doc in enumerate(documents):
+        sentences = [(m.start(), m.group()) for m in re.finditer(r"[^.!?。]+[.!?。]?", doc.text) if m.group().strip()]
+        candidates = []
+        for offset, sentence in sentences:
+            if len(sentence.split()) < 4:
+                continue
+            for pattern, group in ((_CLOZE_NUMBER, 0), (_CLOZE_NOUN, 1), (_CLOZE_NAME, 0)):
+                for m in pattern.finditer(sentence):
+                    candidates.append((offset, sentence, m.start(group), m.group(group)))
+        if not candidates:
+            continue
+        for c in rng.permutation(len(candidates))[:per_passage].tolist():
+            offset, sentence, at, span = candidates[c]
+            korean = re.search(r"[\uac00-\ud7a3]", sentence) is not None
+            wh = ("몇" if span[0].isdigit() else "무엇") if korean else ("how many" if span[0].isdigit() else "what")
+            question = (sentence[:at] + wh + sentence[at + len(span) :]).strip()
+            q = Question(f"cloze-{d}-{c}", question, (span,), (offset + at,), (doc.id,), {"cloze": True})
+            out.append(ReaderExample(q, doc, span, offset + at))
+    return out
+
+
 def retrieve_for_training(
     documents: Sequence[Document], questions: Sequence[Question], config: ReaderTrainConfig
 ) -> RankedResults:
@@ -219,27 +266,26 @@ class ReaderTrainer:
 
     def run(self) -> dict[str, Any]:
         import torch
-        from odqa_dense import hf
-        from odqa_dense.training import lr_at
+        from odqa_dense.training import Stepper
 
         config, reader = self.config, self.reader
         features = reader.training_features(self.examples)
         if not features:
             raise DataError("no training features: no example has a passage to read")
         network, device, precision = reader.network, reader.torch_device, reader.run_precision
-        named = list(network.named_parameters())
-        optimizer = torch.optim.AdamW(
-            [
-                {"params": [p for _, p in named if p.ndim > 1], "weight_decay": config.weight_decay},
-                {"params": [p for _, p in named if p.ndim <= 1], "weight_decay": 0.0},
-            ],
-            lr=config.learning_rate,
-        )
-        scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
         n = len(features)
         micro_per_epoch = math.ceil(n / config.batch_size)
-        total = math.ceil(micro_per_epoch / config.grad_accum) * config.epochs
-        warmup_steps = int(config.warmup * total) if config.warmup < 1 else int(config.warmup)
+        steps = Stepper.create(
+            list(network.named_parameters()),
+            lr=config.learning_rate,
+            weight_decay=config.weight_decay,
+            precision=precision,
+            micro_per_epoch=micro_per_epoch,
+            epochs=config.epochs,
+            warmup=config.warmup,
+            grad_accum=config.grad_accum,
+            max_grad_norm=config.max_grad_norm,
+        )
         state: dict[str, Any] = {"step": 0, "history": [], "best": None}
         self.echo(
             f"{len(self.examples)} examples → {n} features; {config.epochs} epochs of {micro_per_epoch} batches"
@@ -249,33 +295,14 @@ class ReaderTrainer:
             order = np.random.default_rng([config.seed, epoch]).permutation(n)
             torch.manual_seed(config.seed * 1000 + epoch)
             network.train()
-            losses: list[float] = []
-            optimizer.zero_grad(set_to_none=True)
-            with progress(micro_per_epoch, f"epoch {epoch}/{config.epochs}", "batch") as bar:
-                for micro in range(micro_per_epoch):
-                    batch = reader.collate(
-                        [features[i] for i in order[micro * config.batch_size :][: config.batch_size]]
-                    )
-                    with hf.autocast(device, precision):
-                        loss = reader.training_loss(batch)
-                    scaled = loss / config.grad_accum
-                    (scaler.scale(scaled) if scaler else scaled).backward()
-                    losses.append(float(loss.detach()))
-                    if (micro + 1) % config.grad_accum == 0 or micro + 1 == micro_per_epoch:
-                        for group in optimizer.param_groups:
-                            group["lr"] = lr_at(state["step"], total, warmup_steps, config.learning_rate)
-                        if scaler:
-                            scaler.unscale_(optimizer)
-                        torch.nn.utils.clip_grad_norm_(network.parameters(), config.max_grad_norm)
-                        if scaler:
-                            scaler.step(optimizer)
-                            scaler.update()
-                        else:
-                            optimizer.step()
-                        optimizer.zero_grad(set_to_none=True)
-                        state["step"] += 1
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+
+            def loss_of(micro: int, order=order) -> Any:
+                rows = order[micro * config.batch_size : (micro + 1) * config.batch_size]
+                return reader.training_loss(reader.collate([features[i] for i in rows]))
+
+            losses = steps.run_epoch(
+                loss_of, micro_per_epoch, state, device, precision, f"epoch {epoch}/{config.epochs}"
+            )
             train_s = time.perf_counter() - started
             dev = evaluate_reader(reader, self.dev, self.dev_results, config.metric)
             row: dict[str, Any] = {
@@ -325,11 +352,25 @@ def initial_reader(documents: Sequence[Document], config: ReaderTrainConfig) -> 
     cls = plugins.get_component_class("reader", config.reader)
     options = {**config.reader_options, "device": config.device, "precision": config.precision}
     if config.model:
+        from odqa_dense import hf
+
+        model_dir = hf.resolve_model_dir(config.model)
+        if (model_dir / "manifest.json").is_file() and _store_name(model_dir) == "dpr":
+            from odqa_dense.encoder import BiEncoder
+
+            encoder = BiEncoder.load(str(model_dir))  # checksums verified
+            return cls.from_encoder(encoder.tokenizer, encoder.passage_model, config.seed, **options)
         reader = cls.from_options({**options, "model": config.model})
         reader.warm_up()
         return reader
     texts = [f"{d.title} {d.text}" if d.title else d.text for d in documents]  # as DPR's: one cached tokenizer
     return cls.bootstrap(texts, config.bootstrap_size, config.vocab_size, config.seed, **options)
+
+
+def _store_name(path: Path) -> str | None:
+    from odqa_core.storage import open_store
+
+    return open_store(path, verify=False).manifest.get("name")
 
 
 def train_reader(
@@ -373,11 +414,14 @@ def train_reader(
         f"{len(examples)} examples ({sum(not e.has_answer for e in examples)} no-answer) for "
         f"{len(answered)} of {len(questions)} questions"
     )
+    cloze = cloze_examples(documents, config.cloze, config.seed) if config.cloze else []
+    if cloze:
+        echo(f"{len(cloze)} synthetic cloze questions from {len(documents)} passages")
     initial = initial_reader(documents, config)
 
     def train_part(train_idx: np.ndarray, dev: Sequence[Question], out: Path, test: Sequence[Question]) -> dict:
         keep = np.isin(owner, train_idx)
-        part = [e for e, k in zip(examples, keep.tolist()) if k]
+        part = [e for e, k in zip(examples, keep.tolist()) if k] + cloze
         return ReaderTrainer(copy.deepcopy(initial), part, dev, documents, config, out, test=test, echo=echo).run()
 
     if config.folds == 1:

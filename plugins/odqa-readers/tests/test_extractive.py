@@ -428,3 +428,43 @@ def test_a_corrupted_checkpoint_is_an_index_format_error(saved):
     with pytest.raises(IndexFormatError, match="checksum") as exc:
         ExtractiveReader(model=str(path), device="cpu").warm_up()
     one_line(exc)
+
+
+def test_minus_null_scoring_ranks_spans_of_unanswerable_passages_low(toy_tokenizer):
+    """With ``score=minus-null`` a span's score is relative to its window's no-answer ([CLS]) score."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import torch
+    from odqa_readers.extractive import ExtractiveReader
+
+    from odqa_core.types import Document, Question, RankedResults
+
+    han = toy_tokenizer.convert_tokens_to_ids(toy_tokenizer.tokenize("han")[0])
+    busan = toy_tokenizer.convert_tokens_to_ids(toy_tokenizer.tokenize("busan")[0])
+
+    class Network(torch.nn.Module):
+        """Span logits 3 on 'han', 5 on 'busan'; the [CLS] (no-answer) logit is 4 in a window holding 'busan'."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.config = SimpleNamespace(max_position_embeddings=512, model_type="bert")
+
+        def forward(self, input_ids, attention_mask=None, token_type_ids=None):
+            logits = torch.where(input_ids == han, 3.0, 0.0) + torch.where(input_ids == busan, 5.0, 0.0)
+            has_busan = (input_ids == busan).any(dim=1)
+            logits[:, 0] = torch.where(has_busan, 4.0, -4.0)
+            return SimpleNamespace(start_logits=logits, end_logits=logits.clone())
+
+    docs = [Document("b", "Busan is a port."), Document("h", "The Han flows.")]
+    question = Question("q", "Which river?", ("Han",))
+    results = RankedResults(np.array([[0, 1]]), np.zeros((1, 2), np.float32), docs)
+    answers = {}
+    for score in ("logits", "minus-null"):
+        reader = ExtractiveReader(device="cpu", score=score, max_answer_length=1)
+        reader.attach(toy_tokenizer, Network())
+        answers[score] = reader.read([question], results, n_best=2)[0]
+    assert answers["logits"][0].answer == "Busan" and answers["logits"][0].score == pytest.approx(10.0)
+    assert answers["minus-null"][0].answer == "Han" and answers["minus-null"][0].score == pytest.approx(6 + 8)
+    # Every span of the answerable window (even a 0 + 0 one, at 0 + 8) now outranks Busan's 10 - 8.
+    assert [p.doc_id for p in answers["minus-null"]] == ["h", "h"]

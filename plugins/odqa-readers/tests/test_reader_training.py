@@ -70,6 +70,38 @@ def test_gold_results_needs_a_gold_passage_for_every_question():
         gold_results([Question("q", "?", ("x",), doc_ids=("zzz",))], docs)
 
 
+def test_cloze_questions_ask_for_an_exact_span_of_their_passage():
+    from odqa_readers.training import cloze_examples
+
+    docs = [
+        Document("k", "세종대왕은 1443년에 훈민정음을 만들었다. 한글날은 10월 9일이며 공휴일이다."),
+        Document("e", "The modern Olympic Games were founded by Pierre de Coubertin in 1894."),
+        Document("short", "Too short."),
+    ]
+    examples = cloze_examples(docs, 10, seed=0)
+    assert examples and {e.document.id for e in examples} == {"k", "e"}
+    for e in examples:
+        assert e.document.text[e.answer_start : e.answer_start + len(e.answer)] == e.answer
+        assert e.answer not in e.question.text and (
+            "무엇" in e.question.text
+            or "몇" in e.question.text
+            or "what" in e.question.text
+            or "how many" in e.question.text
+        )
+        assert e.question.metadata["cloze"] is True
+    answers = {e.answer for e in examples}
+    assert {"1443년", "훈민정음", "Coubertin", "1894"} <= answers
+    assert "세종대왕은" not in answers and "훈민정음을" not in answers  # particles are not part of a noun answer
+    assert cloze_examples(docs, 10, seed=0) == examples  # seeded
+
+
+def test_cloze_examples_join_the_training_set(sample, tmp_path):
+    documents, train, _ = sample
+    config = ReaderTrainConfig(epochs=1, cloze=2, reader_options=SMALL_WINDOWS, **MICRO)
+    report = train_reader(documents, train[:20], config, tmp_path / "cloze")
+    assert report["n_examples"] > 20 + len(documents)
+
+
 # --- the loop -----------------------------------------------------------------------------------------------------
 
 
@@ -125,6 +157,7 @@ def test_retrieved_passage_training_adds_no_answer_examples(sample, tmp_path):
     [
         ({"epochs": 0}, "epochs must be a positive integer"),
         ({"retrieved": -1}, "retrieved must be 0"),
+        ({"cloze": -2}, "cloze must be 0"),
         ({"select": "acc"}, "select must be one of"),
         ({"metric": "bleu"}, "metric must be one of"),
         ({"reader": "nope"}, "reader 'nope' is not available"),
@@ -246,3 +279,34 @@ def test_missing_reader_model_is_a_one_line_error(tmp_path):
     )
     assert_one_line_error(result, None, "not found")
     assert not (tmp_path / "o").exists()
+
+
+@pytest.fixture(scope="module")
+def dpr_checkpoint(sample, tmp_path_factory):
+    from odqa_dense.bootstrap import bootstrap_encoder
+    from odqa_dense.encoder import BiEncoder
+
+    documents = sample[0]
+    texts = [f"{d.title} {d.text}" if d.title else d.text for d in documents]
+    tokenizer, model = bootstrap_encoder(texts, "micro", 600)
+    path = tmp_path_factory.mktemp("dpr") / "ckpt"
+    BiEncoder.from_models(tokenizer, model, pooling="mean").save(path)
+    return path, model
+
+
+def test_an_extractive_reader_can_start_from_a_dpr_encoder(sample, dpr_checkpoint):
+    import torch
+    from odqa_readers.training import initial_reader
+
+    path, encoder = dpr_checkpoint
+    config = ReaderTrainConfig(model=str(path), reader_options=SMALL_WINDOWS, **MICRO).validate()
+    reader = initial_reader(sample[0], config)
+    own = reader.network.bert.embeddings.word_embeddings.weight
+    assert torch.equal(own.cpu(), encoder.embeddings.word_embeddings.weight)
+    assert len(reader.tokenizer) == encoder.config.vocab_size  # the DPR's own tokenizer
+
+
+def test_a_generative_reader_cannot_start_from_a_dpr_encoder(sample, dpr_checkpoint, tmp_path):
+    config = ReaderTrainConfig(reader="generative", model=str(dpr_checkpoint[0]), **MICRO)
+    with pytest.raises(UsageError, match="cannot start from an encoder"):
+        train_reader(sample[0], sample[1][:10], config, tmp_path / "g")
