@@ -294,6 +294,13 @@ def evaluate(
 @click.option("--questions", default=None, help="Questions (default: the bundled sample).")
 @click.option("--output-dir", default="odqa-output", show_default=True, type=click.Path(file_okay=False))
 @click.option("--top-k", type=int, default=100, show_default=True, help="Hits per question (the reader reads them).")
+@click.option(
+    "--reader-top-k",
+    type=int,
+    default=10,
+    show_default=True,
+    help="Passages the reader reads per question: the best of the --top-k retrieved.",
+)
 @click.option("--n-best", type=int, default=5, show_default=True, help="Answers kept per question (nbest file).")
 @click.option("--k", "ks", default=",".join(map(str, DEFAULT_KS)), show_default=True, help="Evaluation cut-offs.")
 @click.option(
@@ -327,7 +334,7 @@ def run(ctx, config_path, **params):
       odqa run --retriever bm25 --fuser cross --reader extractive     # the bundled sample, end to end
       odqa run --retriever bm25 --reader extractive --post clean,strip-particles,vote
       odqa run --retriever bm25 --corpus KorQuAD_v1.0_dev.json --questions KorQuAD_v1.0_dev.json \\
-          --reader extractive -o extractive.model=runs/reader/best --top-k 10
+          --reader extractive -o extractive.model=runs/reader/best --top-k 100 --reader-top-k 5
       odqa run --retriever bm25 --fuser cross -o dpr.model=runs/dpr/best -o cross.lam=1.1
       odqa run --retriever bm25 --fuser sequential -o dpr.model=runs/dpr/best -o sequential.candidates=50
       odqa run --reader generative -o generative.mode=fid --retriever bm25 --top-k 5
@@ -365,6 +372,7 @@ def _run(
     questions,
     output_dir,
     top_k,
+    reader_top_k,
     n_best,
     ks,
     metric,
@@ -402,6 +410,7 @@ def _run(
         n_best=n_best,
         batch_size=batch_size,
         metric=metric,
+        reader_top_k=reader_top_k,
     )
     pipeline = Pipeline.from_config(config)
     documents = _load_corpus(corpus, split_words, stride, dedupe)

@@ -206,6 +206,9 @@ class RunConfig:
     batch_size: int = 1024
     #: How reader answers are scored: ``korquad`` (character F1) or ``squad`` (token F1).
     metric: str = "korquad"
+    #: Passages the reader reads per question: the best of the ``top_k`` retrieved (retrieval is still evaluated
+    #: at every cut-off up to ``top_k``).
+    reader_top_k: int = 10
 
 
 @dataclass
@@ -224,6 +227,8 @@ class Pipeline:
         (its defaults fill the rest, see :func:`route_options`), and the resolved names replace them."""
         if config.top_k < 1:
             raise UsageError(f"top-k must be at least 1, got {config.top_k}")
+        if config.reader_top_k < 1:
+            raise UsageError(f"reader top-k must be at least 1, got {config.reader_top_k}")
         opts = config.options
         fuser = plugins.create("fuser", config.fuser, opts.get(config.fuser)) if config.fuser else None
         names = fused_retrievers(fuser, config.retrievers) if fuser else list(dict.fromkeys(config.retrievers))
@@ -252,7 +257,9 @@ class Pipeline:
     def read(self, questions: Sequence[Question], results: RankedResults) -> list[list[Prediction]]:
         assert self.reader is not None
         self.reader.warm_up()
-        nbest = self.reader.read(questions, results, n_best=self.config.n_best)
+        k = min(self.config.reader_top_k, results.k)
+        read = RankedResults(results.indices[:, :k], results.scores[:, :k], results.documents)
+        nbest = self.reader.read(questions, read, n_best=self.config.n_best)
         for post in self.postprocessors:
             post.warm_up()
             nbest = [post.process(q, preds) for q, preds in zip(questions, nbest)]
@@ -295,6 +302,7 @@ def run_pipeline(
         "n_documents": len(documents),
         "n_questions": len(questions),
         "top_k": pipeline.config.top_k,
+        **({"reader_top_k": min(pipeline.config.reader_top_k, pipeline.config.top_k)} if pipeline.reader else {}),
         "retrieval": report.to_json(),
     }
 
@@ -350,6 +358,7 @@ PIPELINE_KEYS: dict[str, tuple[type, ...]] = {
     "output_dir": (str,),
     "top_k": (int,),
     "n_best": (int,),
+    "reader_top_k": (int,),
     "ks": (list,),
     "metric": (str,),
     "batch_size": (int,),

@@ -125,3 +125,30 @@ def test_postprocessors_need_a_reader(odqa, toy_files, tmp_path):
     result = odqa(f"run --retriever fake --post fake-strip --corpus {corpus} --output-dir {tmp_path / 'o'}")
     assert_one_line_error(result, 2, "add a --reader")
     assert not (tmp_path / "o").exists()
+
+
+def test_the_reader_reads_only_the_best_reader_top_k_passages(odqa, toy_files, tmp_path):
+    corpus, questions = toy_files
+    out = tmp_path / "o"
+    result = odqa(
+        f"run --retriever fake --reader fake-reader --corpus {corpus} --questions {questions} --output-dir {out} "
+        "--top-k 3 --reader-top-k 1 --n-best 5"
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["top_k"] == 3 and summary["reader_top_k"] == 1
+    assert "acc@3" in summary["retrieval"]["metrics"]["doc"]  # retrieval is still evaluated to top_k
+    rows = [json.loads(line) for line in (out / "run.jsonl").read_text().splitlines()]
+    first = {row["id"]: row["hits"][0]["doc_id"] for row in rows}
+    nbest = json.loads((out / "nbest_predictions.json").read_text())
+    for qid, entries in nbest.items():
+        assert entries and {e["doc_id"] for e in entries} <= {first[qid]}
+
+
+def test_reader_top_k_must_be_positive(odqa, toy_files, tmp_path):
+    corpus, questions = toy_files
+    result = odqa(
+        f"run --retriever fake --reader fake-reader --corpus {corpus} --reader-top-k 0 --output-dir {tmp_path}/o"
+    )
+    assert_one_line_error(result, 2, "reader top-k")
+    assert not (tmp_path / "o").exists()
