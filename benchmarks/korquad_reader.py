@@ -223,12 +223,13 @@ def main() -> None:
     parser.add_argument("--gen-epochs", type=int, default=6)
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--retrieved", type=int, default=2, help="BM25 passages per question in retrieved training.")
+    parser.add_argument("--cloze", type=int, default=1, help="Cloze questions per passage for generative-cloze.")
     parser.add_argument("--ks", default="1,5,10,20")
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument(
         "--readers",
         default="extractive,extractive-retrieved,generative",
-        help="Also: extractive-dpr, extractive-retrieved-null, extractive-dpr-null.",
+        help="Also: extractive-dpr, extractive-retrieved-null, extractive-dpr-null, generative-cloze.",
     )
     parser.add_argument("--device", default="auto")
     parser.add_argument("--limit", type=int, default=None, help="Smoke test: only this many questions per split.")
@@ -334,6 +335,18 @@ def main() -> None:
                 "lr": args.lr,
                 "reader_options": {"mode": "fid", "max_length": args.max_length},
                 "retrieved_results": ret["train_bm25"],
+            },
+        ),
+        "generative-cloze": (
+            "generative (FiD)",
+            f"gold + BM25 top-{args.retrieved} + {args.cloze} cloze / passage",
+            {
+                "reader": "generative",
+                "epochs": args.gen_epochs,
+                "lr": args.lr,
+                "reader_options": {"mode": "fid", "max_length": args.max_length},
+                "retrieved_results": ret["train_bm25"],
+                "cloze": args.cloze,
             },
         ),
     }

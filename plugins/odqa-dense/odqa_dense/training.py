@@ -63,6 +63,24 @@ DEFAULT_ICT_LR_BOOTSTRAP = 5e-4
 DEFAULT_ICT_EPOCHS_BOOTSTRAP = 3
 
 
+def check_training_settings(config: Any, positive: Sequence[str] = ()) -> None:
+    """What every odqa training config (DPR's, the readers') must satisfy: positive counts (epochs, batch size,
+    gradient accumulation, folds, vocabulary size and ``positive``), a positive learning rate, a warmup fraction
+    or step count, a known ``keep_folds`` and a dev fraction within 0-1. One-line usage errors."""
+    for name in ("epochs", "batch_size", "grad_accum", "folds", "vocab_size", *positive):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise UsageError(f"{name.replace('_', '-')} must be a positive integer, got {value!r}")
+    if config.lr is not None and not config.lr > 0:
+        raise UsageError(f"learning rate must be positive, got {config.lr}")
+    if not config.warmup >= 0:
+        raise UsageError(f"warmup must be a fraction of the steps (0-1) or a step count, got {config.warmup}")
+    if config.keep_folds not in KEEP_FOLDS:
+        raise UsageError(f"keep-folds must be one of {', '.join(KEEP_FOLDS)}, got {config.keep_folds!r}")
+    if not 0 < config.dev_fraction < 1:
+        raise UsageError(f"dev fraction must be between 0 and 1, got {config.dev_fraction}")
+
+
 @dataclass
 class TrainConfig:
     """Everything that defines a DPR training run (``odqa train dpr --help`` documents each field)."""
@@ -111,34 +129,15 @@ class TrainConfig:
             self.pooling = "mean"
         if self.pooling is not None:
             check_pooling(self.pooling)
-        for name in (
-            "epochs",
-            "batch_size",
-            "grad_accum",
-            "negative_depth",
-            "eval_batch_size",
-            "folds",
-            "vocab_size",
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise UsageError(f"{name.replace('_', '-')} must be a positive integer, got {value!r}")
+        check_training_settings(self, ("negative_depth", "eval_batch_size"))
         if self.ict_epochs is None:
             self.ict_epochs = 0 if self.model else DEFAULT_ICT_EPOCHS_BOOTSTRAP
         if self.ict_epochs < 0 or self.ict_samples < 1 or not 0 <= self.ict_keep_span <= 1:
             raise UsageError("ict-epochs must be ≥ 0, ict-samples ≥ 1 and ict-keep-span within 0-1")
         if self.hard_negatives < 0:
             raise UsageError(f"hard-negatives must be 0 or more, got {self.hard_negatives}")
-        if self.lr is not None and not self.lr > 0:
-            raise UsageError(f"learning rate must be positive, got {self.lr}")
-        if not self.warmup >= 0:
-            raise UsageError(f"warmup must be a fraction of the steps (0-1) or a step count, got {self.warmup}")
-        if self.keep_folds not in KEEP_FOLDS:
-            raise UsageError(f"keep-folds must be one of {', '.join(KEEP_FOLDS)}, got {self.keep_folds!r}")
         if self.hit not in HITS:
             raise UsageError(f"hit must be one of {', '.join(HITS)}, got {self.hit!r}")
-        if not 0 < self.dev_fraction < 1:
-            raise UsageError(f"dev fraction must be between 0 and 1, got {self.dev_fraction}")
         metric, _, k = self.select.partition("@")
         if metric not in ("acc", "mrr") or not k.isdigit() or int(k) < 1:
             raise UsageError(f"select must look like acc@20 or mrr@10, got {self.select!r}")

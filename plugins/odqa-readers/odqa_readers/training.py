@@ -33,7 +33,6 @@ from odqa_core.storage import atomic_write_text
 from odqa_core.types import Document, Question, RankedResults
 from odqa_readers.base import ReaderExample, TransformerReader, gold_results
 
-KEEP_FOLDS = ("best", "all")
 SELECT = ("f1", "exact_match")
 DEFAULT_LR_PRETRAINED = 5e-5
 DEFAULT_LR_BOOTSTRAP = 5e-4
@@ -76,26 +75,17 @@ class ReaderTrainConfig:
     cloze: int = 0
 
     def validate(self) -> ReaderTrainConfig:
-        for name in ("epochs", "batch_size", "grad_accum", "folds", "vocab_size"):
+        from odqa_dense.training import check_training_settings
+
+        check_training_settings(self)
+        for name in ("retrieved", "cloze"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise UsageError(f"{name.replace('_', '-')} must be a positive integer, got {value!r}")
-        if isinstance(self.retrieved, bool) or not isinstance(self.retrieved, int) or self.retrieved < 0:
-            raise UsageError(f"retrieved must be 0 or a positive number of passages, got {self.retrieved!r}")
-        if isinstance(self.cloze, bool) or not isinstance(self.cloze, int) or self.cloze < 0:
-            raise UsageError(f"cloze must be 0 or a number of questions per passage, got {self.cloze!r}")
-        if self.lr is not None and not self.lr > 0:
-            raise UsageError(f"learning rate must be positive, got {self.lr}")
-        if not self.warmup >= 0:
-            raise UsageError(f"warmup must be a fraction of the steps (0-1) or a step count, got {self.warmup}")
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise UsageError(f"{name} must be 0 or a positive integer, got {value!r}")
         if self.metric not in METRICS:
             raise UsageError(f"metric must be one of {', '.join(METRICS)}, got {self.metric!r}")
         if self.select not in SELECT:
             raise UsageError(f"select must be one of {', '.join(SELECT)}, got {self.select!r}")
-        if self.keep_folds not in KEEP_FOLDS:
-            raise UsageError(f"keep-folds must be one of {', '.join(KEEP_FOLDS)}, got {self.keep_folds!r}")
-        if not 0 < self.dev_fraction < 1:
-            raise UsageError(f"dev fraction must be between 0 and 1, got {self.dev_fraction}")
         cls = plugins.get_component_class("reader", self.reader)
         if not issubclass(cls, TransformerReader):
             raise UsageError(f"reader {self.reader!r} is not a trainable transformer reader")
