@@ -293,7 +293,7 @@ def evaluate(
 @click.option("--corpus", default=None, help="Corpus (default: the bundled sample).")
 @click.option("--questions", default=None, help="Questions (default: the bundled sample).")
 @click.option("--output-dir", default="odqa-output", show_default=True, type=click.Path(file_okay=False))
-@click.option("--top-k", type=int, default=100, show_default=True, help="Hits per question (the reader reads them).")
+@click.option("--top-k", type=int, default=100, show_default=True, help="Hits retrieved and evaluated per question.")
 @click.option(
     "--reader-top-k",
     type=int,
