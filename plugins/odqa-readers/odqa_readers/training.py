@@ -168,11 +168,13 @@ def reader_examples(
 #: Cloze answer candidates, all entity-like: a number with its counter (1996년, 330만 명 → 330만, 8,849), a Korean
 #: noun before a case particle (돼지국밥과 → 돼지국밥), an English capitalised name not starting its sentence.
 _CLOZE_NUMBER = re.compile(
-    r"\d(?:[\d,.]*\d)?(?:만|억|천)?여?(?:년|월|일|명|개|세|회|위|층|권|종|곳|차|번|배|%|km|m|kg)?"
+    r"(?<![0-9A-Za-z_.,])\d(?:[\d,.]*\d)?(?:만|억|천)?여?(?:년|월|일|명|개|세|회|위|층|권|종|곳|차|번|배|%|km|m|kg)?"
 )
 _CLOZE_NOUN = re.compile(
     r"(?<![\w])([\uac00-\ud7a3A-Za-z0-9]{2,}?)(?:에서|으로|을|를|의|에|과|와|로|이|가)(?=[\s,.]|$)"
 )
+#: Words of the sentence kept on each side of a cloze question's blank.
+CLOZE_CONTEXT = 10
 _CLOZE_NAME = re.compile(r"(?<=\s)[A-Z][\w'-]+(?:\s+[A-Z][\w'-]+)*")
 
 
@@ -201,7 +203,13 @@ def cloze_examples(documents: Sequence[Document], per_passage: int, seed: int) -
             offset, sentence, at, span = candidates[c]
             korean = re.search(r"[\uac00-\ud7a3]", sentence) is not None
             wh = ("몇" if span[0].isdigit() else "무엇") if korean else ("how many" if span[0].isdigit() else "what")
-            question = (sentence[:at] + wh + sentence[at + len(span) :]).strip()
+            # The blank and at most CLOZE_CONTEXT words either side: real questions are short, and a long one
+            # would not leave a reader's window room for the passage.
+            rest = sentence[at + len(span) :]
+            after = rest.split()
+            blank = wh + after.pop(0) if after and not rest[0].isspace() else wh  # a particle stays on the blank
+            words = [*sentence[:at].split()[-CLOZE_CONTEXT:], blank, *after[:CLOZE_CONTEXT]]
+            question = " ".join(words)
             q = Question(f"cloze-{d}-{c}", question, (span,), (offset + at,), (doc.id,), {"cloze": True})
             out.append(ReaderExample(q, doc, span, offset + at))
     return out

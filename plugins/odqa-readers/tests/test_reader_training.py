@@ -71,15 +71,17 @@ def test_gold_results_needs_a_gold_passage_for_every_question():
 
 
 def test_cloze_questions_ask_for_an_exact_span_of_their_passage():
-    from odqa_readers.training import cloze_examples
+    from odqa_readers.training import CLOZE_CONTEXT, cloze_examples
 
+    long = " ".join(f"word{i}" for i in range(40))
     docs = [
         Document("k", "세종대왕은 1443년에 훈민정음을 만들었다. 한글날은 10월 9일이며 공휴일이다."),
         Document("e", "The modern Olympic Games were founded by Pierre de Coubertin in 1894."),
         Document("short", "Too short."),
+        Document("long", f"{long} Seoul {long}."),
     ]
     examples = cloze_examples(docs, 10, seed=0)
-    assert examples and {e.document.id for e in examples} == {"k", "e"}
+    assert examples and {e.document.id for e in examples} == {"k", "e", "long"}
     for e in examples:
         assert e.document.text[e.answer_start : e.answer_start + len(e.answer)] == e.answer
         assert e.answer not in e.question.text and (
@@ -89,6 +91,7 @@ def test_cloze_questions_ask_for_an_exact_span_of_their_passage():
             or "how many" in e.question.text
         )
         assert e.question.metadata["cloze"] is True
+        assert len(e.question.text.split()) <= 2 * CLOZE_CONTEXT + 1
     answers = {e.answer for e in examples}
     assert {"1443년", "훈민정음", "Coubertin", "1894"} <= answers
     assert "세종대왕은" not in answers and "훈민정음을" not in answers  # particles are not part of a noun answer
