@@ -174,7 +174,7 @@ _CLOZE_NOUN = re.compile(
     r"(?<![\w])([\uac00-\ud7a3A-Za-z0-9]{2,}?)(?:에서|으로|을|를|의|에|과|와|로|이|가)(?=[\s,.]|$)"
 )
 #: Words of the sentence kept on each side of a cloze question's blank.
-CLOZE_CONTEXT = 10
+CLOZE_CONTEXT = 6
 _CLOZE_NAME = re.compile(r"(?<=\s)[A-Z][\w'-]+(?:\s+[A-Z][\w'-]+)*")
 
 
