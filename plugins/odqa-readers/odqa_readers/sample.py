@@ -12,28 +12,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+#: What both demo readers share: a bootstrap ``tiny`` model, 12 epochs, BM25's top 2 passages added to each question.
+_COMMON: dict[str, Any] = {
+    "bootstrap_size": "tiny",
+    "vocab_size": 8000,
+    "epochs": 12,
+    "batch_size": 16,
+    "lr": 1e-3,
+    "retrieved": 2,
+    "seed": 0,
+}
 #: ReaderTrainConfig settings of each demo reader.
 RECIPES: dict[str, dict[str, Any]] = {
-    "extractive": {
-        "reader": "extractive",
-        "bootstrap_size": "tiny",
-        "vocab_size": 8000,
-        "epochs": 12,
-        "batch_size": 16,
-        "lr": 1e-3,
-        "retrieved": 2,
-        "seed": 0,
-        "reader_options": {"max_length": 256, "doc_stride": 96},
-    },
+    "extractive": {**_COMMON, "reader": "extractive", "reader_options": {"max_length": 256, "doc_stride": 96}},
     "generative": {
+        **_COMMON,
         "reader": "generative",
-        "bootstrap_size": "tiny",
-        "vocab_size": 8000,
-        "epochs": 12,
-        "batch_size": 16,
-        "lr": 1e-3,
-        "retrieved": 2,
-        "seed": 0,
         "reader_options": {"max_length": 256, "mode": "fid"},
         # Without cloze questions the bootstrap T5 learns nothing from 180 questions (EM/F1 0 on the sample's
         # evaluation questions); with 4 per passage it answers some (benchmarks/RESULTS.md §8).
