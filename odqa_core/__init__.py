@@ -9,7 +9,16 @@ from odqa_core.errors import (
     UsageError,
 )
 from odqa_core.hookspecs import hookimpl
-from odqa_core.interfaces import Analyzer, Component, Fuser, Postprocessor, Reader, Retriever
+from odqa_core.interfaces import (
+    Analyzer,
+    Component,
+    EpochCheckpoint,
+    Fuser,
+    Postprocessor,
+    Reader,
+    Retriever,
+    Trainer,
+)
 from odqa_core.types import Document, Prediction, Question, RankedResults
 
 __version__ = "0.1.0"
@@ -19,6 +28,7 @@ __all__ = [
     "Component",
     "DataError",
     "Document",
+    "EpochCheckpoint",
     "Fuser",
     "IndexFormatError",
     "OdqaError",
@@ -29,6 +39,7 @@ __all__ = [
     "RankedResults",
     "Reader",
     "Retriever",
+    "Trainer",
     "UnknownComponentError",
     "UsageError",
     "__version__",

@@ -22,6 +22,7 @@ from odqa_core.pipeline import (
     parse_ks,
     parse_options,
     route_options,
+    run_config,
     run_pipeline,
     stage_options,
 )
@@ -46,25 +47,6 @@ class _CliError(click.ClickException):
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(" ".join(message.split()))
         self.exit_code = exit_code
-
-
-def _retriever_options(analyzer: str | None, analyzer_options: tuple[str, ...], options: dict) -> dict:
-    if analyzer is not None:
-        options["analyzer"] = analyzer
-    if analyzer_options:
-        options["analyzer_options"] = parse_options(analyzer_options)
-    return options
-
-
-def _route_analyzer(names: list[str], routed: dict, analyzer: str | None, analyzer_options: tuple[str, ...]) -> None:
-    """``--analyzer`` goes to every retriever of the pipeline that takes an analyzer (the sparse ones)."""
-    if analyzer is None and not analyzer_options:
-        return
-    takers = [n for n in names if "analyzer" in plugins.get_component_class("retriever", n).option_names()]
-    if not takers:
-        raise UsageError(f"--analyzer: none of the retrievers ({', '.join(names)}) takes an analyzer")
-    for name in takers:
-        routed[name] = _retriever_options(analyzer, analyzer_options, routed[name])
 
 
 def _load_corpus(path: str | None, split_words: int | None, stride: int | None, dedupe: bool):
@@ -108,6 +90,7 @@ def cli() -> None:
       odqa run --retriever bm25 --fuser cross -o dpr.model=runs/dpr/best   # 1.1 x DPR + BM25 (needs odqa-fusion)
       odqa retrieve --fuser rrf --index-dir idx/bm25 --index-dir idx/dpr --questions dev.jsonl --output rrf.jsonl
       odqa tune --fuser cross --index-dir idx/bm25 --index-dir idx/dpr --questions dev.jsonl --grid lam=0.5,1.1,2
+      odqa sweep --config grid.toml                  # a grid of models, epochs, folds, k: table and plots
       odqa plugins
     """
 
@@ -132,7 +115,11 @@ def index(retriever_name, corpus, index_dir, analyzer, analyzer_options, model, 
           --analyzer-option n=2 --split-words 100
       odqa index --retriever dpr --model runs/dpr/best --corpus corpus.jsonl --index-dir idx/dpr -o index_type=hnsw
     """
-    opts = _retriever_options(analyzer, analyzer_options, parse_options(options))
+    opts = parse_options(options)
+    if analyzer is not None:
+        opts["analyzer"] = analyzer
+    if analyzer_options:
+        opts["analyzer_options"] = parse_options(analyzer_options)
     if model is not None:
         opts["model"] = model
     retriever = plugins.create("retriever", retriever_name, opts)
@@ -386,32 +373,22 @@ def _run(
     dedupe,
 ):
     posts = [p.strip() for p in post.split(",") if p.strip()]
-    if not retriever_names and not fuser:
-        raise UsageError("name a retriever (--retriever bm25), or a fuser that brings its own (--fuser cross)")
-    if posts and not reader:
-        raise UsageError("postprocessors (--post) rewrite a reader's answers; add a --reader")
-    if n_best < 1:
-        raise UsageError(f"--n-best must be at least 1, got {n_best}")
-    names, routed = route_options(
-        parse_options(options), retriever_names, fuser, [*([reader] if reader else []), *posts]
-    )
-    _route_analyzer(names, routed, analyzer, analyzer_options)
-    if corpus is None:  # the bundled sample: demo models for the stages that need one and were given none
-        for kind, stage in [*(("retriever", n) for n in names), *([("reader", reader)] if reader else [])]:
-            routed[stage] = {**plugins.get_component_class(kind, stage).sample_defaults(), **routed[stage]}
-    config = RunConfig(
-        retrievers=names,
-        fuser=fuser,
-        reader=reader,
-        postprocessors=posts,
-        options=routed,
-        top_k=top_k,
-        ks=parse_ks(ks),
-        n_best=n_best,
-        batch_size=batch_size,
-        metric=metric,
-        reader_top_k=reader_top_k,
-    )
+    settings = {
+        "retrievers": list(retriever_names),
+        "fuser": fuser,
+        "reader": reader,
+        "post": posts,
+        "options": parse_options(options),
+        "top_k": top_k,
+        "ks": parse_ks(ks),
+        "n_best": n_best,
+        "batch_size": batch_size,
+        "metric": metric,
+        "reader_top_k": reader_top_k,
+        "analyzer": analyzer,
+        "analyzer_options": parse_options(analyzer_options),
+    }
+    config = run_config(settings, sample=corpus is None)
     pipeline = Pipeline.from_config(config)
     documents = _load_corpus(corpus, split_words, stride, dedupe)
     qs = _load_questions(questions)
@@ -519,6 +496,88 @@ def tune(
 
         atomic_write_text(output, json.dumps(report.to_json(), ensure_ascii=False, indent=1))
     click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=1) if as_json else report.table())
+
+
+@cli.command()
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Grid file (TOML): [sweep], [pipeline], [train.<component>], [axes] tables.",
+)
+@click.option(
+    "--output-dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Where results go (default: the grid's sweep.output_dir, else sweep-<grid name> beside the grid file).",
+)
+@click.option("--dry-run", is_flag=True, help="List the cells, which are done and what they train; run nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the finished rows (or with --dry-run the plan) as JSON.")
+def sweep(config_path, output_dir, dry_run, as_json):
+    """Run a grid of pipeline and training settings; one row per cell in results.csv, with tables and plots.
+
+    Each cell trains the models it needs (reused across cells and sweeps with identical settings), indexes
+    (reused the same way), retrieves, reads and evaluates, then appends its row. Running the same grid again
+    continues an interrupted sweep: finished cells are never recomputed.
+
+    \b
+    Outputs in the output directory: results.csv (every finished cell), results.md (ranked table, best
+    cell, fold spread), plot-topk.png, plot-<axis>.png (e.g. accuracy against epochs), plot-folds.png,
+    best.toml (the best cell as a pipeline file: odqa run --config best.toml), cells/<key>/ (each cell's
+    run.jsonl, summary.json, predictions), cache/ (trained models and indexes).
+
+    \b
+    Examples:
+      odqa sweep --config benchmarks/grids/dpr_sizes_epochs.toml
+      odqa sweep --config grid.toml --dry-run           # the cells, done or not, and what they will train
+      odqa sweep --config grid.toml --output-dir sweeps/try2
+
+    \b
+    A grid file:
+      [pipeline]
+      retriever = "bm25"
+      fuser = "cross"
+      [train.dpr]
+      epochs = 2
+      [axes]
+      "train.dpr.bootstrap_size" = ["micro", "tiny"]
+      "pipeline.options.cross.lam" = [0.5, 1.1, 2.0]
+    """
+    from odqa_core.sweep import SweepRunner, read_grid
+
+    grid = read_grid(config_path, output_dir)
+    runner = SweepRunner(grid)
+    if dry_run:
+        plan = runner.describe()
+        if as_json:
+            click.echo(json.dumps(plan, ensure_ascii=False, indent=1))
+            return
+        todo = [c for c in plan if not c["done"]]
+        click.echo(f"{len(plan)} cells, {len(plan) - len(todo)} done, {len(todo)} to run → {grid.output_dir}")
+        for cell in runner.cells:
+            entry = plan[cell.index - 1]
+            models = "; ".join(
+                f"{m['trainer']} {'cached' if m['cached'] else 'to train'}"
+                + (f", epoch {m['epoch']}" if m["epoch"] is not None else "")
+                for m in entry["models"]
+            )
+            status = "done" if entry["done"] else "todo"
+            click.echo(f"  {cell.index:>3}  {status}  {cell.label()}" + (f"  [{models}]" if models else ""))
+        return
+    rows = runner.run()
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
+        return
+    metric = runner.metric()
+    best = runner.best(rows)
+    click.echo(f"{len(rows)} cells → {grid.output_dir}/results.csv, results.md")
+    if best is not None:
+        click.echo(f"best: {_sweep_label(best, list(grid.axes))} with {metric} = {best[metric]:.4f} (best.toml)")
+
+
+def _sweep_label(row: dict, axes: list) -> str:
+    return ", ".join(f"{a}={row.get(a)}" for a in axes) or "the fixed pipeline"
 
 
 @cli.group()

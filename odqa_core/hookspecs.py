@@ -66,6 +66,15 @@ def register_analyzers(register: Register) -> None:
 
 
 @hookspec
+def register_trainers(register: Register) -> None:
+    """Register :class:`odqa_core.interfaces.Trainer` subclasses (what ``odqa sweep`` trains a component's model
+    with), each under the name of the component it trains.
+
+    :param register: ``register(cls, name=None)``; ``name`` defaults to ``cls.name``.
+    """
+
+
+@hookspec
 def register_commands(cli: Any) -> None:
     """Add commands to the ``odqa`` click group (e.g. ``odqa train``).
 

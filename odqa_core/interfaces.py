@@ -1,4 +1,4 @@
-"""The component interfaces: Analyzer, Retriever, Fuser, Reader, Postprocessor.
+"""The component interfaces: Analyzer, Retriever, Fuser, Reader, Postprocessor, Trainer.
 
 Conventions shared by all of them (Haystack's, roughly):
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -346,10 +347,52 @@ class Postprocessor(Component, ABC):
         """The processed predictions, best first."""
 
 
+@dataclass(frozen=True)
+class EpochCheckpoint:
+    """A checkpoint a :class:`Trainer` saved after one epoch, with the dev metric that epoch reached."""
+
+    epoch: int
+    path: Path
+    #: The trainer's epoch-selection metric on its dev questions (higher is better).
+    dev_metric: float
+    loss: float
+
+
+class Trainer(Component, ABC):
+    """Trains the model of one pipeline component; registered under that component's name (``dpr``, ...).
+
+    The options are the training settings (those of the plugin's ``odqa train`` command, by field name). ``odqa
+    sweep`` creates a trainer per grid cell, calls :meth:`train`, and passes the chosen checkpoint to the
+    component as its :attr:`model_option`.
+    """
+
+    kind = "trainer"
+    #: The kind of the component whose model this trains ("retriever", "reader").
+    stage: ClassVar[str] = ""
+    #: The option of that component that takes the trained checkpoint.
+    model_option: ClassVar[str] = "model"
+    #: The training setting that counts epochs (``None``: the trainer has no epochs).
+    epochs_option: ClassVar[str | None] = "epochs"
+
+    @abstractmethod
+    def train(
+        self,
+        documents: Sequence[Document],
+        questions: Sequence[Question],
+        output: Path,
+        *,
+        dev_questions: Sequence[Question] | None = None,
+    ) -> list[EpochCheckpoint]:
+        """Train on ``questions`` over ``documents`` into the empty directory ``output``; keep a checkpoint after
+        every epoch and return them in epoch order. ``dev_questions`` select epochs (else the trainer holds some
+        training questions out, as its command does)."""
+
+
 COMPONENT_KINDS: dict[str, type[Component]] = {
     "retriever": Retriever,
     "fuser": Fuser,
     "reader": Reader,
     "postprocessor": Postprocessor,
     "analyzer": Analyzer,
+    "trainer": Trainer,
 }

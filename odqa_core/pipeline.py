@@ -273,8 +273,13 @@ def run_pipeline(
     output_dir: str | Path,
     *,
     save_indexes: bool = True,
+    index: bool = True,
 ) -> dict[str, Any]:
-    """Index, retrieve, optionally read, evaluate, and write the outputs. Returns the summary."""
+    """Index, retrieve, optionally read, evaluate, and write the outputs. Returns the summary.
+
+    ``index=False`` takes the pipeline's retrievers as already indexed over ``documents`` (``odqa sweep`` loads
+    them from its index cache).
+    """
     output_dir = Path(output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise UsageError(f"output directory {output_dir} exists and is not a directory")
@@ -282,9 +287,10 @@ def run_pipeline(
     if pipeline.reader is not None:  # a missing or broken model fails here, before any indexing
         pipeline.reader.warm_up()
 
-    start = time.perf_counter()
-    pipeline.index(documents)
-    timings["index_s"] = time.perf_counter() - start
+    if index:
+        start = time.perf_counter()
+        pipeline.index(documents)
+        timings["index_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
     results = pipeline.retrieve(questions)
@@ -347,6 +353,62 @@ def nbest_entries(predictions: Sequence[Prediction]) -> list[dict[str, Any]]:
     ]
 
 
+def route_analyzer(names: Sequence[str], routed: dict[str, dict[str, Any]], analyzer: str | None, analyzer_options):
+    """``analyzer`` (and its options) go to every retriever of the pipeline that takes an analyzer (the sparse
+    ones); an error when none does."""
+    if analyzer is None and not analyzer_options:
+        return
+    takers = [n for n in names if "analyzer" in plugins.get_component_class("retriever", n).option_names()]
+    if not takers:
+        raise UsageError(f"--analyzer: none of the retrievers ({', '.join(names)}) takes an analyzer")
+    for name in takers:
+        routed[name] = {
+            **routed[name],
+            **({"analyzer": analyzer} if analyzer is not None else {}),
+            **({"analyzer_options": dict(analyzer_options)} if analyzer_options else {}),
+        }
+
+
+def run_config(settings: Mapping[str, Any], *, sample: bool = False) -> RunConfig:
+    """The :class:`RunConfig` of pipeline settings as a pipeline file gives them (:func:`read_pipeline_file`:
+    ``retrievers``, ``fuser``, ``reader``, ``post``, ``top_k``, ..., ``options`` flat as ``{"cross.lam": 1.1}``).
+
+    Options are routed to their stages, ``analyzer`` to the sparse retrievers; with ``sample`` (the bundled
+    sample corpus) the stages get their :meth:`~odqa_core.interfaces.Component.sample_defaults` under the
+    options given. Corpus, questions and output paths are not part of it.
+    """
+    retrievers = list(settings.get("retrievers") or [])
+    fuser, reader = settings.get("fuser"), settings.get("reader")
+    posts = [p for p in settings.get("post") or [] if p]
+    if not retrievers and not fuser:
+        raise UsageError("name a retriever (--retriever bm25), or a fuser that brings its own (--fuser cross)")
+    if posts and not reader:
+        raise UsageError("postprocessors (--post) rewrite a reader's answers; add a --reader")
+    n_best = settings.get("n_best", 5)
+    if n_best < 1:
+        raise UsageError(f"--n-best must be at least 1, got {n_best}")
+    names, routed = route_options(
+        dict(settings.get("options") or {}), retrievers, fuser, [*([reader] if reader else []), *posts]
+    )
+    route_analyzer(names, routed, settings.get("analyzer"), settings.get("analyzer_options"))
+    if sample:  # the bundled sample: demo models for the stages that need one and were given none
+        for kind, stage in [*(("retriever", n) for n in names), *([("reader", reader)] if reader else [])]:
+            routed[stage] = {**plugins.get_component_class(kind, stage).sample_defaults(), **routed[stage]}
+    return RunConfig(
+        retrievers=names,
+        fuser=fuser,
+        reader=reader,
+        postprocessors=posts,
+        options=routed,
+        top_k=settings.get("top_k", 100),
+        ks=tuple(settings.get("ks") or DEFAULT_KS),
+        n_best=n_best,
+        batch_size=settings.get("batch_size", 1024),
+        metric=settings.get("metric", "korquad"),
+        reader_top_k=settings.get("reader_top_k", 10),
+    )
+
+
 #: The keys of a pipeline file (``odqa run --config pipeline.toml``) and the type each must have.
 PIPELINE_KEYS: dict[str, tuple[type, ...]] = {
     "retrievers": (list,),
@@ -390,6 +452,15 @@ def read_pipeline_file(path: str | Path) -> dict[str, Any]:
         raise UsageError(f"cannot read pipeline file {path}: {exc.strerror or exc}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: not valid TOML ({exc})") from None
+    return check_pipeline_settings(raw, str(path))
+
+
+def check_pipeline_settings(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Pipeline settings (a pipeline file's, or a sweep grid's ``[pipeline]`` table) checked and normalised:
+    every key known and of the right type (one-line errors naming it, prefixed by ``where``), ``retriever``
+    folded into ``retrievers`` and the ``options`` table flattened to ``{"stage.key": value}``."""
+    raw = dict(raw)
+    path = where
     if "retriever" in raw:
         if "retrievers" in raw:
             raise UsageError(f"{path}: give 'retriever' or 'retrievers', not both")

@@ -28,6 +28,7 @@ _HOOKS = {
     "reader": "register_readers",
     "postprocessor": "register_postprocessors",
     "analyzer": "register_analyzers",
+    "trainer": "register_trainers",
 }
 
 _pm: pluggy.PluginManager | None = None

@@ -20,7 +20,8 @@ import json
 import re
 import shlex
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -28,7 +29,7 @@ import pytest
 from odqa_core import plugins
 from odqa_core.errors import DataError, IndexFormatError, UsageError
 from odqa_core.hookspecs import hookimpl
-from odqa_core.interfaces import Fuser, Postprocessor, Reader, Retriever
+from odqa_core.interfaces import EpochCheckpoint, Fuser, Postprocessor, Reader, Retriever, Trainer
 from odqa_core.storage import StoreReader, StoreWriter
 from odqa_core.types import Document, Prediction, Question, RankedResults, top_k_rows
 
@@ -549,8 +550,17 @@ class FakeReader(Reader):
 
     name = "fake-reader"
 
-    def __init__(self, *, max_words: int = 2) -> None:
+    def __init__(self, *, max_words: int = 2, model: str | None = None) -> None:
         self.max_words = max_words
+        #: A "trained model" (a :class:`FakeTrainer` checkpoint): its ``max_words`` replaces the option.
+        self.model = model
+
+    def warm_up(self) -> None:
+        if self.model is not None:
+            path = Path(self.model) / "model.json"
+            if not path.is_file():
+                raise UsageError(f"reader 'fake-reader': no model at {self.model}")
+            self.max_words = json.loads(path.read_text())["max_words"]
 
     def read(self, questions: Sequence[Question], results: RankedResults, n_best: int = 5) -> list[list[Prediction]]:
         out = []
@@ -588,6 +598,33 @@ class FakePostprocessor(Postprocessor):
         return out
 
 
+class FakeTrainer(Trainer):
+    """Trains ``fake-reader`` "models": after epoch ``e`` the reader answers with ``e`` words (capped by
+    ``max_words``); the dev metric rises until epoch 2 and then stays, so the best checkpoint of a longer run is
+    epoch 2. Every call is recorded in :attr:`runs` (tests count trainings)."""
+
+    name = "fake-reader"
+    stage = "reader"
+    runs: ClassVar[list[dict[str, Any]]] = []
+
+    def __init__(self, *, epochs: int = 2, max_words: int = 5, seed: int = 0, fold: int | None = None) -> None:
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+            raise UsageError(f"trainer 'fake-reader': epochs must be a positive integer, got {epochs!r}")
+        self.epochs, self.max_words, self.seed, self.fold = epochs, max_words, seed, fold
+
+    def train(self, documents, questions, output, *, dev_questions=None):
+        if self.fold is not None:  # a fold trains on the questions outside it (every third one held out)
+            questions = [q for i, q in enumerate(questions) if i % 3 != self.fold % 3]
+        FakeTrainer.runs.append({"epochs": self.epochs, "output": str(output), "questions": len(questions)})
+        out = []
+        for epoch in range(1, self.epochs + 1):
+            target = Path(output) / f"epoch-{epoch}"
+            target.mkdir(parents=True, exist_ok=True)
+            (target / "model.json").write_text(json.dumps({"max_words": min(epoch, self.max_words)}))
+            out.append(EpochCheckpoint(epoch, target, float(min(epoch, 2)), 1.0 / epoch))
+        return out
+
+
 class FakePlugin:
     """A plugin object registering all the fakes; register it on the plugin manager in a fixture."""
 
@@ -606,3 +643,7 @@ class FakePlugin:
     @hookimpl
     def register_postprocessors(self, register: Any) -> None:
         register(FakePostprocessor)
+
+    @hookimpl
+    def register_trainers(self, register: Any) -> None:
+        register(FakeTrainer)

@@ -85,6 +85,16 @@ from odqa_core.pipeline import parse_ks, parse_options
     help="Keep the best fold's checkpoints only, or every fold's.",
 )
 @click.option(
+    "--fold",
+    type=int,
+    default=None,
+    help="With --folds K: train only fold N (1-K), directly into --output (its held-out questions select the "
+    "epoch; --dev-questions are reported as test).",
+)
+@click.option(
+    "--keep-epochs", is_flag=True, help="Also keep every epoch's checkpoint as OUTPUT/epoch-N/ (best/ as always)."
+)
+@click.option(
     "--ict-epochs",
     type=int,
     default=None,
@@ -103,7 +113,8 @@ def train_dpr(
 
     \b
     Writes OUTPUT/report.json, OUTPUT/best/ (use with 'odqa index --retriever dpr --model OUTPUT/best')
-    and OUTPUT/last/ (resumable); with --folds K also OUTPUT/fold-1 ... fold-K.
+    and OUTPUT/last/ (resumable); with --keep-epochs also OUTPUT/epoch-1 ... epoch-N; with --folds K
+    also OUTPUT/fold-1 ... fold-K (with --fold N only fold N, laid out as a one-fold run in OUTPUT).
 
     \b
     Examples:
@@ -111,6 +122,7 @@ def train_dpr(
       odqa train dpr --corpus wiki.json --questions train.json --dev-questions dev.json \\
           --model klue/bert-base --epochs 3 --batch-size 32 --hard-negatives 2 --output runs/dpr
       odqa train dpr --corpus wiki.json --questions train.json --folds 5 --epochs 2 --output runs/dpr-5fold
+      odqa train dpr ... --folds 5 --fold 2 --keep-epochs --output runs/dpr-fold2   # one fold, every epoch
       odqa train dpr ... --output runs/dpr --resume                  # continue after an interruption
     """
     from odqa_core import data

@@ -1,4 +1,4 @@
-"""The ``dense`` odqa plugin: registers the ``dpr`` retriever and the ``odqa train dpr`` command.
+"""The ``dense`` odqa plugin: registers the ``dpr`` retriever, its ``dpr`` trainer and ``odqa train dpr``.
 
 Registration imports only numpy and odqa_core; torch, transformers and faiss load when a model or index is used.
 """
@@ -13,6 +13,13 @@ def register_retrievers(register):
     from odqa_dense.retriever import DPRRetriever
 
     register(DPRRetriever)
+
+
+@odqa_core.hookimpl
+def register_trainers(register):
+    from odqa_dense.trainers import DPRTrainer
+
+    register(DPRTrainer)
 
 
 @odqa_core.hookimpl

@@ -18,7 +18,11 @@ Output directory::
     report.json        configuration, per-epoch loss and metrics, best epoch (and per fold with k-fold)
     best/              checkpoint of the best epoch (``odqa index --retriever dpr --model DIR/best``)
     last/              checkpoint of the last epoch + optimizer state (for resume)
+    epoch-1/ ...       with ``keep_epochs``: the checkpoint of every epoch (what ``odqa sweep`` picks from)
     fold-1/ ...        with ``folds > 1``: one such directory per fold; ``best/`` is then the best fold's best
+
+With ``folds > 1`` and ``fold = k`` only fold ``k`` is trained, laid out as a one-fold run directly in the output
+directory (no ``fold-k/``): its held-out questions select the epoch, as they do for that fold of a k-fold run.
 """
 
 from __future__ import annotations
@@ -66,11 +70,22 @@ DEFAULT_ICT_EPOCHS_BOOTSTRAP = 3
 def check_training_settings(config: Any, positive: Sequence[str] = ()) -> None:
     """What every odqa training config (DPR's, the readers') must satisfy: positive counts (epochs, batch size,
     gradient accumulation, folds, vocabulary size and ``positive``), a positive learning rate, a warmup fraction
-    or step count, a known ``keep_folds`` and a dev fraction within 0-1. One-line usage errors."""
+    or step count, a known ``keep_folds``, a dev fraction within 0-1, a boolean ``keep_epochs`` and a ``fold``
+    (when set) within ``1..folds`` of a k-fold run. One-line usage errors."""
     for name in ("epochs", "batch_size", "grad_accum", "folds", "vocab_size", *positive):
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise UsageError(f"{name.replace('_', '-')} must be a positive integer, got {value!r}")
+    if not isinstance(config.keep_epochs, bool):
+        raise UsageError(f"keep-epochs must be true or false, got {config.keep_epochs!r}")
+    fold = config.fold
+    if fold is not None:
+        if isinstance(fold, bool) or not isinstance(fold, int):
+            raise UsageError(f"fold must be an integer, got {fold!r}")
+        if config.folds < 2:
+            raise UsageError(f"fold {fold} needs a k-fold run (folds of 2 or more), got folds {config.folds}")
+        if not 1 <= fold <= config.folds:
+            raise UsageError(f"fold {fold} is out of range for folds {config.folds}")
     if config.lr is not None and not config.lr > 0:
         raise UsageError(f"learning rate must be positive, got {config.lr}")
     if not config.warmup >= 0:
@@ -122,6 +137,10 @@ class TrainConfig:
     ict_keep_span: float = 0.1
     #: ICT learning rate (default: ``lr``'s default for the model).
     ict_lr: float | None = None
+    #: Also save every epoch's checkpoint as ``epoch-N/`` (best/ and last/ as always).
+    keep_epochs: bool = False
+    #: With ``folds > 1``: train only this fold (1-based), directly into the output directory.
+    fold: int | None = None
 
     def validate(self) -> TrainConfig:
         check_encoders(self.encoders)
@@ -141,7 +160,10 @@ class TrainConfig:
         metric, _, k = self.select.partition("@")
         if metric not in ("acc", "mrr") or not k.isdigit() or int(k) < 1:
             raise UsageError(f"select must look like acc@20 or mrr@10, got {self.select!r}")
-        self.eval_ks = tuple(sorted(set(self.eval_ks) | {int(k)}))
+        ks = self.eval_ks
+        if not isinstance(ks, (tuple, list)) or not all(type(v) is int and v >= 1 for v in ks):
+            raise UsageError(f"eval-ks must be a list of positive integers, got {ks!r}")
+        self.eval_ks = tuple(sorted(set(ks) | {int(k)}))
         if self.model is None:
             from odqa_dense.bootstrap import bert_size
 
@@ -162,7 +184,10 @@ class TrainConfig:
 
     def digest(self) -> str:
         """What a resumed run must share with the stopped one (run-time settings like the device may differ)."""
-        keep = {k: v for k, v in self.to_json().items() if k not in ("device", "eval_batch_size", "keep_folds")}
+        runtime = ("device", "eval_batch_size", "keep_folds", "keep_epochs")
+        keep = {k: v for k, v in self.to_json().items() if k not in runtime}
+        if keep["fold"] is None:  # as before ``fold`` existed: runs started then still resume
+            del keep["fold"]
         return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -585,6 +610,8 @@ class Trainer:
             if improved:
                 state["best"] = {"epoch": epoch, "metric": row["metric"]}
                 self._save(self.output / "best", epoch, row)
+            if config.keep_epochs:
+                self._save(self.output / f"epoch-{epoch}", epoch, row)
             state["epoch"] = epoch
             self._save(last, epoch, row, optimizer=optimizer, state=state)
             self._write_report(state)
@@ -711,6 +738,8 @@ def pretrain_ict(
         epochs=config.ict_epochs,
         hard_negatives=0,
         folds=1,
+        fold=None,
+        keep_epochs=False,
         lr=config.ict_lr or (config.learning_rate if config.model else DEFAULT_ICT_LR_BOOTSTRAP),
     )
     trainer = Trainer(
@@ -772,7 +801,9 @@ def train_dpr(
     Without ``dev_questions`` (and with one fold) a seeded ``dev_fraction`` of the training questions, grouped by
     gold document, is held out for epoch selection. With ``folds > 1`` each fold's held-out questions select its
     epochs, ``dev_questions`` (if any) are reported for every fold as ``test``, and ``best/`` is the best fold's.
-    ``on_epoch(fold, epoch, encoder)`` may return extra metrics to record with each epoch (benchmarks use it).
+    With ``config.fold = k`` only fold ``k`` of those is trained, directly into ``output`` (a one-fold run's
+    layout). ``on_epoch(fold, epoch, encoder)`` may return extra metrics to record with each epoch (benchmarks use
+    it).
     """
     config.validate()
     output = Path(output)
@@ -792,14 +823,21 @@ def train_dpr(
     if config.ict_epochs:
         initial = pretrain_ict(initial, documents, questions, config, output, dev_questions, resume, echo)
 
-    if config.folds == 1:
-        if dev_questions is None:
+    if config.folds == 1 or config.fold is not None:
+        test: Sequence[Question] = ()
+        if config.fold is not None:
+            held = fold_members[config.fold - 1]
+            echo(f"fold {config.fold}/{config.folds}: {len(held)} held-out questions")
+            test, dev_questions = dev_questions or (), [questions[i] for i in held]
+            train_idx = np.setdiff1d(np.arange(len(questions)), held)
+        elif dev_questions is None:
             held = group_folds(questions, max(2, round(1 / config.dev_fraction)), config.seed)[0]
             dev_questions = [questions[i] for i in held]
             train_idx = np.setdiff1d(np.arange(len(questions)), held)
             echo(f"no dev questions given: holding out {len(held)} training questions for epoch selection")
         else:
             train_idx = np.arange(len(questions))
+        fold = config.fold or 1
         trainer = Trainer(
             _fresh(initial),
             documents,
@@ -807,8 +845,9 @@ def train_dpr(
             dev_questions,
             config,
             output,
+            test=test,
             echo=echo,
-            on_epoch=(lambda e, enc: on_epoch(1, e, enc)) if on_epoch else None,
+            on_epoch=(lambda e, enc: on_epoch(fold, e, enc)) if on_epoch else None,
         )
         return trainer.run(resume=resume)
 

@@ -53,6 +53,16 @@ from odqa_core.pipeline import parse_options
 @click.option("--folds", type=int, default=1, show_default=True, help="K-fold training over the training questions.")
 @click.option("--keep-folds", type=click.Choice(["best", "all"]), default="best", show_default=True)
 @click.option(
+    "--fold",
+    type=int,
+    default=None,
+    help="With --folds K: train only fold N (1-K), directly into --output (its held-out questions select the "
+    "epoch; --dev-questions are reported as test).",
+)
+@click.option(
+    "--keep-epochs", is_flag=True, help="Also keep every epoch's checkpoint as OUTPUT/epoch-N/ (best/ as always)."
+)
+@click.option(
     "--retrieved",
     type=int,
     default=0,
@@ -107,7 +117,8 @@ def train_reader(
 
     \b
     Writes OUTPUT/report.json and OUTPUT/best/ (use with 'odqa run --reader extractive
-    -o extractive.model=OUTPUT/best'); with --folds K also OUTPUT/fold-1 ... fold-K.
+    -o extractive.model=OUTPUT/best'); with --keep-epochs also OUTPUT/epoch-1 ... epoch-N; with --folds K
+    also OUTPUT/fold-1 ... fold-K (with --fold N only fold N, laid out as a one-fold run in OUTPUT).
 
     \b
     Examples:
@@ -118,6 +129,7 @@ def train_reader(
       odqa train reader ... --retrieved 5 --fuser cross --retrieval-option dpr.model=runs/dpr/best --output ...
       odqa train reader --reader generative -o mode=fid --bootstrap mini --output runs/fid
       odqa train reader ... --folds 5 --epochs 2 --output runs/reader-5fold
+      odqa train reader ... --folds 5 --fold 2 --keep-epochs --output runs/reader-fold2   # one fold, every epoch
     """
     from odqa_core import data
     from odqa_readers.training import ReaderTrainConfig

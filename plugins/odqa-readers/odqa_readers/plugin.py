@@ -1,4 +1,5 @@
-"""The ``readers`` odqa plugin: registers the ``extractive`` and ``generative`` readers and ``odqa train reader``.
+"""The ``readers`` odqa plugin: registers the ``extractive`` and ``generative`` readers, their trainers and
+``odqa train reader``.
 
 Registration imports only odqa_core and this package's light modules; torch and transformers load on first use.
 """
@@ -15,6 +16,14 @@ def register_readers(register):
 
     register(ExtractiveReader)
     register(GenerativeReader)
+
+
+@odqa_core.hookimpl
+def register_trainers(register):
+    from odqa_readers.trainers import ExtractiveTrainer, GenerativeTrainer
+
+    register(ExtractiveTrainer)
+    register(GenerativeTrainer)
 
 
 @odqa_core.hookimpl

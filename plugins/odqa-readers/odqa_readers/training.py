@@ -3,7 +3,9 @@
 The loop drives any :class:`~odqa_readers.base.TransformerReader` through its three hooks (features, collate,
 loss). After every epoch the reader reads the dev questions given their gold passages and EM/F1 are computed with
 the official KorQuAD 1.0 (character F1) or SQuAD v1.1 (token F1) definitions; the best epoch is kept as a
-checkpoint store (``best/``: safetensors + manifest with checksums), the history goes to ``report.json``.
+checkpoint store (``best/``: safetensors + manifest with checksums), the history goes to ``report.json``. With
+``keep_epochs`` every epoch's checkpoint is kept too (``epoch-N/``); with ``folds > 1`` and ``fold = k`` only fold k
+is trained, laid out as a one-fold run directly in the output directory.
 
 Retrieved-passage training (the competition mentors' recipe): with ``retrieved = N`` every training question's top
 N passages from any retriever or fuser (by name) are added to its gold passage. A retrieved passage holding an
@@ -73,6 +75,10 @@ class ReaderTrainConfig:
     retrieval_options: dict[str, Any] = field(default_factory=dict)
     #: Synthetic cloze questions per corpus passage added to the training examples (:func:`cloze_examples`).
     cloze: int = 0
+    #: Also save every epoch's checkpoint as ``epoch-N/`` (``best/`` as always).
+    keep_epochs: bool = False
+    #: With ``folds > 1``: train only this fold (1-based), directly into the output directory.
+    fold: int | None = None
 
     def validate(self) -> ReaderTrainConfig:
         from odqa_dense.training import check_training_settings
@@ -319,6 +325,9 @@ class ReaderTrainer:
             if improved:
                 state["best"] = {"epoch": epoch, "metric": row["metric"]}
                 reader.save(self.output / "best", params={"epoch": epoch, "loss": row["loss"], "dev": row["dev"]})
+            if config.keep_epochs:
+                params = {"epoch": epoch, "loss": row["loss"], "dev": row["dev"]}
+                reader.save(self.output / f"epoch-{epoch}", params=params)
             self._write_report(state, n, done=epoch == config.epochs)
             self.echo(
                 f"epoch {epoch}: loss {row['loss']:.4f}, dev EM {row['dev']['exact_match']:.2f} "
@@ -385,8 +394,10 @@ def train_reader(
 
     Without ``dev_questions`` (and one fold) a seeded ``dev_fraction`` of the training questions, grouped by gold
     document, selects the best epoch. With ``folds > 1`` each fold's held-out questions select its epochs,
-    ``dev_questions`` are reported for every fold as ``test``, and ``best/`` is the best fold's. ``retrieved``
+    ``dev_questions`` are reported for every fold as ``test``, and ``best/`` is the best fold's; with
+    ``config.fold = k`` only fold ``k`` is trained, directly into ``output`` (a one-fold run's layout). ``retrieved``
     (else ``config.retrieved`` passages from the configured retrieval) adds retrieved passages to the examples.
+    With ``config.keep_epochs`` every epoch's checkpoint is kept as ``epoch-N/`` too.
     """
     from odqa_dense.training import finish_folds, group_folds, prepare_output, stderr_echo
 
@@ -421,6 +432,12 @@ def train_reader(
         keep = np.isin(owner, train_idx)
         part = [e for e, k in zip(examples, keep.tolist()) if k] + cloze
         return ReaderTrainer(copy.deepcopy(initial), part, dev, documents, config, out, test=test, echo=echo).run()
+
+    if config.fold is not None:
+        held = fold_members[config.fold - 1]
+        echo(f"fold {config.fold}/{config.folds}: {len(held)} held-out questions")
+        train_idx = np.setdiff1d(np.arange(len(questions)), held)
+        return train_part(train_idx, [questions[i] for i in held], output, dev_questions or ())
 
     if config.folds == 1:
         if dev_questions is None:

@@ -1,5 +1,5 @@
-"""Discovering odqa-readers — registries, ``odqa train reader --help``, reader options and their errors, a pipeline
-file — imports no torch: only reading or training does."""
+"""Discovering odqa-readers — registries, ``odqa train reader --help``, reader and trainer options and their errors,
+a pipeline file — imports no torch: only reading or training does."""
 
 from __future__ import annotations
 
@@ -24,11 +24,24 @@ for name, options in (("extractive", {"max_length": 256, "doc_stride": 64}), ("g
         pass
     else:
         raise AssertionError(f"{name}: max_length=-1 was accepted")
+assert {"extractive", "generative"} <= set(plugins.registry("trainer")), sorted(plugins.registry("trainer"))
+for name in ("extractive", "generative"):
+    trainer = plugins.create("trainer", name, {"model": "some/model", "epochs": 2, "folds": 3, "fold": 2})
+    assert trainer.stage == "reader" and trainer.train_config().reader == name
+    for bad in ({"epochs": 0}, {"fold": 6, "folds": 5}, {"reader": name}):
+        try:
+            plugins.create("trainer", name, bad)
+        except odqa_core.UsageError:
+            pass
+        else:
+            raise AssertionError(f"{name} trainer: {bad} was accepted")
 for args in (["train", "reader", "--help"], ["run", "--help"], ["evaluate", "--help"]):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
 result = CliRunner().invoke(cli, ["train", "reader", "--output", "/nonexistent/x", "--epochs", "0"])
 assert result.exit_code == 2 and "epochs" in result.output, result.output
+result = CliRunner().invoke(cli, ["train", "reader", "--output", "/nonexistent/x", "--folds", "5", "--fold", "6"])
+assert result.exit_code == 2 and "out of range" in result.output, result.output
 assert "torch" not in sys.modules, "torch was imported"
 assert "transformers" not in sys.modules, "transformers was imported"
 print("ok")
