@@ -50,7 +50,7 @@ max_words = 1
     assert summary["retrievers"] == ["fake"] and summary["reader"] == "fake-reader"
     assert summary["postprocessors"] == ["fake-strip"] and summary["top_k"] == 3
     assert summary["components"]["fake"] == {"tokens": "chars"}
-    assert summary["components"]["fake-reader"] == {"max_words": 1}
+    assert summary["components"]["fake-reader"] == {"max_words": 1, "model": None}
     assert set(summary["retrieval"]["metrics"]["doc"]) == {"acc@1", "acc@3", "mrr@1", "mrr@3", "recall@1", "recall@3"}
     nbest = json.loads((out / "nbest_predictions.json").read_text())
     assert all(1 <= len(entries) <= 2 for entries in nbest.values())
