@@ -3,7 +3,8 @@
 A grid file is TOML with four tables (relative paths are relative to the grid file)::
 
     [sweep]                          # how the sweep runs; every key optional
-    output_dir = "sweep-dpr"         # results.csv, results.md, plots, best.toml, cells/ (default: sweep-<file stem>)
+    output_dir = "sweep-dpr"         # results.csv, results.md, plots, best.toml, cells/ (default: sweep-<file
+                                     # stem> in the current directory)
     cache_dir = "cache"              # trained models and built indexes (default: <output_dir>/cache); sweeps
                                      # that share one reuse each other's models and indexes
     metric = "acc@20"                # ranks the cells: acc@K, mrr@K, recall@K, or exact_match / f1 with a reader
@@ -229,11 +230,12 @@ def read_grid(path: str | Path, output_dir: str | Path | None = None) -> Grid:
         raise UsageError(f"{where}: sweep.hit must be doc or answer, got {sweep['hit']!r}")
     if "metric" in sweep:
         _check_metric_name(sweep["metric"], f"{where}: sweep.metric")
-    out = (
-        Path(output_dir)
-        if output_dir is not None
-        else Path(_resolve(sweep.get("output_dir", f"sweep-{path.stem}"), base))
-    )
+    if output_dir is not None:
+        out = Path(output_dir)
+    elif "output_dir" in sweep:
+        out = Path(_resolve(sweep["output_dir"], base))
+    else:  # like `odqa run`'s odqa-output/: in the current directory
+        out = Path(f"sweep-{path.stem}").resolve()
     cache = Path(_resolve(sweep["cache_dir"], base)) if "cache_dir" in sweep else out / "cache"
 
     pipeline_raw = dict(_table(raw, "pipeline", where))
@@ -267,7 +269,6 @@ def read_grid(path: str | Path, output_dir: str | Path | None = None) -> Grid:
                 f"{where}: pipeline.options.{name}.{_trainer_class(name).model_option} is set, but [train.{name}] "
                 "trains that model; give one of them"
             )
-        _create_trainer(name, settings, label)
         train[name] = settings
         train_data[name] = extra
 
@@ -280,8 +281,12 @@ def read_grid(path: str | Path, output_dir: str | Path | None = None) -> Grid:
         seen = [json.dumps(v, sort_keys=True) for v in values]
         if len(set(seen)) != len(seen):
             raise UsageError(f"{label} lists a value twice: {values!r}")
-        axes[key] = [_check_axis_value(key, v, label, pipeline, train, train_data, base) for v in values]
+        axes[key] = [_check_axis_value(key, v, label, pipeline, train, train_data, axes, base) for v in values]
 
+    for name, settings in train.items():  # the fixed settings with each axis at its first value
+        firsts = {k.split(".", 2)[2]: v[0] for k, v in axes.items() if k.startswith(f"train.{name}.")}
+        firsts.pop("checkpoint", None)
+        _create_trainer(name, {**settings, **firsts}, f"{where}: [train.{name}]")
     share = sweep.get("share_epochs", False)
     return Grid(
         path=path,
@@ -333,6 +338,7 @@ def _check_axis_value(
     pipeline: dict[str, Any],
     train: dict[str, dict[str, Any]],
     train_data: dict[str, dict[str, Any]],
+    axes: dict[str, list[Any]],
     base: Path,
 ) -> Any:
     """The axis value, checked as far as it can be alone (its key exists, its type, the trainer accepts it)."""
@@ -372,7 +378,9 @@ def _check_axis_value(
         if setting not in _trainer_class(name).option_names():
             valid = ", ".join([*_trainer_class(name).option_names(), "checkpoint"])
             raise UsageError(f"{label}: unknown setting {setting!r} of trainer {name!r}; valid: {valid}")
-        _create_trainer(name, {**train[name], setting: value}, f"{label} = {option_text(value)}")
+        others = {k.split(".", 2)[2]: v[0] for k, v in axes.items() if k.startswith(f"train.{name}.")}
+        others.pop("checkpoint", None)
+        _create_trainer(name, {**train[name], **others, setting: value}, f"{label} = {option_text(value)}")
         return value
     raise UsageError(f"{label}: an axis key is {shapes}")
 

@@ -243,8 +243,9 @@ def test_a_foreign_results_file_is_refused(fake_plugins, odqa, tmp_path):
     assert (tmp_path / "out" / "results.csv").read_text() == "a,b\n1,2\n"
 
 
-def test_fixed_grid_without_axes_is_one_cell(fake_plugins, odqa, tmp_path):
+def test_fixed_grid_without_axes_is_one_cell(fake_plugins, odqa, tmp_path, monkeypatch):
     grid = write_grid(tmp_path, '[pipeline]\nretriever = "fake"\nks = [1, 5]\n')
+    monkeypatch.chdir(tmp_path)  # without output_dir, results go to sweep-<grid name> in the current directory
     result = odqa(f"sweep --config {grid}")
     assert result.exit_code == 0, result.output
     rows = rows_of(tmp_path / "sweep-grid" / "results.csv")
