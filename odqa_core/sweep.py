@@ -41,7 +41,7 @@ What is reused. A cell trains the models its train sections name (and its pipeli
 each retriever, retrieves, reads, evaluates, and appends one row to ``results.csv``. Trained models go to
 ``<cache_dir>/models/<component>-<hash>`` and indexes to ``<cache_dir>/indexes/<retriever>-<hash>``, the hash
 covering everything they are made from (settings, corpus file content and passage split, question files and
-selection), so cells with identical settings share them, across sweeps too. A model is trained in a ``.partial``
+selection), so cells with identical settings share them, across sweeps too. A model is trained in a ``.partial-<pid>``
 directory renamed when complete, so a killed training is started over, never half-used.
 
 Resume. A cell's row is its key (a hash of everything the cell computes) plus its axis values and metrics;
@@ -64,6 +64,7 @@ import hashlib
 import io
 import json
 import math
+import os
 import shutil
 import sys
 import time
@@ -663,10 +664,11 @@ class SweepRunner:
         target = self.model_dir(plan)
         if (target / MODEL_MANIFEST).is_file():
             return _load_checkpoints(target)
-        partial = target.with_name(target.name + ".partial")
-        if partial.exists():  # a training that was killed: start it over
-            shutil.rmtree(partial)
-        partial.parent.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        for stale in target.parent.glob(f"{target.name}.partial-*"):
+            if not _running_elsewhere(stale.name.rpartition("-")[2]):  # a training that was killed: start over
+                shutil.rmtree(stale, ignore_errors=True)
+        partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
         documents = self.data.corpus(settings)
         questions = self.data.questions(plan.questions, data.sample_train_questions_path)
         dev = self.data.questions(plan.dev_questions, data.sample_questions_path) if plan.dev_questions else None
@@ -702,7 +704,12 @@ class SweepRunner:
             "finished": _now(),
         }
         atomic_write_text(partial / MODEL_MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1))
-        partial.rename(target)
+        try:
+            partial.rename(target)
+        except OSError:  # another sweep on the same cache finished the same model first: use that one
+            if not (target / MODEL_MANIFEST).is_file():
+                raise
+            shutil.rmtree(partial, ignore_errors=True)
         return _load_checkpoints(target)
 
     @staticmethod
@@ -966,6 +973,19 @@ def run_sweep(grid: Grid, echo: Callable[[str], None] = stderr_echo) -> tuple[Sw
 
 
 # --- small helpers --------------------------------------------------------------------------------------------------
+
+
+def _running_elsewhere(pid: str) -> bool:
+    """Whether ``pid`` is another live process (a sweep training into its own ``.partial-<pid>`` directory)."""
+    if not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _now() -> str:

@@ -133,8 +133,7 @@ def _by_axis(
             ax.errorbar(xs, ys, yerr=errs, marker="o", capsize=3, label=label)
         else:
             ax.plot(xs, ys, marker="o", label=label)
-    if not numeric:
-        ax.set_xticks(positions, labels)
+    ax.set_xticks(positions, labels)  # the axis values themselves, never interpolated ticks
     ax.set_xlabel(axis)
     ax.set_ylabel(metric + (f" (mean ± std over {folds[0].rsplit('.', 1)[-1]}s)" if folds else ""))
     ax.set_title(f"{metric} against {axis}")

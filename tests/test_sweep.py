@@ -147,12 +147,12 @@ def test_a_training_killed_mid_way_is_started_over(fake_plugins, odqa, tmp_path,
     monkeypatch.setattr(FakeTrainer, "train", dies_after_first_epoch)
     assert odqa(f"sweep --config {grid}").exit_code != 0
     models = tmp_path / "out" / "cache" / "models"
-    assert [p.name.endswith(".partial") for p in models.iterdir()] == [True]
+    assert [".partial-" in p.name for p in models.iterdir()] == [True]
     assert not (tmp_path / "out" / "results.csv").exists()
 
     monkeypatch.setattr(FakeTrainer, "train", original)
     assert odqa(f"sweep --config {grid}").exit_code == 0
-    assert not [p for p in models.iterdir() if p.name.endswith(".partial")]
+    assert not [p for p in models.iterdir() if ".partial-" in p.name]
     assert len(rows_of(tmp_path / "out" / "results.csv")) == 6
 
 

@@ -13,15 +13,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from odqa_core.errors import UsageError
 from odqa_core.interfaces import EpochCheckpoint, Trainer
 from odqa_core.types import Document, Question
 from odqa_dense.training import TrainConfig, train_dpr
 
-#: TrainConfig fields a trainer does not take: it always keeps every epoch.
-_NOT_OPTIONS = ("keep_epochs",)
 #: TrainConfig fields that are tuples (TOML and JSON give lists).
 _TUPLES = ("eval_ks",)
 
@@ -32,33 +30,38 @@ def check_one_model(folds: int, fold: int | None) -> None:
         raise UsageError(f"folds {folds} needs a fold (1-{folds}): a trainer trains one fold's model")
 
 
-class DPRTrainer(Trainer):
-    """Trains a ``dpr`` retriever's bi-encoder; options are ``odqa train dpr``'s settings by field name."""
+class ConfigTrainer(Trainer):
+    """A trainer whose options are the fields of a training-config dataclass (less :attr:`not_options`), run by a
+    training function that keeps every epoch's checkpoint as ``epoch-N/`` and reports each epoch's dev metric.
 
-    name = "dpr"
-    stage = "retriever"
+    Subclasses set :attr:`config_class` and implement :meth:`train_config` and :meth:`run_training`.
+    """
+
+    config_class: ClassVar[type]
+    #: Config fields a trainer does not take: it always keeps every epoch.
+    not_options: ClassVar[tuple[str, ...]] = ("keep_epochs",)
 
     @classmethod
     def option_names(cls) -> list[str]:
-        return [f.name for f in dataclasses.fields(TrainConfig) if f.name not in _NOT_OPTIONS]
+        return [f.name for f in dataclasses.fields(cls.config_class) if f.name not in cls.not_options]
 
     def __init__(self, **settings: Any) -> None:
         unknown = sorted(set(settings) - set(self.option_names()))
         if unknown:  # from_options reports these first; this guards direct construction
-            raise UsageError(f"unknown dpr training setting(s) {', '.join(unknown)}")
+            raise UsageError(f"unknown {self.name} training setting(s) {', '.join(unknown)}")
         self.settings = dict(settings)
         config = self.train_config()  # a bad value fails now, with the config's one-line usage error
         check_one_model(config.folds, config.fold)
 
-    def train_config(self, **overrides: Any) -> TrainConfig:
-        """A validated :class:`TrainConfig` of the settings (a fresh one each call: validation fills defaults)."""
-        values = {**self.settings, **overrides}
-        for name in _TUPLES:
-            if isinstance(values.get(name), list):
-                values[name] = tuple(values[name])
-        if isinstance(values.get("negative_options"), dict):
-            values["negative_options"] = dict(values["negative_options"])
-        return TrainConfig(**values).validate()
+    def train_config(self, **overrides: Any) -> Any:
+        """A validated config of the settings and ``overrides`` (a fresh one each call)."""
+        raise NotImplementedError
+
+    def run_training(
+        self, documents: Sequence[Document], questions: Sequence[Question], config: Any, output: Path, dev_questions
+    ) -> dict[str, Any]:
+        """Train with ``config`` into ``output``; the report, whose ``epochs`` rows have epoch, metric and loss."""
+        raise NotImplementedError
 
     def config(self) -> dict[str, Any]:
         return dict(self.settings)
@@ -72,9 +75,29 @@ class DPRTrainer(Trainer):
         dev_questions: Sequence[Question] | None = None,
     ) -> list[EpochCheckpoint]:
         output = Path(output)
-        config = self.train_config(keep_epochs=True)
-        report = train_dpr(documents, questions, config, output, dev_questions=dev_questions)
+        report = self.run_training(documents, questions, self.train_config(keep_epochs=True), output, dev_questions)
         return [
             EpochCheckpoint(row["epoch"], output / f"epoch-{row['epoch']}", float(row["metric"]), float(row["loss"]))
             for row in report["epochs"]
         ]
+
+
+class DPRTrainer(ConfigTrainer):
+    """Trains a ``dpr`` retriever's bi-encoder; options are ``odqa train dpr``'s settings by field name."""
+
+    name = "dpr"
+    stage = "retriever"
+    config_class = TrainConfig
+
+    def train_config(self, **overrides: Any) -> TrainConfig:
+        """A validated :class:`TrainConfig` of the settings (a fresh one each call: validation fills defaults)."""
+        values = {**self.settings, **overrides}
+        for name in _TUPLES:
+            if isinstance(values.get(name), list):
+                values[name] = tuple(values[name])
+        if isinstance(values.get("negative_options"), dict):
+            values["negative_options"] = dict(values["negative_options"])
+        return TrainConfig(**values).validate()
+
+    def run_training(self, documents, questions, config, output, dev_questions) -> dict[str, Any]:
+        return train_dpr(documents, questions, config, output, dev_questions=dev_questions)

@@ -11,38 +11,20 @@ Creating a trainer validates its settings (one-line usage errors) and imports no
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from odqa_dense.trainers import check_one_model
+from odqa_dense.trainers import ConfigTrainer
 
-from odqa_core.errors import UsageError
-from odqa_core.interfaces import EpochCheckpoint, Trainer
-from odqa_core.types import Document, Question
 from odqa_readers.training import ReaderTrainConfig, parse_reader_config, train_reader
 
-#: ReaderTrainConfig fields a trainer does not take: the reader is the trainer's name, and every epoch is kept.
-_NOT_OPTIONS = ("reader", "keep_epochs")
 
-
-class TransformerReaderTrainer(Trainer):
+class TransformerReaderTrainer(ConfigTrainer):
     """Trains the reader named like the trainer; options are ``odqa train reader``'s settings by field name."""
 
     stage = "reader"
-
-    @classmethod
-    def option_names(cls) -> list[str]:
-        return [f.name for f in dataclasses.fields(ReaderTrainConfig) if f.name not in _NOT_OPTIONS]
-
-    def __init__(self, **settings: Any) -> None:
-        unknown = sorted(set(settings) - set(self.option_names()))
-        if unknown:  # from_options reports these first; this guards direct construction
-            raise UsageError(f"unknown {self.name} training setting(s) {', '.join(unknown)}")
-        self.settings = dict(settings)
-        config = self.train_config()  # a bad value fails now, with the config's one-line usage error
-        check_one_model(config.folds, config.fold)
+    config_class = ReaderTrainConfig
+    #: The reader is the trainer's name, and every epoch is kept.
+    not_options = ("reader", "keep_epochs")
 
     def train_config(self, **overrides: Any) -> ReaderTrainConfig:
         """A validated :class:`ReaderTrainConfig` of the settings, for this trainer's reader."""
@@ -54,24 +36,8 @@ class TransformerReaderTrainer(Trainer):
                 values[name] = type(values[name])(values[name])
         return parse_reader_config(values).validate()
 
-    def config(self) -> dict[str, Any]:
-        return dict(self.settings)
-
-    def train(
-        self,
-        documents: Sequence[Document],
-        questions: Sequence[Question],
-        output: Path,
-        *,
-        dev_questions: Sequence[Question] | None = None,
-    ) -> list[EpochCheckpoint]:
-        output = Path(output)
-        config = self.train_config(keep_epochs=True)
-        report = train_reader(documents, questions, config, output, dev_questions=dev_questions)
-        return [
-            EpochCheckpoint(row["epoch"], output / f"epoch-{row['epoch']}", float(row["metric"]), float(row["loss"]))
-            for row in report["epochs"]
-        ]
+    def run_training(self, documents, questions, config, output, dev_questions) -> dict[str, Any]:
+        return train_reader(documents, questions, config, output, dev_questions=dev_questions)
 
 
 class ExtractiveTrainer(TransformerReaderTrainer):
