@@ -752,8 +752,10 @@ class SweepRunner:
         settings = copy.deepcopy(cell.settings)
         row: dict[str, Any] = {"cell": cell.key, **{k: option_text(v) for k, v in cell.values.items()}}
         train_s = 0.0
+        trained = 0
         for plan in cell.models:
             t0 = time.perf_counter()
+            trained += not self._is_trained(plan)
             chosen = self.choose(plan, self.ensure_model(plan, settings))
             train_s += time.perf_counter() - t0
             settings["options"][f"{plan.trainer}.{_trainer_class(plan.trainer).model_option}"] = str(chosen.path)
@@ -797,6 +799,7 @@ class SweepRunner:
         timings = summary["timings"]
         row.update(
             {
+                "trained": trained,
                 "train_s": round(train_s, 2),
                 "index_s": round(index_s, 2),
                 "retrieve_s": timings.get("retrieve_s", 0.0),
@@ -817,18 +820,25 @@ class SweepRunner:
         if done:
             self.echo(f"{done} of {total} cells already in {self.results_path}; running the other {len(pending)}")
         first = ["cell", *grid.axes]
-        spent: list[float] = []
+        evaluating: list[float] = []  # seconds per cell without its training
+        training: list[float] = []  # seconds per model trained
         with progress(total, "sweep", "cell", initial=done) as bar:
-            for cell in pending:
+            for i, cell in enumerate(pending):
                 row = self.run_cell(cell)
                 self.rows.append(row)
                 write_results(self.results_path, self.rows, first)
                 self.write_reports()
-                spent.append(float(row["cell_s"]))
+                evaluating.append(float(row["cell_s"]) - float(row["train_s"]))
+                if row["trained"]:
+                    training.append(float(row["train_s"]) / row["trained"])
                 done += 1
                 bar.update(1)
                 left = total - done
-                eta = f"; about {_duration(left * sum(spent) / len(spent))} left" if left else ""
+                eta = (
+                    f"; about {_duration(self.time_left(pending[i + 1 :], evaluating, training))} left"
+                    if left
+                    else ""
+                )
                 metric = self.metric()
                 self.echo(
                     f"[{done}/{total}] {cell.label()} → {metric} {_fmt(row.get(metric))} in {row['cell_s']:.1f} s "
@@ -839,6 +849,16 @@ class SweepRunner:
         if not pending:
             self.write_reports()
         return self.grid_rows()
+
+    def time_left(self, cells: Sequence[Cell], evaluating: Sequence[float], training: Sequence[float]) -> float:
+        """Seconds the ``cells`` will take: the mean cell without training each, plus the mean training per model
+        they still have to train (each model once)."""
+        untrained = {str(self.model_dir(p)) for c in cells for p in c.models if not self._is_trained(p)}
+        per_model = sum(training) / len(training) if training else 0.0
+        return len(cells) * sum(evaluating) / max(1, len(evaluating)) + len(untrained) * per_model
+
+    def _is_trained(self, plan: ModelPlan) -> bool:
+        return (self.model_dir(plan) / MODEL_MANIFEST).is_file()
 
     # --- outputs ---
 
@@ -892,7 +912,7 @@ class SweepRunner:
     def metric_columns(self, rows: Sequence[Mapping[str, Any]]) -> list[str]:
         metric = self.metric()
         ks = sorted({k for c in self.cells for k in c.config.ks})
-        cols = [metric, *(f"acc@{k}" for k in ks), "mrr@10", *READER_METRICS]
+        cols = [metric, *READER_METRICS, *(f"acc@{k}" for k in ks), "mrr@10"]
         return [c for c in dict.fromkeys(cols) if any(c in r and r[c] != "" for r in rows)]
 
     def markdown(self, rows: Sequence[Mapping[str, Any]], plots: Sequence[Path]) -> str:

@@ -59,6 +59,10 @@ def test_tiny_grid_end_to_end_on_the_sample(fake_plugins, odqa, tmp_path):
     out = tmp_path / "out"
     rows = rows_of(out / "results.csv")
     assert len(rows) == 6
+    # Progress over the grid: cells done / total, each cell's time, the time left.
+    assert "[1/6] train.fake-reader.epochs=1 pipeline.reader_top_k=1 → f1" in result.output
+    assert "[6/6]" in result.output and "left" in result.output
+    assert [r["trained"] for r in rows] == ["1", "0", "1", "0", "1", "0"]
     assert [(r["train.fake-reader.epochs"], r["pipeline.reader_top_k"]) for r in rows] == [
         ("1", "1"), ("1", "3"), ("2", "1"), ("2", "3"), ("3", "1"), ("3", "3"),
     ]  # fmt: skip
