@@ -9,6 +9,22 @@ import click
 from odqa_core.pipeline import parse_ks, parse_options
 
 
+def one_model_options(func):
+    """``--fold`` and ``--keep-epochs``, shared by ``odqa train dpr`` and ``odqa train reader``."""
+    func = click.option(
+        "--keep-epochs",
+        is_flag=True,
+        help="Also keep every epoch's checkpoint as OUTPUT/epoch-N/ (best/ as always).",
+    )(func)
+    return click.option(
+        "--fold",
+        type=int,
+        default=None,
+        help="With --folds K: train only fold N (1-K), directly into --output (its held-out questions select the "
+        "epoch; --dev-questions are reported as test).",
+    )(func)
+
+
 @click.command(name="dpr")
 @click.option("--corpus", default=None, help="Passages to retrieve from (default: the bundled sample).")
 @click.option(
@@ -84,16 +100,7 @@ from odqa_core.pipeline import parse_ks, parse_options
     show_default=True,
     help="Keep the best fold's checkpoints only, or every fold's.",
 )
-@click.option(
-    "--fold",
-    type=int,
-    default=None,
-    help="With --folds K: train only fold N (1-K), directly into --output (its held-out questions select the "
-    "epoch; --dev-questions are reported as test).",
-)
-@click.option(
-    "--keep-epochs", is_flag=True, help="Also keep every epoch's checkpoint as OUTPUT/epoch-N/ (best/ as always)."
-)
+@one_model_options
 @click.option(
     "--ict-epochs",
     type=int,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import click
+from odqa_dense.cli import one_model_options
 
 from odqa_core.pipeline import parse_options
 
@@ -52,16 +53,7 @@ from odqa_core.pipeline import parse_options
 @click.option("--select", type=click.Choice(["f1", "exact_match"]), default="f1", show_default=True)
 @click.option("--folds", type=int, default=1, show_default=True, help="K-fold training over the training questions.")
 @click.option("--keep-folds", type=click.Choice(["best", "all"]), default="best", show_default=True)
-@click.option(
-    "--fold",
-    type=int,
-    default=None,
-    help="With --folds K: train only fold N (1-K), directly into --output (its held-out questions select the "
-    "epoch; --dev-questions are reported as test).",
-)
-@click.option(
-    "--keep-epochs", is_flag=True, help="Also keep every epoch's checkpoint as OUTPUT/epoch-N/ (best/ as always)."
-)
+@one_model_options
 @click.option(
     "--retrieved",
     type=int,

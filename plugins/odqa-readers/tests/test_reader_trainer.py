@@ -13,7 +13,7 @@ from odqa_readers.training import ReaderTrainConfig
 
 from odqa_core import EpochCheckpoint, Trainer, UsageError, data, plugins
 from odqa_core.storage import open_store
-from odqa_core.testing import assert_one_line_error, run_cli
+from odqa_core.testing import assert_one_line_error, run_cli, write_toy_files
 
 #: Settings as a TOML grid cell gives them: micro models, small windows.
 SETTINGS = {
@@ -148,15 +148,8 @@ def test_training_one_fold(sample, tmp_path):
 
 
 def test_train_reader_keep_epochs_and_fold(sample, tmp_path):
-    questions = tmp_path / "train.jsonl"
     rows = sample[1][:30]
-    questions.write_text(
-        "".join(
-            json.dumps({"id": q.id, "question": q.text, "answers": list(q.answers), "doc_ids": list(q.doc_ids)})
-            + "\n"
-            for q in rows
-        )
-    )
+    _, questions = write_toy_files(tmp_path, questions=rows)
     out = tmp_path / "cli"
     result = run_cli(
         f"train reader --questions {questions} --output {out} --bootstrap micro --vocab-size 600 --epochs 2 "

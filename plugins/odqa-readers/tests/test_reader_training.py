@@ -12,7 +12,7 @@ from odqa_readers.training import ReaderTrainConfig, reader_examples, train_read
 
 from odqa_core import data
 from odqa_core.errors import DataError, UsageError
-from odqa_core.testing import assert_one_line_error, run_cli
+from odqa_core.testing import assert_one_line_error, run_cli, write_toy_files
 from odqa_core.types import Document, Question, RankedResults
 
 MICRO = {"bootstrap_size": "micro", "vocab_size": 600, "batch_size": 8, "lr": 2e-3, "seed": 0}
@@ -187,15 +187,8 @@ def test_questions_without_answers_cannot_train(sample, tmp_path):
 
 
 def test_train_reader_command(tmp_path):
-    questions = tmp_path / "train.jsonl"
     rows = data.load_questions(data.sample_train_questions_path())[:24]
-    questions.write_text(
-        "".join(
-            json.dumps({"id": q.id, "question": q.text, "answers": list(q.answers), "doc_ids": list(q.doc_ids)})
-            + "\n"
-            for q in rows
-        )
-    )
+    _, questions = write_toy_files(tmp_path, questions=rows)
     out = tmp_path / "cli"
     result = run_cli(
         f"train reader --questions {questions} --output {out} --bootstrap micro --vocab-size 600 --epochs 1 "
