@@ -529,7 +529,7 @@ def sweep(config_path, output_dir, dry_run, as_json):
 
     \b
     Examples:
-      odqa sweep --config benchmarks/grids/sample_dpr_cross.toml     # the bundled sample, about a minute
+      odqa sweep --config benchmarks/grids/sample_dpr_cross.toml     # the bundled sample, under a minute
       odqa sweep --config benchmarks/grids/korquad_dpr_sizes_epochs.toml
       odqa sweep --config grid.toml --dry-run           # the cells, done or not, and what they will train
       odqa sweep --config grid.toml --output-dir sweeps/try2
