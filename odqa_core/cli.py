@@ -545,7 +545,7 @@ def sweep(config_path, output_dir, dry_run, as_json):
       "train.dpr.bootstrap_size" = ["micro", "tiny"]
       "pipeline.options.cross.lam" = [0.5, 1.1, 2.0]
     """
-    from odqa_core.sweep import SweepRunner, read_grid
+    from odqa_core.sweep import SweepRunner, read_grid, row_label
 
     grid = read_grid(config_path, output_dir)
     runner = SweepRunner(grid)
@@ -574,11 +574,7 @@ def sweep(config_path, output_dir, dry_run, as_json):
     best = runner.best(rows)
     click.echo(f"{len(rows)} cells → {grid.output_dir}/results.csv, results.md")
     if best is not None:
-        click.echo(f"best: {_sweep_label(best, list(grid.axes))} with {metric} = {best[metric]:.4f} (best.toml)")
-
-
-def _sweep_label(row: dict, axes: list) -> str:
-    return ", ".join(f"{a}={row.get(a)}" for a in axes) or "the fixed pipeline"
+        click.echo(f"best: {row_label(best, list(grid.axes))} with {metric} = {best[metric]:.4f} (best.toml)")
 
 
 @cli.group()

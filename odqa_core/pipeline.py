@@ -432,12 +432,8 @@ PIPELINE_KEYS: dict[str, tuple[type, ...]] = {
 }
 
 
-def read_pipeline_file(path: str | Path) -> dict[str, Any]:
-    """A pipeline file's settings, checked: every key known and of the right type, one-line errors naming it.
-
-    ``options`` is a table of stage tables (``[options.cross] lam = 1.1``); it comes back flattened to
-    ``{"cross.lam": 1.1}``, the form ``-o`` gives. ``retriever = "bm25"`` is accepted for one retriever.
-    """
+def read_toml(path: str | Path, what: str) -> dict[str, Any]:
+    """A TOML file's tables; an unreadable or invalid file is a one-line usage error naming ``what`` it is."""
     import sys
 
     if sys.version_info >= (3, 11):
@@ -447,12 +443,26 @@ def read_pipeline_file(path: str | Path) -> dict[str, Any]:
 
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise UsageError(f"cannot read pipeline file {path}: {exc.strerror or exc}") from None
+        raise UsageError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: not valid TOML ({exc})") from None
-    return check_pipeline_settings(raw, str(path))
+
+
+def check_type(label: str, value: Any, types: tuple[type, ...]) -> None:
+    """``value`` is one of ``types`` (a bool only where ``bool`` is listed); else a one-line error on ``label``."""
+    if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
+        raise UsageError(f"{label} must be a {types[0].__name__}, got {value!r}")
+
+
+def read_pipeline_file(path: str | Path) -> dict[str, Any]:
+    """A pipeline file's settings, checked: every key known and of the right type, one-line errors naming it.
+
+    ``options`` is a table of stage tables (``[options.cross] lam = 1.1``); it comes back flattened to
+    ``{"cross.lam": 1.1}``, the form ``-o`` gives. ``retriever = "bm25"`` is accepted for one retriever.
+    """
+    return check_pipeline_settings(read_toml(path, "pipeline file"), str(path))
 
 
 def check_pipeline_settings(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
@@ -460,27 +470,24 @@ def check_pipeline_settings(raw: Mapping[str, Any], where: str) -> dict[str, Any
     every key known and of the right type (one-line errors naming it, prefixed by ``where``), ``retriever``
     folded into ``retrievers`` and the ``options`` table flattened to ``{"stage.key": value}``."""
     raw = dict(raw)
-    path = where
     if "retriever" in raw:
         if "retrievers" in raw:
-            raise UsageError(f"{path}: give 'retriever' or 'retrievers', not both")
+            raise UsageError(f"{where}: give 'retriever' or 'retrievers', not both")
         value = raw.pop("retriever")
         raw["retrievers"] = [value] if isinstance(value, str) else value
     settings: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in PIPELINE_KEYS:
-            raise UsageError(f"{path}: unknown key {key!r}; valid keys: retriever, {', '.join(PIPELINE_KEYS)}")
-        types = PIPELINE_KEYS[key]
-        if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
-            raise UsageError(f"{path}: {key!r} must be a {types[0].__name__}, got {value!r}")
+            raise UsageError(f"{where}: unknown key {key!r}; valid keys: retriever, {', '.join(PIPELINE_KEYS)}")
+        check_type(f"{where}: {key!r}", value, PIPELINE_KEYS[key])
         settings[key] = value
     for key, item_type in (("retrievers", str), ("post", str), ("ks", int)):
         if key in settings and not all(isinstance(v, item_type) and not isinstance(v, bool) for v in settings[key]):
-            raise UsageError(f"{path}: {key!r} must be a list of {item_type.__name__}s, got {settings[key]!r}")
+            raise UsageError(f"{where}: {key!r} must be a list of {item_type.__name__}s, got {settings[key]!r}")
     flat: dict[str, Any] = {}
     for stage, table in settings.pop("options", {}).items():
         if not isinstance(table, dict):
-            raise UsageError(f"{path}: options.{stage} must be a table of that stage's options, got {table!r}")
+            raise UsageError(f"{where}: options.{stage} must be a table of that stage's options, got {table!r}")
         for key, value in table.items():
             flat[f"{stage}.{key}"] = value
     settings["options"] = flat

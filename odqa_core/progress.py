@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 
@@ -26,3 +27,8 @@ def progress(total: int | None = None, desc: str = "", unit: str = "it", **kwarg
     # ``disable=True`` from the caller (a bar nested in another) wins; otherwise the environment decides.
     disable = kwargs.pop("disable", False) or progress_disabled()
     return tqdm(total=total, desc=desc, unit=unit, disable=disable, dynamic_ncols=True, **kwargs)
+
+
+def stderr_echo(message: str) -> None:
+    """Print a status line to stderr, flushed (training and sweep logs; stdout stays for results)."""
+    print(message, file=sys.stderr, flush=True)

@@ -66,7 +66,6 @@ import json
 import math
 import os
 import shutil
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -82,10 +81,12 @@ from odqa_core.pipeline import (
     Pipeline,
     RunConfig,
     check_pipeline_settings,
+    check_type,
+    read_toml,
     run_config,
     run_pipeline,
 )
-from odqa_core.progress import progress
+from odqa_core.progress import progress, stderr_echo
 from odqa_core.storage import atomic_write_text
 from odqa_core.tuning import grid_cells, option_text
 from odqa_core.types import Document, Question
@@ -109,10 +110,6 @@ MODEL_MANIFEST = "checkpoints.json"
 MODEL_FORMAT = "odqa-sweep-model"
 MODEL_FORMAT_VERSION = 1
 RESULTS = "results.csv"
-
-
-def stderr_echo(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def digest(value: Any) -> str:
@@ -159,19 +156,6 @@ class Grid:
     axes: dict[str, list[Any]]
 
 
-def _toml_load(path: Path) -> dict[str, Any]:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - Python 3.10
-        import tomli as tomllib
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"cannot read grid file {path}: {exc.strerror or exc}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: not valid TOML ({exc})") from None
-
-
 def _resolve(value: str, base: Path) -> str:
     path = Path(value).expanduser()
     return str(path if path.is_absolute() else (base / path).resolve())
@@ -213,7 +197,7 @@ def _resolve_paths(settings: dict[str, Any], base: Path) -> None:
 def read_grid(path: str | Path, output_dir: str | Path | None = None) -> Grid:
     """A grid file, checked: every key known and of the right type; one-line errors naming the bad key."""
     path = Path(path)
-    raw = _toml_load(path)
+    raw = read_toml(path, "grid file")
     base = path.resolve().parent
     where = str(path)
     for key in raw:
@@ -224,9 +208,7 @@ def read_grid(path: str | Path, output_dir: str | Path | None = None) -> Grid:
     for key, value in sweep.items():
         if key not in SWEEP_KEYS:
             raise UsageError(f"{where}: unknown key sweep.{key}; valid keys: {', '.join(SWEEP_KEYS)}")
-        types = SWEEP_KEYS[key]
-        if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
-            raise UsageError(f"{where}: sweep.{key} must be a {types[0].__name__}, got {value!r}")
+        check_type(f"{where}: sweep.{key}", value, SWEEP_KEYS[key])
     if sweep.get("hit") not in (None, "doc", "answer"):
         raise UsageError(f"{where}: sweep.hit must be doc or answer, got {sweep['hit']!r}")
     if "metric" in sweep:
@@ -930,7 +912,7 @@ class SweepRunner:
         ]
         best = self.best(rows)
         if best is not None:
-            lines += [f"**Best**: {_label(best, axes)} — {metric} = {_fmt(best[metric])} (`best.toml`)", ""]
+            lines += [f"**Best**: {row_label(best, axes)} — {metric} = {_fmt(best[metric])} (`best.toml`)", ""]
         header = ["rank", *axes, *extra, *cols, "cell s"]
         ordered = sorted(rows, key=lambda r: -_num(r.get(metric)))
         table = [header] + [
@@ -968,7 +950,7 @@ class SweepRunner:
             ckpt = next(c for c in _load_checkpoints(self.model_dir(plan)) if c.epoch == epoch)
             options[option] = str(ckpt.path)
         lines = [
-            f"# The best cell of {self.grid.path.name} ({_label(_typed(row), list(self.grid.axes))}):",
+            f"# The best cell of {self.grid.path.name} ({row_label(_typed(row), list(self.grid.axes))}):",
             f"# {self.metric()} = {row.get(self.metric())}. Run it with: odqa run --config best.toml",
         ]
         if self.grid.questions.articles:
@@ -985,11 +967,6 @@ class SweepRunner:
         for stage, table in stages.items():
             lines += ["", f"[options.{stage}]"] + [f"{k} = {_toml_value(v)}" for k, v in table.items()]
         return "\n".join(lines) + "\n"
-
-
-def run_sweep(grid: Grid, echo: Callable[[str], None] = stderr_echo) -> tuple[SweepRunner, list[dict[str, Any]]]:
-    runner = SweepRunner(grid, echo)
-    return runner, runner.run()
 
 
 # --- small helpers --------------------------------------------------------------------------------------------------
@@ -1050,7 +1027,7 @@ def _typed(row: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _label(row: Mapping[str, Any], axes: Sequence[str]) -> str:
+def row_label(row: Mapping[str, Any], axes: Sequence[str]) -> str:
     return ", ".join(f"{a}={row.get(a)}" for a in axes) or "the fixed pipeline"
 
 
@@ -1070,7 +1047,7 @@ def _fold_spread(rows: Sequence[Mapping[str, Any]], axes: Sequence[str], fold: s
     groups: dict[str, list[float]] = {}
     for row in rows:
         others = [a for a in axes if a != fold]
-        groups.setdefault(_label(row, others), []).append(_num(row.get(metric)))
+        groups.setdefault(row_label(row, others), []).append(_num(row.get(metric)))
     out = []
     for label, values in groups.items():
         v = np.array([x for x in values if math.isfinite(x)])

@@ -34,7 +34,6 @@ import json
 import math
 import re
 import shutil
-import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -48,7 +47,7 @@ from odqa_core import plugins
 from odqa_core.errors import DataError, IndexFormatError, UsageError
 from odqa_core.evaluation import evaluate_retrieval, hits_from_results, normalize_for_match
 from odqa_core.pipeline import search_in_batches
-from odqa_core.progress import progress
+from odqa_core.progress import progress, stderr_echo
 from odqa_core.storage import atomic_write_text, open_store
 from odqa_core.types import Document, Question, RankedResults
 from odqa_dense import hf
@@ -204,10 +203,6 @@ class Examples:
 
     def __len__(self) -> int:
         return len(self.questions)
-
-
-def stderr_echo(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 # --- data -------------------------------------------------------------------------------------------------------
@@ -466,6 +461,24 @@ class Stepper:
         warmup_steps = int(warmup * total) if warmup < 1 else int(warmup)
         return cls(optimizer, scaler, params, total, warmup_steps, lr, grad_accum, max_grad_norm)
 
+    @classmethod
+    def for_config(
+        cls, named_parameters: Sequence[tuple[str, Any]], config: Any, precision: str, micro_per_epoch: int
+    ) -> Stepper:
+        """:meth:`create` with the settings of a training config (DPR's or a reader's: ``learning_rate``,
+        ``weight_decay``, ``epochs``, ``warmup``, ``grad_accum``, ``max_grad_norm``)."""
+        return cls.create(
+            named_parameters,
+            lr=config.learning_rate,
+            weight_decay=config.weight_decay,
+            precision=precision,
+            micro_per_epoch=micro_per_epoch,
+            epochs=config.epochs,
+            warmup=config.warmup,
+            grad_accum=config.grad_accum,
+            max_grad_norm=config.max_grad_norm,
+        )
+
     def run_epoch(
         self,
         loss_of: Callable[[int], Any],
@@ -558,17 +571,7 @@ class Trainer:
         encoder = self.encoder.to(device)
         n = len(self.examples)
         micro_per_epoch = math.ceil(n / config.batch_size)
-        steps = Stepper.create(
-            self._named_parameters(),
-            lr=config.learning_rate,
-            weight_decay=config.weight_decay,
-            precision=precision,
-            micro_per_epoch=micro_per_epoch,
-            epochs=config.epochs,
-            warmup=config.warmup,
-            grad_accum=config.grad_accum,
-            max_grad_norm=config.max_grad_norm,
-        )
+        steps = Stepper.for_config(self._named_parameters(), config, precision, micro_per_epoch)
         optimizer = steps.optimizer
         q_rows = encoder.tokenize(self.examples.questions, config.query_max_length)
 

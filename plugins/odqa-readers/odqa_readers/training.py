@@ -279,17 +279,7 @@ class ReaderTrainer:
         network, device, precision = reader.network, reader.torch_device, reader.run_precision
         n = len(features)
         micro_per_epoch = math.ceil(n / config.batch_size)
-        steps = Stepper.create(
-            list(network.named_parameters()),
-            lr=config.learning_rate,
-            weight_decay=config.weight_decay,
-            precision=precision,
-            micro_per_epoch=micro_per_epoch,
-            epochs=config.epochs,
-            warmup=config.warmup,
-            grad_accum=config.grad_accum,
-            max_grad_norm=config.max_grad_norm,
-        )
+        steps = Stepper.for_config(list(network.named_parameters()), config, precision, micro_per_epoch)
         state: dict[str, Any] = {"step": 0, "history": [], "best": None}
         self.echo(
             f"{len(self.examples)} examples → {n} features; {config.epochs} epochs of {micro_per_epoch} batches"
@@ -322,11 +312,11 @@ class ReaderTrainer:
             row["eval_s"] = round(time.perf_counter() - started - train_s, 2)
             state["history"].append(row)
             improved = state["best"] is None or row["metric"] > state["best"]["metric"]
+            params = {"epoch": epoch, "loss": row["loss"], "dev": row["dev"]}
             if improved:
                 state["best"] = {"epoch": epoch, "metric": row["metric"]}
-                reader.save(self.output / "best", params={"epoch": epoch, "loss": row["loss"], "dev": row["dev"]})
+                reader.save(self.output / "best", params=params)
             if config.keep_epochs:
-                params = {"epoch": epoch, "loss": row["loss"], "dev": row["dev"]}
                 reader.save(self.output / f"epoch-{epoch}", params=params)
             self._write_report(state, n, done=epoch == config.epochs)
             self.echo(
