@@ -71,7 +71,17 @@ def _is_saved_dataset(path: Path) -> bool:
     return any((path / name).is_file() for name in ("dataset_dict.json", "state.json", "dataset_info.json"))
 
 
-def _open(path: str | Path) -> _Source:
+def json_problem(exc: json.JSONDecodeError) -> str:
+    """What is wrong in a JSON text, without the position (messages give it their own way).
+
+    Some of the json module's messages end in a dangling "at" (``Unterminated string starting at``) that its own
+    ``str()`` completes with the position; dropped here, so that a message never reads "... at at column 7".
+    """
+    return exc.msg.removesuffix(" at").removesuffix(" starting")
+
+
+def _locate(path: str | Path) -> tuple[str, Path, str | None]:
+    """``(label, path, split)`` of an input that exists and can be opened, without reading it."""
     label = str(path)
     p = Path(path)
     split = None
@@ -83,10 +93,32 @@ def _open(path: str | Path) -> _Source:
             raise DataError(f"{label}: no such file or directory")
     if p.is_dir():
         if _is_saved_dataset(p):
-            return _Source(label, p, HF_DATASET, split)
+            return label, p, split
         raise DataError(f"{label}: is a directory, not a data file or a dataset saved with datasets.save_to_disk")
     if not p.is_file():
         raise DataError(f"{label}: not a regular file")
+    try:
+        with open(p, "rb"):
+            pass
+    except OSError as exc:
+        raise DataError(f"{label}: cannot read ({_one_line(exc.strerror or exc)})") from None
+    return label, p, None
+
+
+def check_input(path: str | Path) -> None:
+    """Fail now, with the one-line :class:`DataError` that loading would give, when ``path`` (a corpus or
+    questions file, or a ``dir[:split]`` dataset) does not exist or cannot be opened.
+
+    The CLI calls it on every input before a slow step (loading an index or a model, indexing), so that a
+    mistyped path is reported at once rather than after minutes of work. It reads nothing.
+    """
+    _locate(path)
+
+
+def _open(path: str | Path) -> _Source:
+    label, p, split = _locate(path)
+    if p.is_dir():
+        return _Source(label, p, HF_DATASET, split)
     if p.suffix.lower() in _JSONL_SUFFIXES:
         return _Source(label, p, JSONL)
     raw = _read_bytes(label, p)
@@ -99,7 +131,8 @@ def _open(path: str | Path) -> _Source:
     except json.JSONDecodeError as exc:
         if exc.msg == "Extra data" and _first_line_is_object(text):
             return _Source(label, p, JSONL)
-        raise DataError(f"{label} line {exc.lineno} column {exc.colno}: malformed JSON ({exc.msg})") from None
+        problem = json_problem(exc)
+        raise DataError(f"{label} line {exc.lineno} column {exc.colno}: malformed JSON ({problem})") from None
     return _Source(label, p, _classify(label, payload), payload=payload)
 
 
@@ -161,7 +194,7 @@ def _jsonl_records(src: _Source) -> Iterator[tuple[str, dict[str, Any]]]:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise DataError(f"{where}: malformed JSON ({exc.msg} at column {exc.colno})") from None
+                raise DataError(f"{where}: malformed JSON ({json_problem(exc)} at column {exc.colno})") from None
             if not isinstance(record, dict):
                 raise DataError(f"{where}: expected a JSON object, got {type(record).__name__}")
             yield where, record

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from odqa_core.data import json_problem
 from odqa_core.errors import DataError, UsageError
 from odqa_core.types import Question
 
@@ -172,7 +173,8 @@ def load_predictions(path: str | Path) -> dict[str, str]:
     except UnicodeDecodeError as exc:
         raise DataError(f"{label}: not UTF-8 text (bad byte at offset {exc.start})") from None
     except json.JSONDecodeError as exc:
-        raise DataError(f"{label} line {exc.lineno} column {exc.colno}: malformed JSON ({exc.msg})") from None
+        problem = json_problem(exc)
+        raise DataError(f"{label} line {exc.lineno} column {exc.colno}: malformed JSON ({problem})") from None
     if not isinstance(payload, dict):
         raise DataError(
             f"{label}: predictions must be a JSON object {{question_id: answer text}}, got {type(payload).__name__}"

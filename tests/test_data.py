@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from odqa_core.data import (
     FORMATS,
+    check_input,
     context_id,
     deduplicate,
     detect_format,
@@ -376,6 +377,38 @@ def test_malformed_json_names_line_and_column(tmp_path):
     path.write_text('{"data": [\n  {"title": "x",, }\n]}', encoding="utf-8")
     message = data_error(load_questions, path)
     assert "squad.json line 2 column" in message and "malformed JSON" in message
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "problem"),
+    [
+        (
+            "c.jsonl",
+            '{"id": "a", "text": "x"}\n{"id": "b", "text": "unterminated',
+            "Unterminated string at column 21",
+        ),
+        ("c.jsonl", '{"id": "a", "text": "tab\there"}\n', "Invalid control character at column"),
+        ("c.json", '[{"id": "a", "text": "unterminated', "line 1 column 22: malformed JSON (Unterminated string)"),
+    ],
+)
+def test_json_messages_never_say_at_at(tmp_path, name, text, problem):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    message = data_error(load_corpus, path)
+    assert problem in message and "at at" not in message and not message.endswith("at)")
+
+
+def test_check_input_reads_nothing_and_fails_like_loading(tmp_path):
+    present = write_jsonl(tmp_path / "q.jsonl", [{"id": "q1", "question": "x?"}])
+    check_input(present)
+    check_input(str(present))
+    with pytest.raises(DataError, match="absent.jsonl: no such file or directory"):
+        check_input(tmp_path / "absent.jsonl")
+    with pytest.raises(DataError, match="is a directory"):
+        check_input(tmp_path)
+    garbage = tmp_path / "garbage.json"
+    garbage.write_bytes(b"\xff\xfe not json at all")
+    check_input(garbage)  # only existence and access: its content is the loader's business
 
 
 def test_non_object_jsonl_line_and_bad_bytes(tmp_path):

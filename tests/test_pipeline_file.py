@@ -105,6 +105,10 @@ def test_questions_without_answers_are_answered_but_not_scored(odqa, toy_files, 
         ('retriever = "fake"\nretrievers = ["fake"]\n', "not both"),
         ('retriever = "fake"\noptions = {fake = 3}\n', "options.fake must be a table"),
         ('retriever = "fake\n', "not valid TOML"),
+        ('retriever = "fake"\n[options.fake]\ntokens = inf\n', "bad.toml: option 'fake.tokens' must be a finite"),
+        ('retriever = "fake"\n[options.fake]\ntokens = -inf\n', "got -Infinity"),
+        ('retriever = "fake"\n[options.fake]\ntokens = nan\n', "got NaN"),
+        ('retriever = "fake"\n[options.fake]\ntokens = [1.0, nan]\n', "got NaN in [1.0, NaN]"),
     ],
 )
 def test_bad_pipeline_files_are_one_line_errors(odqa, tmp_path, text, message):

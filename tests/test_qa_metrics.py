@@ -218,6 +218,17 @@ def test_load_predictions(tmp_path, predictions_file):
         load_predictions(tmp_path / "missing.json")
 
 
+def test_load_predictions_messages_name_the_problem_once(tmp_path):
+    bad = tmp_path / "predictions.json"
+    bad.write_text('{"q1": "unterminated', encoding="utf-8")
+    with pytest.raises(DataError) as info:
+        load_predictions(bad)
+    assert str(info.value) == f"{bad} line 1 column 8: malformed JSON (Unterminated string)"
+    bad.write_bytes('{"q1": "서울"}'.encode("cp949"))
+    with pytest.raises(DataError, match="not UTF-8 text"):
+        load_predictions(bad)
+
+
 # --- the CLI ------------------------------------------------------------------------------------------------------
 
 

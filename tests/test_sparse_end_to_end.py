@@ -62,7 +62,14 @@ def test_analyzer_through_the_cli_is_stored_and_reused(odqa, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "option, culprit", [("--analyzer nope", "'nope' is not available"), ("-o variant=bm99", "bm99")]
+    "option, culprit",
+    [
+        ("--analyzer nope", "'nope' is not available"),
+        ("-o variant=bm99", "bm99"),
+        ("-o k1=Infinity", "option 'k1' must be a finite number, got Infinity"),
+        ("--analyzer-option 'pattern=\\w*'", "option 'pattern' can match the empty string"),
+        ("--analyzer char-ngram --analyzer-option n=NaN", "option 'n' must be a finite number, got NaN"),
+    ],
 )
 def test_bad_sparse_options_are_one_line_errors(odqa, tmp_path, option, culprit):
     result = odqa(

@@ -22,24 +22,46 @@ def _check_bool(owner: str, name: str, value: Any) -> bool:
     return value
 
 
+#: Text that a token pattern is tried on when it is built: any pattern with an empty match here (``\w*``, ``\b``,
+#: ``(?=\w)``) would make empty tokens, or words cut at arbitrary places, from real text too.
+_PROBE_TEXT = "Aa Zz 09 가나 漢字 x_y-z, (q). \t\n"
+
+
 def _compile(owner: str, name: str, pattern: Any) -> re.Pattern[str]:
+    """The compiled token pattern, refused unless every match is a non-empty token."""
     if not isinstance(pattern, str) or not pattern:
         raise UsageError(f"{owner}: option {name!r} must be a non-empty regular expression string, got {pattern!r}")
     try:
-        return re.compile(pattern)
+        compiled = re.compile(pattern)
     except re.error as exc:
         raise UsageError(f"{owner}: option {name!r} is not a valid regular expression {pattern!r} ({exc})") from None
+    if compiled.groups > 1:
+        # findall would return tuples of groups, which are not tokens
+        raise UsageError(
+            f"{owner}: option {name!r} has {compiled.groups} capturing groups, {pattern!r}; a token is the whole "
+            "match or its one group: make the others non-capturing, (?:...)"
+        )
+    if compiled.search("") is not None or any(not m.group() for m in compiled.finditer(_PROBE_TEXT)):
+        raise UsageError(
+            f"{owner}: option {name!r} can match the empty string, {pattern!r}, which makes empty tokens: "
+            "use a pattern that needs at least one character (e.g. \\w+ rather than \\w*)"
+        )
+    return compiled
 
 
 class RegexAnalyzer(Analyzer):
-    """Lowercases (optionally), then keeps every match of ``pattern`` (default ``\\w+``, Unicode-aware)."""
+    """Lowercases (optionally), then keeps every match of ``pattern`` (default ``\\w+``, Unicode-aware).
+
+    A token is the whole match, or the pattern's one capturing group; a pattern that can match the empty string
+    (``\\w*``, ``\\b``) or has several groups is refused when the analyzer is built.
+    """
 
     name = "regex"
 
     def __init__(self, *, lowercase: bool = True, pattern: str = r"\w+") -> None:
         self.lowercase = _check_bool("analyzer 'regex'", "lowercase", lowercase)
         self.pattern = pattern
-        self._findall = _compile("analyzer 'regex'", "pattern", pattern).findall
+        self._findall = _non_empty(_compile("analyzer 'regex'", "pattern", pattern).findall)
 
     def tokenize(self, text: str) -> list[str]:
         return self._findall(text.lower() if self.lowercase else text)
@@ -49,6 +71,17 @@ class RegexAnalyzer(Analyzer):
         if self.lowercase:
             return [findall(t.lower()) for t in texts]
         return [findall(t) for t in texts]
+
+
+def _non_empty(findall: Any) -> Any:
+    """``findall`` without empty strings: a capturing group can match nothing inside a match, and a zero-width
+    match can hide from the check in :func:`_compile`. (Testing for one costs next to nothing.)"""
+
+    def tokens(text: str) -> list[str]:
+        found = findall(text)
+        return [t for t in found if t] if "" in found else found
+
+    return tokens
 
 
 class CharNgramAnalyzer(Analyzer):
@@ -67,7 +100,7 @@ class CharNgramAnalyzer(Analyzer):
         self.n = n
         self.lowercase = _check_bool("analyzer 'char-ngram'", "lowercase", lowercase)
         self.pattern = pattern
-        self._findall = _compile("analyzer 'char-ngram'", "pattern", pattern).findall
+        self._findall = _non_empty(_compile("analyzer 'char-ngram'", "pattern", pattern).findall)
 
     def tokenize(self, text: str) -> list[str]:
         n = self.n
@@ -123,14 +156,15 @@ class HFTokenizerAnalyzer(Analyzer):
 
     def tokenize(self, text: str) -> list[str]:
         self.warm_up()
-        return self._tokenizer.encode(text, add_special_tokens=False).tokens
+        return [t for t in self._tokenizer.encode(text, add_special_tokens=False).tokens if t]
 
     def tokenize_many(self, texts: Iterable[str]) -> list[list[str]]:
         self.warm_up()
         texts = texts if isinstance(texts, list) else list(texts)
         if not texts:
             return []
-        return [enc.tokens for enc in self._tokenizer.encode_batch(texts, add_special_tokens=False)]
+        # A tokenizer may emit empty-string tokens (e.g. a normalizer that deletes a whole piece); never index them.
+        return [[t for t in enc.tokens if t] for enc in self._tokenizer.encode_batch(texts, add_special_tokens=False)]
 
 
 #: Content morphemes kept by the ``kiwi`` analyzer (``VV`` also matches kiwi's irregular ``VV-I``/``VV-R`` tags).
@@ -196,7 +230,7 @@ class KiwiAnalyzer(Analyzer):
         out = []
         for tok in tokens:
             tag = tok.tag
-            if tag in keep or tag.split("-", 1)[0] in keep:
+            if (tag in keep or tag.split("-", 1)[0] in keep) and tok.form:
                 out.append(tok.form.lower() if self.lowercase and tag == "SL" else tok.form)
         return out
 

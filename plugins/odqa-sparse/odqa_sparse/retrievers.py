@@ -8,6 +8,7 @@ when a retriever indexes, loads or warms up.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -32,6 +33,12 @@ def _progress(total: int | None, desc: str, unit: str) -> Any:
     from odqa_core.progress import progress
 
     return progress(total=total, desc=desc, unit=unit, leave=False)
+
+
+def _warn(message: str) -> None:
+    from odqa_core.progress import stderr_echo
+
+    stderr_echo(f"warning: {message}")
 
 
 class _TokenDocuments(Sequence[Document]):
@@ -94,6 +101,9 @@ class SparseRetriever(Retriever):
         self._embedding: SparseEmbedding | None = None
         self._impacts: Impacts | None = None
         self._warm = False
+        #: Questions searched or scored so far whose analysis gave no token (they score 0 everywhere); the first
+        #: search that meets some warns once.
+        self.empty_queries = 0
 
     # ------------------------------------------------------------------------------------------ subclass hooks
 
@@ -177,6 +187,7 @@ class SparseRetriever(Retriever):
 
         with bar:
             embedding = SparseEmbedding.build(token_lists(), progress=bar.update)
+        self._report_empty_documents(embedding, documents)
         self._set_index(embedding, documents)
 
     def index_tokens(self, token_lists: Iterable[Sequence[str]], documents: Sequence[Document] | None = None) -> None:
@@ -202,7 +213,19 @@ class SparseRetriever(Retriever):
             documents = list(documents)
             if len(documents) != embedding.n_docs:
                 raise UsageError(f"{embedding.n_docs} token lists but {len(documents)} documents")
-        self._set_index(embedding, documents if documents is not None else _TokenDocuments(embedding.n_docs))
+        table = documents if documents is not None else _TokenDocuments(embedding.n_docs)
+        self._report_empty_documents(embedding, table)
+        self._set_index(embedding, table)
+
+    def _report_empty_documents(self, embedding: SparseEmbedding, documents: Sequence[Document]) -> None:
+        """One warning line when documents have no token (an analyzer that drops everything they hold, or a
+        text of punctuation only): they stay in the table but no query can ever find them."""
+        empty = np.flatnonzero(embedding.doc_lengths == 0)
+        if len(empty):
+            _warn(
+                f"{self.name}: {len(empty)} of {embedding.n_docs} documents have no token after analysis "
+                f"(first: {documents[int(empty[0])].id!r}); no question can find them"
+            )
 
     def _set_index(self, embedding: SparseEmbedding, documents: Sequence[Document]) -> None:
         self._impacts = self._weigh(embedding)
@@ -232,13 +255,27 @@ class SparseRetriever(Retriever):
         return (token_lists[s : s + QUERY_CHUNK] for s in range(0, len(token_lists), QUERY_CHUNK))
 
     def _analyzed(self, queries: Sequence[str]) -> Iterator[list[list[str]]]:
-        """The queries' token lists, ``QUERY_CHUNK`` queries per analyzer call."""
+        """The queries' token lists, ``QUERY_CHUNK`` queries per analyzer call; counts the queries left without a
+        token (:attr:`empty_queries`) and warns the first time there are some."""
         analyzer = self._analyzer
         if len(queries):
             analyzer.warm_up()
-        return (
-            analyzer.tokenize_many(list(queries[s : s + QUERY_CHUNK])) for s in range(0, len(queries), QUERY_CHUNK)
-        )
+        empty, first = 0, None
+        for start in range(0, len(queries), QUERY_CHUNK):
+            token_lists = analyzer.tokenize_many(list(queries[start : start + QUERY_CHUNK]))
+            missing = sum(1 for tokens in token_lists if not tokens)
+            if missing:
+                empty += missing
+                if first is None:
+                    first = queries[start + next(i for i, tokens in enumerate(token_lists) if not tokens)][:80]
+            yield token_lists
+        if empty:
+            if not self.empty_queries:  # once per retriever: a fuser scores the same questions block by block
+                _warn(
+                    f"{self.name}: {empty} of {len(queries)} questions have no token after analysis (first: "
+                    f"{first!r}); they score 0 against every document (not reported again by this retriever)"
+                )
+            self.empty_queries += empty
 
     def search(self, queries: Sequence[str], k: int) -> RankedResults:
         self._check_list(queries, "search")
@@ -389,6 +426,8 @@ class SparseRetriever(Retriever):
             {
                 "analyzer": {"name": self.analyzer, "options": self._analyzer.config()},
                 "n_docs": embedding.n_docs,
+                # documents without a token after analysis: in the table, but never found
+                "n_empty_docs": int(np.count_nonzero(embedding.doc_lengths == 0)),
                 "n_terms": embedding.n_terms,
                 "scoring": self.params(),
             }
@@ -445,13 +484,15 @@ class BM25Retriever(SparseRetriever):
         for opt, value in (("k1", k1), ("b", b), ("delta", delta)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
                 raise UsageError(f"retriever 'bm25': option {opt!r} must be a number, got {value!r}")
+            if value is not None and not math.isfinite(value):  # an infinite k1 makes every score NaN
+                raise UsageError(f"retriever 'bm25': option {opt!r} must be a finite number, got {value!r}")
         if k1 is not None and not k1 >= 0:
             raise UsageError(f"retriever 'bm25': option 'k1' must be >= 0, got {k1!r}")
         if b is not None and not 0 <= b <= 1:
             raise UsageError(f"retriever 'bm25': option 'b' must be between 0 and 1, got {b!r}")
         if delta is not None and not delta >= 0:
             raise UsageError(f"retriever 'bm25': option 'delta' must be >= 0, got {delta!r}")
-        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not epsilon >= 0:
+        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not 0 <= epsilon < math.inf:
             raise UsageError(f"retriever 'bm25': option 'epsilon' must be a number >= 0, got {epsilon!r}")
         self.variant = variant
         self.k1 = k1

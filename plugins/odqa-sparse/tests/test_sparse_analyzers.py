@@ -42,6 +42,28 @@ def test_regex_options():
         RegexAnalyzer(lowercase="yes")
 
 
+@pytest.mark.parametrize("cls", [RegexAnalyzer, CharNgramAnalyzer])
+@pytest.mark.parametrize("pattern", [r"\w*", r"\b", r"(?=\w)", "a|", r"[0-9]?", "^", r"\s*\w*"])
+def test_patterns_that_can_match_the_empty_string_are_refused(cls, pattern):
+    with pytest.raises(UsageError, match="can match the empty string") as info:
+        cls(pattern=pattern)
+    assert repr(pattern) in str(info.value) and "\n" not in str(info.value)
+    with pytest.raises(UsageError, match="can match the empty string"):
+        plugins.create("retriever", "bm25", {"analyzer": cls.name, "analyzer_options": {"pattern": pattern}})
+
+
+def test_several_capturing_groups_are_refused():
+    with pytest.raises(UsageError, match="2 capturing groups.*\\(\\?:"):
+        RegexAnalyzer(pattern=r"(\w)(\w)")
+
+
+@pytest.mark.parametrize("cls", [RegexAnalyzer, CharNgramAnalyzer])
+def test_a_capturing_group_that_matches_nothing_gives_no_empty_token(cls):
+    analyzer = cls(pattern=r"[a-z](\d*)")
+    assert analyzer.tokenize("a12 b c3") == ["12", "3"]
+    assert analyzer.tokenize_many(["b c", "x9"]) == [[], ["9"]]
+
+
 def test_char_ngrams_within_words():
     a = CharNgramAnalyzer()
     assert a.tokenize("서울에서 맛집") == ["서울", "울에", "에서", "맛집"]

@@ -49,6 +49,10 @@ def test_unknown_variant_lists_the_valid_ones():
     ("options", "match"),
     [
         ({"k1": -1}, "k1"),
+        ({"k1": float("inf")}, "'k1' must be a finite number, got inf"),
+        ({"delta": float("inf")}, "'delta' must be a finite number"),
+        ({"b": float("nan")}, "'b'"),
+        ({"epsilon": float("inf")}, "epsilon"),
         ({"b": 1.5}, "'b'"),
         ({"delta": "x"}, "delta"),
         ({"epsilon": -0.1}, "epsilon"),
@@ -287,3 +291,30 @@ def test_registration_imports_no_heavy_modules():
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_documents_and_questions_without_a_token_are_warned_about_and_counted(tmp_path, capsys):
+    documents = [
+        Document("d-1", "hello world"),
+        Document("d-2", "!!! ..."),
+        Document("d-3", "foo bar"),
+        Document("d-4", "— ?"),
+    ]
+    bm25 = BM25Retriever()
+    bm25.index(documents)
+    assert capsys.readouterr().err.splitlines() == [
+        "warning: bm25: 2 of 4 documents have no token after analysis (first: 'd-2'); no question can find them"
+    ]
+    bm25.save(tmp_path / "idx")
+    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
+    assert manifest["params"]["n_empty_docs"] == 2
+    results = bm25.search(["hello", "???", "!"], 2)
+    assert not results.scores[1:].any()
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "bm25: 2 of 3 questions have no token after analysis (first: '???')" in err[0]
+    assert bm25.empty_queries == 2
+    bm25.score_all(["?"])  # counted, not reported again: a fuser scores the same questions block by block
+    assert capsys.readouterr().err == "" and bm25.empty_queries == 3
+    bm25.search(["hello world"], 1)
+    TfidfRetriever().index(documents[:1])
+    assert capsys.readouterr().err == ""
