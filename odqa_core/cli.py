@@ -29,18 +29,56 @@ from odqa_core.pipeline import (
 from odqa_core.pipeline import retrieve as retrieve_all
 from odqa_core.qa_metrics import METRICS, evaluate_predictions, load_predictions
 from odqa_core.runs import RUN_FORMATS, read_run, write_run
+from odqa_core.storage import previous_output
 
 
 class _OdqaGroup(click.Group):
     """Turns :class:`OdqaError` (bad input) into a one-line message and its exit code — never a traceback."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # Before --help and --version run (they are eager): report each broken plugin in one line, or under
+        # ODQA_STRICT_PLUGINS fail. `odqa plugins` lists them instead.
+        listing = next((arg for arg in args if not arg.startswith("-")), None) == "plugins"
+        report = _ignore_plugin_failure if listing else _warn_plugin_failure
+        ctx.meta["odqa.plugin_report"] = report
+        try:
+            with plugins.failure_reporter(report):
+                for failure in _startup_plugin_failures:
+                    report(failure)
+                _startup_plugin_failures.clear()
+                plugins.load_all()  # already done at import, unless plugins were registered in-process since
+                broken = plugins.failures()
+        except OdqaError as exc:
+            raise _CliError(str(exc), exc.exit_code) from None
+        if broken and plugins.strict():
+            raise _CliError(broken[0].fatal_message(), 1)
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with plugins.failure_reporter(ctx.meta.get("odqa.plugin_report", _warn_plugin_failure)):
+                return super().invoke(ctx)
         except OdqaError as exc:
             raise _CliError(str(exc), exc.exit_code) from None
         except OSError as exc:
             raise _CliError(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc), 1) from None
+        except KeyboardInterrupt:
+            # Ctrl-C: the shell convention (128 + SIGINT) and one line, not click's "Aborted!" with exit 1 or a
+            # traceback. Every writer renames complete files into place, so nothing half-written is left behind.
+            click.echo(("\n" if sys.stderr.isatty() else "") + "Interrupted", err=True)
+            raise click.exceptions.Exit(130) from None
+
+
+def _warn_plugin_failure(failure: plugins.PluginFailure) -> None:
+    click.echo(f"Warning: {failure.warning_message()}", err=True)
+
+
+def _ignore_plugin_failure(failure: plugins.PluginFailure) -> None:
+    """`odqa plugins` lists broken plugins; no warning besides."""
+
+
+#: Plugins found broken while the module was imported, reported once the command line is known.
+_startup_plugin_failures: list[plugins.PluginFailure] = []
 
 
 class _CliError(click.ClickException):
@@ -59,6 +97,15 @@ def _load_questions(path: str | None):
     from odqa_core import data
 
     return data.load_questions(path or data.sample_questions_path())
+
+
+def _check_inputs(*paths: str | None) -> None:
+    """Fail at once on an input file that is missing or unreadable (``None``: not given), before slow work."""
+    from odqa_core import data
+
+    for path in paths:
+        if path is not None:
+            data.check_input(path)
 
 
 _corpus_options = [
@@ -122,11 +169,15 @@ def index(retriever_name, corpus, index_dir, analyzer, analyzer_options, model, 
         opts["analyzer_options"] = parse_options(analyzer_options)
     if model is not None:
         opts["model"] = model
+    from odqa_core.storage import check_store_target, output_lock
+
     retriever = plugins.create("retriever", retriever_name, opts)
-    documents = _load_corpus(corpus, split_words, stride, dedupe)
-    retriever.warm_up()
-    retriever.index(documents)
-    retriever.save(index_dir)
+    with output_lock(index_dir):  # a second 'odqa index' into the same directory fails now, not after indexing
+        check_store_target(index_dir)
+        documents = _load_corpus(corpus, split_words, stride, dedupe)
+        retriever.warm_up()
+        retriever.index(documents)
+        retriever.save(index_dir)
     click.echo(f"indexed {len(documents)} documents with {retriever_name} into {index_dir}", err=True)
 
 
@@ -154,7 +205,9 @@ _stage_option = click.option(
 @click.option("--fuser", default=None, help="Fuser combining the retrievers (cross, rrf, sequential, ...).")
 @click.option("--questions", required=True, help="Questions: SQuAD/KorQuAD JSON, KLUE dataset dir or JSONL.")
 @click.option("--top-k", type=int, default=100, show_default=True, help="Hits per question.")
-@click.option("--output", required=True, type=click.Path(dir_okay=False), help="Run file to write.")
+@click.option(
+    "--output", required=True, type=click.Path(dir_okay=False), help="Run file to write ('-': standard output)."
+)
 @click.option("--format", "fmt", type=click.Choice(RUN_FORMATS), default="jsonl", show_default=True)
 @click.option("--batch-size", type=int, default=1024, show_default=True, help="Questions per search call.")
 @_stage_option
@@ -178,11 +231,12 @@ def retrieve(index_dirs, retriever_names, fuser, questions, top_k, output, fmt, 
         raise UsageError(f"--top-k must be at least 1, got {top_k}")
     if not index_dirs:
         raise UsageError("give the index to search (--index-dir)")
-    retrievers, fuser_component = load_retrievers(index_dirs, retriever_names, fuser, parse_options(options))
-    qs = _load_questions(questions)
+    parsed = parse_options(options)
+    qs = _load_questions(questions)  # a bad questions file fails before the (possibly slow) index loading
+    retrievers, fuser_component = load_retrievers(index_dirs, retriever_names, fuser, parsed)
     results = retrieve_all(retrievers, fuser_component, qs, top_k, batch_size)
     write_run(output, qs, results, fmt=fmt)
-    click.echo(f"wrote {len(qs)} rankings to {output}", err=True)
+    click.echo(f"wrote {len(qs)} rankings to {'standard output' if output == '-' else output}", err=True)
 
 
 @cli.command()
@@ -241,6 +295,7 @@ def evaluate(
         click.echo(json.dumps(qa_report.to_json(), indent=1) if as_json else qa_report.table())
         return
     cutoffs = parse_ks(ks)
+    _check_inputs(run_path, corpus)  # before the index's documents or the corpus are loaded
     qs = _load_questions(questions)
     documents = None
     if index_dir is not None:
@@ -280,6 +335,11 @@ def evaluate(
 @click.option("--corpus", default=None, help="Corpus (default: the bundled sample).")
 @click.option("--questions", default=None, help="Questions (default: the bundled sample).")
 @click.option("--output-dir", default="odqa-output", show_default=True, type=click.Path(file_okay=False))
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Write into an --output-dir that holds other files (same-named files are replaced, the rest kept).",
+)
 @click.option("--top-k", type=int, default=100, show_default=True, help="Hits retrieved and evaluated per question.")
 @click.option(
     "--reader-top-k",
@@ -311,6 +371,8 @@ def run(ctx, config_path, **params):
     Outputs in --output-dir: run.jsonl (the ranking), summary.json (config, retrieval accuracy, EM/F1,
     timings), index/<retriever>/ (reusable with 'odqa retrieve'), and with a reader predictions.json
     ({question_id: answer}, scoreable by the official KorQuAD/SQuAD scripts) and nbest_predictions.json.
+    They replace the previous run's outputs as one unit (odqa-output.json lists them); a non-empty directory
+    that is not an odqa output is refused unless --overwrite.
 
     \b
     On the bundled sample (no --corpus), components that need a model and were given none use the sample's
@@ -358,6 +420,7 @@ def _run(
     corpus,
     questions,
     output_dir,
+    overwrite,
     top_k,
     reader_top_k,
     n_best,
@@ -388,11 +451,13 @@ def _run(
         "analyzer": analyzer,
         "analyzer_options": parse_options(analyzer_options),
     }
+    _check_inputs(corpus, questions)  # before building components or reading a large corpus
+    previous_output(output_dir, overwrite=overwrite)  # a directory it may not write is refused before any work
     config = run_config(settings, sample=corpus is None)
     pipeline = Pipeline.from_config(config)
-    documents = _load_corpus(corpus, split_words, stride, dedupe)
     qs = _load_questions(questions)
-    summary = run_pipeline(pipeline, documents, qs, output_dir)
+    documents = _load_corpus(corpus, split_words, stride, dedupe)
+    summary = run_pipeline(pipeline, documents, qs, output_dir, overwrite=overwrite)
     report = summary.pop("report")
     qa_report = summary.pop("qa_report")
     if as_json:
@@ -467,18 +532,19 @@ def tune(
     if top_k < 1:
         raise UsageError(f"--top-k must be at least 1, got {top_k}")
     parsed = parse_options(options)
+    if corpus is not None and index_dirs:
+        raise UsageError("give either --corpus (indexed in memory) or --index-dir, not both")
+    if corpus is None and not index_dirs:
+        raise UsageError("give the retrievers' indexes (--index-dir) or a --corpus to index")
+    _check_inputs(corpus)
+    qs = _load_questions(questions)  # a bad questions file fails before indexes are loaded or built
     if corpus is not None:
-        if index_dirs:
-            raise UsageError("give either --corpus (indexed in memory) or --index-dir, not both")
         names, routed = route_options(parsed, retriever_names, fuser)
         pipeline = Pipeline.from_config(RunConfig(retrievers=names, fuser=fuser, options=routed, top_k=top_k))
         retrievers = pipeline.retrievers
         pipeline.index(_load_corpus(corpus, split_words, stride, dedupe))
     else:
-        if not index_dirs:
-            raise UsageError("give the retrievers' indexes (--index-dir) or a --corpus to index")
         retrievers, _ = load_retrievers(index_dirs, retriever_names, fuser, parsed)
-    qs = _load_questions(questions)
     report = tune_fuser(
         fuser,
         stage_options(parsed, fuser),
@@ -590,10 +656,12 @@ def train() -> None:
 @cli.command(name="plugins")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def plugins_command(as_json):
-    """List installed plugins, their distributions and the components they register.
+    """List installed plugins, their distributions and the components they register, and the broken ones with
+    their errors (skipped by every other command, with one warning line).
 
     \b
-    Environment: ODQA_LOAD_PLUGINS=a,b loads only those plugins; ODQA_BLOCK_PLUGINS=a,b skips them.
+    Environment: ODQA_LOAD_PLUGINS=a,b loads only those plugins; ODQA_BLOCK_PLUGINS=a,b skips them;
+    ODQA_STRICT_PLUGINS=1 makes a broken plugin an error for every command.
     """
     rows = plugins.list_plugins()
     if as_json:
@@ -604,16 +672,46 @@ def plugins_command(as_json):
     for row in rows:
         version = f" {row['version']}" if row["version"] else ""
         click.echo(f"{row['name']} ({row['distribution'] or 'not a distribution'}{version})")
+        if row["error"] is not None:
+            click.echo(f"  BROKEN, skipped: {row['error']}")
         for kind, names in row["components"].items():
             click.echo(f"  {kind}: {', '.join(names)}")
+        for conflict in row["conflicts"]:
+            others = ", ".join(repr(p) for p in dict.fromkeys(conflict["plugins"]) if p != row["name"])
+            click.echo(
+                f"  conflict: {conflict['kind']} {conflict['name']!r} is also registered by plugin {others} "
+                "(an error when used)"
+            )
+    broken = [row["name"] for row in rows if row["error"] is not None]
+    if broken:
+        click.echo(f"skip the broken ones with ODQA_BLOCK_PLUGINS={','.join(broken)}")
+
+
+def _command_groups(group: click.Group) -> list[tuple[click.Group, dict[str, click.Command]]]:
+    """``group`` and every group under it with a copy of its commands, to undo a plugin's half-done registration."""
+    saved = [(group, dict(group.commands))]
+    for command in group.commands.values():
+        if isinstance(command, click.Group):
+            saved.extend(_command_groups(command))
+    return saved
 
 
 def _register_plugin_commands() -> None:
+    """Add the plugins' commands, one plugin at a time: one that raises loses whatever it added and is reported
+    like any broken plugin, the others keep theirs."""
     try:
-        plugins.get_plugin_manager().hook.register_commands(cli=cli)
-    except OdqaError as exc:  # a broken plugin must not take the whole CLI down with a traceback
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        with plugins.failure_reporter(_startup_plugin_failures.append):
+            for name, register_commands in plugins.command_hooks():
+                saved = _command_groups(cli)
+                try:
+                    register_commands(cli=cli)
+                except (Exception, SystemExit) as exc:
+                    for group, commands in saved:
+                        group.commands.clear()
+                        group.commands.update(commands)
+                    plugins.mark_broken(name, f"register_commands raised {type(exc).__name__}: {exc}")
+    except OdqaError:
+        pass  # ODQA_STRICT_PLUGINS: parse_args turns the broken plugin into a one-line error before any command
 
 
 _register_plugin_commands()

@@ -33,3 +33,7 @@ class DataError(OdqaError):
 
 class IndexFormatError(OdqaError):
     """A stored index or checkpoint that is missing, of another format version, truncated or corrupted."""
+
+
+class OutputInUseError(OdqaError):
+    """An output (an index, a run directory) that another odqa process is writing at this moment."""

@@ -9,7 +9,15 @@ A plugin module writes::
         register(MyRetriever)              # registered under MyRetriever.name
         register(MyRetriever, name="alias")
 
-and declares the module in ``[project.entry-points.odqa]`` of its ``pyproject.toml``.
+and declares the module in ``[project.entry-points.odqa]`` of its ``pyproject.toml`` (docs/plugins.md has a complete
+plugin, one example of each kind).
+
+``register`` refuses what odqa could not use: a class that is not a subclass of the hook's kind, one that leaves
+abstract members unimplemented, one without a name. Such a registration, a hook that raises, or a module that
+fails to import makes the plugin *broken*: it is skipped as a whole (none of its components or commands is
+registered), reported in one warning line and listed by ``odqa plugins`` with its error (see
+:mod:`odqa_core.plugins`). Hooks run when odqa starts, for every command and ``--help``: import heavy libraries in
+the components, at first use, never at registration.
 """
 
 from __future__ import annotations
@@ -76,7 +84,9 @@ def register_trainers(register: Register) -> None:
 
 @hookspec
 def register_commands(cli: Any) -> None:
-    """Add commands to the ``odqa`` click group (e.g. ``odqa train``).
+    """Add commands to the ``odqa`` click group: ``cli.add_command(cmd)``, or under ``odqa train`` with
+    ``cli.commands["train"].add_command(cmd)``. Commands raise :class:`odqa_core.OdqaError` subclasses for bad
+    input, which the group prints as one ``Error:`` line.
 
     :param cli: the root :class:`click.Group`.
     """

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from odqa_core.interfaces import Fuser, Postprocessor, Reader, Retriever
 from odqa_core.progress import progress
 from odqa_core.qa_metrics import evaluate_predictions
 from odqa_core.runs import write_run
-from odqa_core.storage import atomic_write_text, open_store
+from odqa_core.storage import atomic_write_text, open_store, write_output_dir
 from odqa_core.types import Document, Prediction, Question, RankedResults
 
 
@@ -76,7 +77,10 @@ def retrieve(
 
 
 def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
-    """``["k1=1.2", "analyzer=kiwi", "tags=[\\"NNG\\"]"]`` → dict; values are JSON when they parse as JSON."""
+    """``["k1=1.2", "analyzer=kiwi", "tags=[\\"NNG\\"]"]`` → dict; values are JSON when they parse as JSON.
+
+    A non-finite number (``Infinity``, ``-Infinity``, ``NaN``, ``1e999``) is refused, anywhere in the value.
+    """
     options: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -86,7 +90,30 @@ def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
             options[key.strip()] = json.loads(value)
         except ValueError:
             options[key.strip()] = value
+    check_finite_options(options)
     return options
+
+
+def check_finite_options(options: Mapping[str, Any], where: str = "") -> None:
+    """Refuse a NaN or infinite number in option values (nested lists and tables included), naming the option.
+
+    JSON (``-o k1=Infinity``) and TOML (``k1 = inf``) both spell them, and no option means them: they only
+    turn every score into NaN downstream.
+    """
+
+    def bad(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return value
+        items = value.values() if isinstance(value, Mapping) else value if isinstance(value, (list, tuple)) else ()
+        return next((found for found in map(bad, items) if found is not None), None)
+
+    for key, value in options.items():
+        found = bad(value)
+        if found is not None:
+            raise UsageError(
+                f"{where + ': ' if where else ''}option {key!r} must be a finite number, got "
+                f"{json.dumps(found)}{'' if found is value else f' in {json.dumps(value)}'}"
+            )
 
 
 def parse_ks(value: str, flag: str = "--k") -> tuple[int, ...]:
@@ -274,15 +301,31 @@ def run_pipeline(
     *,
     save_indexes: bool = True,
     index: bool = True,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Index, retrieve, optionally read, evaluate, and write the outputs. Returns the summary.
 
     ``index=False`` takes the pipeline's retrievers as already indexed over ``documents`` (``odqa sweep`` loads
-    them from its index cache).
+    them from its index cache). The outputs are one unit (:func:`~odqa_core.storage.write_output_dir`): they
+    replace the previous run's in ``output_dir`` only once all are written, and files of that run this one does
+    not write are removed. A non-empty ``output_dir`` that is not an odqa output is refused unless ``overwrite``,
+    and so is one another odqa process is writing; both are checked before anything is computed.
     """
-    output_dir = Path(output_dir)
-    if output_dir.exists() and not output_dir.is_dir():
-        raise UsageError(f"output directory {output_dir} exists and is not a directory")
+    with write_output_dir(output_dir, overwrite=overwrite) as staging:
+        summary, report, qa_report = _run_into(pipeline, documents, questions, staging, save_indexes, index)
+    summary["report"] = report
+    summary["qa_report"] = qa_report
+    return summary
+
+
+def _run_into(
+    pipeline: Pipeline,
+    documents: Sequence[Document],
+    questions: Sequence[Question],
+    output_dir: Path,
+    save_indexes: bool,
+    index: bool,
+) -> tuple[dict[str, Any], RetrievalReport, Any]:
     timings: dict[str, float] = {}
     if pipeline.reader is not None:  # a missing or broken model fails here, before any indexing
         pipeline.reader.warm_up()
@@ -325,7 +368,6 @@ def run_pipeline(
         summary["reader_metrics"] = qa_report.to_json()
     summary["timings"] = {k: round(v, 3) for k, v in timings.items()}
 
-    output_dir.mkdir(parents=True, exist_ok=True)
     if save_indexes:
         for retriever in pipeline.retrievers:
             if retriever.is_indexed:  # a fuser may use a retriever without its own index (sequential's 2nd stage)
@@ -336,9 +378,7 @@ def run_pipeline(
         nbest_json = {q.id: nbest_entries(preds) for q, preds in zip(questions, nbest)}
         atomic_write_text(output_dir / "nbest_predictions.json", json.dumps(nbest_json, ensure_ascii=False, indent=1))
     atomic_write_text(output_dir / "summary.json", json.dumps(summary, ensure_ascii=False, indent=1))
-    summary["report"] = report
-    summary["qa_report"] = qa_report
-    return summary
+    return summary, report, qa_report
 
 
 def nbest_entries(predictions: Sequence[Prediction]) -> list[dict[str, Any]]:
@@ -490,5 +530,6 @@ def check_pipeline_settings(raw: Mapping[str, Any], where: str) -> dict[str, Any
             raise UsageError(f"{where}: options.{stage} must be a table of that stage's options, got {table!r}")
         for key, value in table.items():
             flat[f"{stage}.{key}"] = value
+    check_finite_options(flat, where)
     settings["options"] = flat
     return settings

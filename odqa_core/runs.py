@@ -15,6 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from odqa_core.data import json_problem
 from odqa_core.errors import DataError
 from odqa_core.evaluation import Hit
 from odqa_core.storage import atomic_write_lines
@@ -26,6 +29,9 @@ RUN_FORMATS = ("jsonl", "trec")
 def write_run(
     path: str | Path, questions: Sequence[Question], results: RankedResults, fmt: str = "jsonl", tag: str = "odqa"
 ) -> None:
+    """Write the run file atomically (:func:`~odqa_core.storage.atomic_write_lines`); ``path`` ``"-"`` writes it to
+    standard output, and a device or FIFO (``/dev/null``, a pipe) is written in place, never replaced."""
+    check_finite_scores(questions, results)
     docs = results.documents
     with atomic_write_lines(path) as fh:
         for row, question in enumerate(questions):
@@ -44,26 +50,50 @@ def write_run(
             fh.write("\n")
 
 
+def check_finite_scores(questions: Sequence[Question], results: RankedResults) -> None:
+    """Refuse results holding a NaN or infinite score: JSON has no such numbers (a run file with ``NaN`` is
+    invalid JSON) and no ranking can be trusted with them. They come from options like ``k1=Infinity``."""
+    finite = np.isfinite(results.scores)
+    if finite.all():
+        return
+    row, rank = (int(i) for i in np.argwhere(~finite)[0])
+    qid = questions[row].id if row < len(questions) else str(row)
+    raise DataError(
+        f"question {qid!r} got a score of {float(results.scores[row, rank])} at rank {rank + 1} "
+        f"({int((~finite).sum())} non-finite scores in all); not writing a run with them: check the components' "
+        "numeric options"
+    )
+
+
 def read_run(path: str | Path, documents: Sequence[Document] | None = None) -> dict[str, list[Hit]]:
-    """``{question_id: [Hit, ...]}`` from a jsonl or TREC run; passage texts are attached when ``documents`` given."""
+    """``{question_id: [Hit, ...]}`` from a jsonl or TREC run; passage texts are attached when ``documents`` given.
+
+    Every problem with the file is a one-line :class:`DataError` naming the file and the line.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such run file")
     by_id = {d.id: d for d in documents} if documents is not None else {}
     runs: dict[str, list[Hit]] = {}
-    with open(path, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed below; binary so that a bad byte gets its line number
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the run file ({exc.strerror or exc})") from None
+    with fh:
+        for number, raw in enumerate(fh, 1):
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(
+                    f"{path} line {number}: not UTF-8 text (bad byte at column {exc.start + 1}); "
+                    "is it a run file written by 'odqa retrieve'?"
+                ) from None
             if not line.strip():
                 continue
             if line.lstrip().startswith("{"):
-                try:
-                    row = json.loads(line)
-                    qid, hits = str(row["id"]), row["hits"]
-                    parsed = [(str(h["doc_id"]), tuple(h.get("source_ids") or (h["doc_id"],))) for h in hits]
-                except (ValueError, KeyError, TypeError) as exc:
-                    raise DataError(
-                        f"{path} line {number}: not a run line ({exc.__class__.__name__}: {exc})"
-                    ) from None
+                qid, parsed = _jsonl_run_line(path, number, line)
                 runs[qid] = [_hit(doc_id, sources, by_id) for doc_id, sources in parsed]
             else:
                 parts = line.split()
@@ -73,6 +103,29 @@ def read_run(path: str | Path, documents: Sequence[Document] | None = None) -> d
     if not runs:
         raise DataError(f"{path}: the run file is empty")
     return runs
+
+
+def _jsonl_run_line(path: Path, number: int, line: str) -> tuple[str, list[tuple[str, tuple[str, ...]]]]:
+    """The question id and ``(doc_id, source_ids)`` hits of one jsonl run line."""
+    where = f"{path} line {number}"
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{where}: malformed JSON ({json_problem(exc)} at column {exc.colno})") from None
+    if not isinstance(row, dict) or "id" not in row or not isinstance(row.get("hits"), list):
+        raise DataError(f'{where}: not a run line (expected an object with "id" and a "hits" list)')
+    parsed = []
+    for rank, hit in enumerate(row["hits"], 1):
+        doc_id = hit.get("doc_id") if isinstance(hit, dict) else None
+        sources = hit.get("source_ids") if isinstance(hit, dict) else None
+        if not isinstance(doc_id, (str, int)) or isinstance(doc_id, bool):
+            raise DataError(f'{where}: hit {rank} has no "doc_id" (a string)')
+        if sources is not None and not (
+            isinstance(sources, list) and all(isinstance(s, (str, int)) and not isinstance(s, bool) for s in sources)
+        ):
+            raise DataError(f'{where}: hit {rank}: "source_ids" must be a list of document ids, got {sources!r}')
+        parsed.append((str(doc_id), tuple(str(s) for s in sources or (doc_id,))))
+    return str(row["id"]), parsed
 
 
 def _hit(doc_id: str, sources: tuple[str, ...] | None, by_id: dict[str, Document]) -> Hit:

@@ -24,7 +24,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-import pytest
+
+try:
+    import pytest
+except ImportError as exc:  # the core never needs pytest; only plugin tests import this module
+    raise ImportError("odqa_core.testing (the contract tests) needs pytest: pip install 'odqa[testing]'") from exc
 
 from odqa_core import plugins
 from odqa_core.errors import DataError, IndexFormatError, UsageError

@@ -85,6 +85,7 @@ def test_run_writes_every_output(odqa, toy_files, tmp_path):
         "summary.json",
         "predictions.json",
         "nbest_predictions.json",
+        "odqa-output.json",
     }
     summary = json.loads((out / "summary.json").read_text())
     assert summary["components"]["fake"] == {"tokens": "chars"}
@@ -204,3 +205,127 @@ def test_retrieve_option_fixed_at_index_time(odqa, toy_files, toy_index, tmp_pat
     result = odqa(f"retrieve --index-dir {toy_index} --questions {questions} --output {run_file} -o tokens=chars")
     assert_one_line_error(result, code=2, contains="fixed when the index is built")
     assert not run_file.exists()
+
+
+# --- input files: checked before slow work, unreadable bytes are one-line errors --------------------------------
+
+
+def _fail_if_called(what):
+    def fail(*args, **kwargs):
+        raise AssertionError(f"{what} ran before the missing input file was reported")
+
+    return fail
+
+
+def test_missing_questions_are_reported_before_the_index_loads(odqa, toy_files, toy_index, tmp_path, monkeypatch):
+    import odqa_core.cli
+
+    corpus, _ = toy_files
+    missing = tmp_path / "no-questions.jsonl"
+    monkeypatch.setattr(odqa_core.cli, "load_retrievers", _fail_if_called("loading the index"))
+    result = odqa(f"retrieve --index-dir {toy_index} --questions {missing} --output {tmp_path / 'run.jsonl'}")
+    assert_one_line_error(result, 1, "no-questions.jsonl: no such file or directory")
+    result = odqa(f"tune --fuser fake-sum --index-dir {toy_index} --questions {missing} --grid depth=2,4")
+    assert_one_line_error(result, 1, "no-questions.jsonl: no such file or directory")
+    monkeypatch.setattr(odqa_core.cli.Pipeline, "index", _fail_if_called("indexing"))
+    result = odqa(f"tune --fuser fake-sum --retriever fake --corpus {corpus} --questions {missing} --grid depth=2,4")
+    assert_one_line_error(result, 1, "no-questions.jsonl: no such file or directory")
+    assert not (tmp_path / "run.jsonl").exists()
+
+
+def test_run_reports_missing_questions_before_reading_the_corpus(odqa, toy_files, tmp_path, monkeypatch):
+    import odqa_core.cli
+
+    corpus, _ = toy_files
+    monkeypatch.setattr(odqa_core.cli, "_load_corpus", _fail_if_called("reading the corpus"))
+    out = tmp_path / "out"
+    result = odqa(f"run --retriever fake --corpus {corpus} --questions {tmp_path / 'nope.jsonl'} --output-dir {out}")
+    assert_one_line_error(result, 1, "nope.jsonl: no such file or directory")
+    result = odqa(f"run --retriever fake --corpus {tmp_path / 'gone.jsonl'} --output-dir {out}")
+    assert_one_line_error(result, 1, "gone.jsonl: no such file or directory")
+    assert not out.exists()
+
+
+def test_evaluate_reports_a_missing_run_before_loading_the_index(odqa, toy_files, toy_index, tmp_path, monkeypatch):
+    import odqa_core.storage
+
+    _, questions = toy_files
+    monkeypatch.setattr(odqa_core.storage, "open_store", _fail_if_called("loading the index"))
+    result = odqa(f"evaluate --run {tmp_path / 'no-run.jsonl'} --questions {questions} --index-dir {toy_index}")
+    assert_one_line_error(result, 1, "no-run.jsonl: no such file or directory")
+
+
+@pytest.mark.parametrize("culprit", ["run", "questions.jsonl", "questions.json", "corpus", "predictions"])
+def test_non_utf8_input_files_of_evaluate(odqa, toy_files, tmp_path, culprit):
+    corpus, questions = toy_files
+    run_file, predictions = tmp_path / "run.jsonl", tmp_path / "predictions.json"
+    run_file.write_text('{"id": "tq-1", "hits": [{"doc_id": "toy-1", "score": 1.0}]}\n', encoding="utf-8")
+    predictions.write_text('{"tq-1": "x"}', encoding="utf-8")
+    latin1 = "é, ü and ß in Latin-1\n".encode("latin-1")
+    bad = {"run": run_file, "corpus": corpus, "predictions": predictions}.get(culprit, tmp_path / culprit)
+    bad.write_bytes((run_file.read_bytes() if culprit == "run" else b"") + latin1)
+    if culprit.startswith("questions"):
+        questions = bad
+    if culprit == "predictions":
+        command = f"evaluate --predictions {predictions} --questions {questions}"
+    else:
+        command = f"evaluate --run {run_file} --questions {questions} --corpus {corpus}"
+    assert_one_line_error(odqa(command), 1, "not UTF-8 text")
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ('{"id": "tq-1", "hits": [1]}', 'hit 1 has no "doc_id"'),
+        ('{"id": "tq-1", "hits": "toy-1"}', 'a "hits" list'),
+        ('{"id": "tq-1", "hits": [{"doc_id": "toy-1", "source_ids": 5}]}', '"source_ids" must be a list'),
+        ('{"id": "tq-1", "hits": [{"doc_id": "toy-1"}', "malformed JSON"),
+    ],
+)
+def test_malformed_run_lines(odqa, toy_files, tmp_path, line, problem):
+    _, questions = toy_files
+    run_file = tmp_path / "run.jsonl"
+    run_file.write_text('{"id": "tq-2", "hits": []}\n' + line + "\n", encoding="utf-8")
+    assert_one_line_error(odqa(f"evaluate --run {run_file} --questions {questions}"), 1, "run.jsonl line 2: ")
+    assert problem in odqa(f"evaluate --run {run_file} --questions {questions}").output
+
+
+# --- values that must be refused, Ctrl-C -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["Infinity", "-Infinity", "NaN", "1e999", "[1,NaN]", '{"a":[Infinity]}'])
+def test_non_finite_option_values_are_refused(odqa, toy_files, tmp_path, value):
+    corpus, questions = toy_files
+    result = odqa(f"index --retriever fake --corpus {corpus} --index-dir {tmp_path / 'idx'} -o 'tokens={value}'")
+    assert_one_line_error(result, 2, "option 'tokens' must be a finite number")
+    assert not (tmp_path / "idx").exists()
+    out = tmp_path / "out"
+    result = odqa(
+        f"run --retriever fake --corpus {corpus} --questions {questions} -o 'fake.x={value}' --output-dir {out}"
+    )
+    assert_one_line_error(result, 2, "option 'fake.x' must be a finite number")
+    assert not out.exists()
+
+
+def test_ctrl_c_exits_130_with_one_line_and_nothing_half_written(odqa, toy_files, toy_index, tmp_path, monkeypatch):
+    import odqa_core.runs
+
+    _, questions = toy_files
+    output = tmp_path / "run.jsonl"
+    output.write_text("previous run\n")
+
+    class InterruptAfterOneLine:
+        lines = 0
+
+        def dumps(self, *args, **kwargs):
+            self.lines += 1
+            if self.lines > 1:
+                raise KeyboardInterrupt
+            return json.dumps(*args, **kwargs)
+
+    monkeypatch.setattr(odqa_core.runs, "json", InterruptAfterOneLine())
+    result = odqa(f"retrieve --index-dir {toy_index} --questions {questions} --output {output}")
+    assert result.exit_code == 130, result.output
+    assert result.output.strip() == "Interrupted"
+    assert output.read_text() == "previous run\n"
+    assert not [p.name for p in tmp_path.iterdir() if "tmp" in p.name]  # no temporary file left behind

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from odqa_core.errors import IndexFormatError, UsageError
-from odqa_core.storage import atomic_write_lines, atomic_write_text, open_store, write_store
+from odqa_core.storage import atomic_write_lines, atomic_write_text, open_store, sha256_file, write_store
 from odqa_core.types import Document, top_k_rows
 
 
@@ -107,3 +107,114 @@ def test_top_k_rows_ties_by_index():
     assert top.tolist() == [[3.0, 3.0], [0.0, 0.0]]
     idx, _ = top_k_rows(scores, 10)
     assert idx.tolist()[0] == [1, 2, 4, 0, 3]
+
+
+# --- manifests stay inside their directory -------------------------------------------------------------------------
+
+
+def _list_in_manifest(store, name, file):
+    """Make the manifest of ``store`` list ``name`` with the true size and checksum of ``file``, as a crafted index
+    would to confirm that file's content."""
+    manifest = json.loads((store / "manifest.json").read_text())
+    manifest["files"][name] = {"bytes": file.stat().st_size, "sha256": sha256_file(file)}
+    (store / "manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("name", ["../secret", "../../secret", "sub/../../secret", "ABSOLUTE", "..", ".", ""])
+def test_a_manifest_naming_a_file_outside_its_directory_is_refused(tmp_path, name):
+    secret = tmp_path / "secret"
+    secret.write_text("password")
+    _write(tmp_path / "s")
+    _list_in_manifest(tmp_path / "s", str(secret) if name == "ABSOLUTE" else name, secret)
+    with pytest.raises(IndexFormatError, match="not a file inside the store"):
+        open_store(tmp_path / "s")
+
+
+def test_a_symlink_leading_out_of_the_store_is_refused(tmp_path):
+    _write(tmp_path / "s")
+    outside = tmp_path / "vocab-elsewhere.json"
+    (tmp_path / "s" / "vocab.json").rename(outside)
+    (tmp_path / "s" / "vocab.json").symlink_to(outside)  # same bytes, same checksum: only the link is wrong
+    with pytest.raises(IndexFormatError, match="symlink leading out of the store"):
+        open_store(tmp_path / "s")
+
+
+def test_a_symlink_inside_the_store_is_fine(tmp_path):
+    _write(tmp_path / "s")
+    store = tmp_path / "s"
+    (store / "vocab.json").rename(store / "vocab-real.json")
+    (store / "vocab.json").symlink_to("vocab-real.json")
+    _list_in_manifest(store, "vocab-real.json", store / "vocab-real.json")
+    assert open_store(store).load_json("vocab") == ["x", "y"]
+
+
+def test_store_reader_paths_stay_inside(tmp_path):
+    _write(tmp_path / "s")
+    reader = open_store(tmp_path / "s")
+    reader.manifest["files"]["../escape.npy"] = {}
+    with pytest.raises(IndexFormatError, match="not a file inside the store"):
+        reader.path("../escape.npy")
+
+
+# --- malformed manifests and document tables: one-line errors ------------------------------------------------------
+
+
+def _edit_manifest(store, edit):
+    manifest = json.loads((store / "manifest.json").read_text())
+    edit(manifest)
+    (store / "manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda m: m.update(files=None), "no file list"),
+        (lambda m: m["files"].update({"values.npy": None}), "entry of 'values.npy' is not an object"),
+        (lambda m: m.pop("name"), "has no 'name'"),
+        (lambda m: m.pop("kind"), "has no 'kind'"),
+        (lambda m: m.update(name=7), "has no 'name'"),
+        (lambda m: m.update(config=[1]), "'config' is not an object"),
+    ],
+)
+def test_malformed_manifests_are_one_line_errors(tmp_path, edit, message):
+    _write(tmp_path / "s")
+    _edit_manifest(tmp_path / "s", edit)
+    with pytest.raises(IndexFormatError, match=message):
+        open_store(tmp_path / "s")
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('{"id": "d", "text": "fine"}\n{not json\n', "line 2: not a stored document"),
+        ('["a list"]\n', "line 1: not a stored document .*JSON object"),
+        ('{"id": "d"}\n', "line 1: .*'text'"),
+        ('{"text": "no id"}\n', "line 1: .*KeyError"),
+    ],
+)
+def test_a_document_table_that_is_not_json_is_a_one_line_error(tmp_path, content, message):
+    _write(tmp_path / "s")
+    table = tmp_path / "s" / "documents.jsonl"
+    table.write_text(content)
+    _list_in_manifest(tmp_path / "s", "documents.jsonl", table)  # the checksum matches: only the content is bad
+    with pytest.raises(IndexFormatError, match=f"documents.jsonl {message}"):
+        open_store(tmp_path / "s").load_documents()
+
+
+def test_a_document_table_that_is_not_utf8_is_a_one_line_error(tmp_path):
+    _write(tmp_path / "s")
+    table = tmp_path / "s" / "documents.jsonl"
+    table.write_bytes(b'{"id": "d", "text": "\xff\xfe"}\n')
+    _list_in_manifest(tmp_path / "s", "documents.jsonl", table)
+    with pytest.raises(IndexFormatError, match="not UTF-8"):
+        open_store(tmp_path / "s").load_documents()
+
+
+def test_cli_reports_a_manifest_without_name_in_one_line(tmp_path, fake_plugins, toy_files):
+    from odqa_core.testing import assert_one_line_error, run_cli
+
+    corpus, questions = toy_files
+    assert run_cli(f"index --retriever fake --corpus {corpus} --index-dir {tmp_path / 'i'}").exit_code == 0
+    _edit_manifest(tmp_path / "i", lambda m: m.pop("name"))
+    result = run_cli(f"retrieve --index-dir {tmp_path / 'i'} --questions {questions} --output {tmp_path / 'r'}")
+    assert_one_line_error(result, contains="has no 'name'")
