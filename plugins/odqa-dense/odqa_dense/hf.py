@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -141,13 +142,69 @@ def quiet_transformers() -> None:
     logging.set_verbosity_error()
 
 
+def _first_line(exc: BaseException) -> str:
+    if isinstance(exc, KeyError):
+        return f"no {exc} entry"
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
 def _from_pretrained(loader: Any, model_dir: str | Path, what: str) -> Any:
     """``loader.from_pretrained`` on a local directory; a failure is a one-line :class:`DataError`."""
     quiet_transformers()
     try:
         return loader.from_pretrained(str(model_dir), local_files_only=True)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"cannot load {what} from {model_dir}: {str(exc).splitlines()[0]}") from None
+    # A malformed tokenizer.json raises KeyError, or a plain Exception from the tokenizers library (Rust).
+    except Exception as exc:  # noqa: BLE001
+        raise DataError(f"cannot load {what} from {model_dir}: {_first_line(exc)}") from None
+
+
+#: Weight files in the order transformers prefers them: safetensors first, a pickle only when there is nothing else.
+_WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+
+
+def _weights_file_named(model_dir: str | Path, kind: str, default: str) -> Path:
+    """The directory's weight file of a ``kind`` (``.bin``, ``.safetensors``; sharded: its index), for messages."""
+    found = [Path(model_dir) / n for n in _WEIGHT_FILES if kind in n and (Path(model_dir) / n).is_file()]
+    return found[0] if found else Path(model_dir) / default
+
+
+def load_pretrained_model(loader: Any, model_dir: str | Path, what: str) -> Any:
+    """``loader.from_pretrained`` (an ``AutoModel…`` class) on a local directory, every failure one line.
+
+    A pickled ``pytorch_model.bin`` (older hub models ship no safetensors) goes through torch's safe loader
+    (``weights_only=True``: tensors and plain containers only; never ``weights_only=False``, which runs whatever
+    code the pickle names); a pickle that loader refuses, and a ``model.safetensors`` that is not one, are
+    :class:`DataError`s naming the file.
+    """
+    import pickle
+
+    from safetensors import SafetensorError
+
+    quiet_transformers()
+    try:
+        return loader.from_pretrained(str(model_dir), local_files_only=True, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        file = _weights_file_named(model_dir, ".bin", "pytorch_model.bin")
+        # torch's message suggests weights_only=False; keep only what the pickle holds that is not allowed.
+        refused = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        reason = f"it names {refused.group(1)}" if refused else _first_line(exc).rstrip(".")
+        raise DataError(
+            f"cannot load {what} from {model_dir}: {file} is a pickle that torch's safe loader (weights_only) "
+            f"refuses ({reason}); convert it to safetensors (model.safetensors) first, where the file can be trusted"
+        ) from None
+    except SafetensorError as exc:
+        file = _weights_file_named(model_dir, ".safetensors", "model.safetensors")
+        raise DataError(
+            f"cannot load {what} from {model_dir}: {file} is not a valid safetensors file ({exc})"
+        ) from None
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise DataError(f"cannot load {what} from {model_dir}: {_first_line(exc)}") from None
 
 
 def load_tokenizer(model_dir: str | Path) -> Any:
@@ -169,7 +226,7 @@ def load_encoder(model_dir: str | Path) -> Any:
     """An ``AutoModel`` (encoder) from a local HF model directory."""
     from transformers import AutoModel
 
-    return _from_pretrained(AutoModel, model_dir, "the model")
+    return load_pretrained_model(AutoModel, model_dir, "the model")
 
 
 def encoder_from_config(config: Any) -> Any:

@@ -403,6 +403,8 @@ def train_reader(
     questions = [q for q in questions if q.answers]
     fold_members = group_folds(questions, config.folds, config.seed) if config.folds > 1 else []
     prepare_output(output, resume=False)
+    # The model first: one that cannot be loaded is reported before passages are retrieved or examples built.
+    initial = initial_reader(documents, config)
     if retrieved is None and config.retrieved:
         echo(f"retrieving {config.retrieved} passages per training question with {config.fuser or config.retrievers}")
         retrieved = retrieve_for_training(documents, questions, config)
@@ -416,7 +418,6 @@ def train_reader(
     cloze = cloze_examples(documents, config.cloze, config.seed) if config.cloze else []
     if cloze:
         echo(f"{len(cloze)} synthetic cloze questions from {len(documents)} passages")
-    initial = initial_reader(documents, config)
 
     def train_part(train_idx: np.ndarray, dev: Sequence[Question], out: Path, test: Sequence[Question]) -> dict:
         keep = np.isin(owner, train_idx)
