@@ -6,8 +6,12 @@ never has to import a plugin's heavy dependencies.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -56,7 +60,10 @@ class _OdqaGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            with plugins.failure_reporter(ctx.meta.get("odqa.plugin_report", _warn_plugin_failure)):
+            with (
+                _terminate_as_exception(),
+                plugins.failure_reporter(ctx.meta.get("odqa.plugin_report", _warn_plugin_failure)),
+            ):
                 return super().invoke(ctx)
         except OdqaError as exc:
             raise _CliError(str(exc), exc.exit_code) from None
@@ -67,6 +74,31 @@ class _OdqaGroup(click.Group):
             # traceback. Every writer renames complete files into place, so nothing half-written is left behind.
             click.echo(("\n" if sys.stderr.isatty() else "") + "Interrupted", err=True)
             raise click.exceptions.Exit(130) from None
+        except _Terminated:
+            # SIGTERM (kill, a scheduler, a container stop): the same clean stop, temporaries removed on the way out.
+            click.echo("Terminated", err=True)
+            raise click.exceptions.Exit(143) from None
+
+
+class _Terminated(BaseException):
+    """Raised by the SIGTERM handler, so that every ``finally`` (temporaries, locks) runs before the exit."""
+
+
+@contextlib.contextmanager
+def _terminate_as_exception() -> Iterator[None]:
+    """While a command runs, SIGTERM raises :class:`_Terminated` instead of killing the process outright."""
+    if threading.current_thread() is not threading.main_thread():  # signal handlers belong to the main thread
+        yield
+        return
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _warn_plugin_failure(failure: plugins.PluginFailure) -> None:

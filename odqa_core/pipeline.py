@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ import numpy as np
 from odqa_core import plugins
 from odqa_core.errors import UsageError
 from odqa_core.evaluation import DEFAULT_KS, RetrievalReport, evaluate_retrieval, hits_from_results
-from odqa_core.interfaces import Fuser, Postprocessor, Reader, Retriever
+from odqa_core.interfaces import Fuser, Postprocessor, Reader, Retriever, check_finite_options
 from odqa_core.progress import progress
 from odqa_core.qa_metrics import evaluate_predictions
 from odqa_core.runs import write_run
@@ -92,28 +91,6 @@ def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
             options[key.strip()] = value
     check_finite_options(options)
     return options
-
-
-def check_finite_options(options: Mapping[str, Any], where: str = "") -> None:
-    """Refuse a NaN or infinite number in option values (nested lists and tables included), naming the option.
-
-    JSON (``-o k1=Infinity``) and TOML (``k1 = inf``) both spell them, and no option means them: they only
-    turn every score into NaN downstream.
-    """
-
-    def bad(value: Any) -> Any:
-        if isinstance(value, float) and not math.isfinite(value):
-            return value
-        items = value.values() if isinstance(value, Mapping) else value if isinstance(value, (list, tuple)) else ()
-        return next((found for found in map(bad, items) if found is not None), None)
-
-    for key, value in options.items():
-        found = bad(value)
-        if found is not None:
-            raise UsageError(
-                f"{where + ': ' if where else ''}option {key!r} must be a finite number, got "
-                f"{json.dumps(found)}{'' if found is value else f' in {json.dumps(value)}'}"
-            )
 
 
 def parse_ks(value: str, flag: str = "--k") -> tuple[int, ...]:

@@ -91,7 +91,8 @@ def temporary_sibling(path: Path, tag: str = "tmp") -> Path:
     return path.with_name(f".{path.name}.{tag}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (this process included; another user's counts as running)."""
     if pid == os.getpid():
         return True
     try:
@@ -134,7 +135,7 @@ def abandoned_temporaries(path: str | Path, tags: tuple[str, ...] = ("tmp", "old
         match = _TEMPORARY.match(entry.name)
         if match is None or match["target"] != path.name or match["tag"] not in tags or entry.is_symlink():
             continue
-        if not _pid_alive(int(match["pid"])) and _nobody_holds(entry.path):
+        if not pid_alive(int(match["pid"])) and _nobody_holds(entry.path):
             with contextlib.suppress(FileNotFoundError):  # another process removed it meanwhile
                 found.append((entry.stat(follow_symlinks=False).st_ctime, Path(entry.path)))
     return [p for _, p in sorted(found)]

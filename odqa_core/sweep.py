@@ -87,7 +87,7 @@ from odqa_core.pipeline import (
     run_pipeline,
 )
 from odqa_core.progress import progress, stderr_echo
-from odqa_core.storage import atomic_write_text
+from odqa_core.storage import atomic_write_text, pid_alive
 from odqa_core.tuning import grid_cells, option_text
 from odqa_core.types import Document, Question
 
@@ -587,6 +587,8 @@ def _load_checkpoints(target: Path) -> list[EpochCheckpoint]:
     out = []
     for row in manifest["epochs"]:
         path = target / row["path"]
+        if Path(os.path.realpath(target)) not in Path(os.path.realpath(path)).parents:
+            raise UsageError(f"{target}: checkpoint {row['path']!r} is not inside the model directory; delete it")
         if not path.exists():
             raise UsageError(f"{target}: checkpoint {row['path']} is missing; delete {target} to retrain")
         out.append(EpochCheckpoint(int(row["epoch"]), path, float(row["dev_metric"]), float(row["loss"])))
@@ -974,15 +976,7 @@ class SweepRunner:
 
 def _running_elsewhere(pid: str) -> bool:
     """Whether ``pid`` is another live process (a sweep training into its own ``.partial-<pid>`` directory)."""
-    if not pid.isdigit() or int(pid) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid.isdigit() and int(pid) != os.getpid() and pid_alive(int(pid))
 
 
 def _now() -> str:

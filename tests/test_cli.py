@@ -307,6 +307,36 @@ def test_non_finite_option_values_are_refused(odqa, toy_files, tmp_path, value):
     assert not out.exists()
 
 
+def test_sigterm_exits_143_after_removing_its_temporaries(odqa, toy_files, toy_index, tmp_path, monkeypatch):
+    """kill (SIGTERM) mid-write: the command stops like Ctrl-C does, its temporary file removed, the old run kept."""
+    import os
+    import signal
+
+    import odqa_core.runs
+
+    _, questions = toy_files
+    output = tmp_path / "run.jsonl"
+    output.write_text("previous run\n")
+
+    class TerminatedAfterOneLine:
+        lines = 0
+
+        def dumps(self, *args, **kwargs):
+            self.lines += 1
+            if self.lines > 1:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return json.dumps(*args, **kwargs)
+
+    monkeypatch.setattr(odqa_core.runs, "json", TerminatedAfterOneLine())
+    before = signal.getsignal(signal.SIGTERM)
+    result = odqa(f"retrieve --index-dir {toy_index} --questions {questions} --output {output}")
+    assert result.exit_code == 143, result.output
+    assert result.output.strip() == "Terminated"
+    assert output.read_text() == "previous run\n"
+    assert not [p.name for p in tmp_path.iterdir() if "tmp" in p.name]
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is the command's only
+
+
 def test_ctrl_c_exits_130_with_one_line_and_nothing_half_written(odqa, toy_files, toy_index, tmp_path, monkeypatch):
     import odqa_core.runs
 

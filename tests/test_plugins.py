@@ -4,7 +4,7 @@ import pytest
 
 import odqa_core
 from odqa_core import plugins
-from odqa_core.errors import PluginError, UnknownComponentError
+from odqa_core.errors import PluginError, UnknownComponentError, UsageError
 from odqa_core.testing import FakeRetriever, registered_plugin
 
 
@@ -88,3 +88,10 @@ def test_outside_plugin_found_through_entry_points(fresh_plugins):
     retriever.index(list(odqa_core.testing.TOY_DOCUMENTS))
     results = retriever.search(["Busan"], 1)
     assert results.documents[results.indices[0, 0]].title == "Busan"
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan"), [1.0, float("nan")]])
+def test_every_component_refuses_non_finite_options(fake_plugins, value):
+    """Options that never pass through -o parsing (sweep axes, tune grids, trainer settings) are checked too."""
+    with pytest.raises(UsageError, match=r"retriever 'fake': option 'tokens' must be a finite number"):
+        plugins.create("retriever", "fake", {"tokens": value})

@@ -380,3 +380,17 @@ def test_korquad_benchmark_split(korquad_path):
     train, test = data.select_articles(questions, ":100"), data.select_articles(questions, "100:")
     assert len(train) + len(test) == len(questions) == 5774
     assert {q.metadata["article"] for q in test} == set(range(100, 140))
+
+
+@pytest.mark.parametrize("where", ["../outside", "/etc"])
+def test_a_cached_model_cannot_name_a_checkpoint_outside_its_directory(tmp_path, where):
+    from odqa_core.sweep import MODEL_FORMAT, MODEL_FORMAT_VERSION, MODEL_MANIFEST, _load_checkpoints
+
+    (tmp_path / "outside").mkdir()
+    model = tmp_path / "models" / "dpr-0"
+    model.mkdir(parents=True)
+    rows = [{"epoch": 1, "path": where, "dev_metric": 0.5, "loss": 1.0}]
+    manifest = {"format": MODEL_FORMAT, "format_version": MODEL_FORMAT_VERSION, "epochs": rows}
+    (model / MODEL_MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(UsageError, match="is not inside the model directory"):
+        _load_checkpoints(model)
