@@ -148,6 +148,13 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def remove_abandoned_temporaries(path: str | Path) -> None:
+    """Remove the ``.tmp-`` temporaries a killed writer of ``path`` left (a writer that caches rather than replaces
+    ``path`` calls this before making its own :func:`temporary_sibling`)."""
+    for stale in abandoned_temporaries(path, ("tmp",)):
+        _remove(stale)
+
+
 def recover_interrupted_write(path: str | Path) -> Path | None:
     """Tidy up after a writer of ``path`` that was killed: remove its abandoned temporaries and, when it died between
     the two renames of a swap (the previous version moved aside to ``.<name>.old-*``, the new one not yet in
@@ -338,8 +345,7 @@ def atomic_write_lines(path: str | Path) -> Iterator[TextIO]:
         return
     target = resolve_output_path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    for stale in abandoned_temporaries(target, ("tmp",)):
-        _remove(stale)
+    remove_abandoned_temporaries(target)
     tmp = temporary_sibling(target)
     try:
         with open(tmp, "x", encoding="utf-8") as handle:

@@ -15,10 +15,11 @@ from __future__ import annotations
 import math
 import os
 import re
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from odqa_core.storage import remove_abandoned_temporaries, temporary_sibling
 
 MAX_CURVES = 12
 
@@ -31,7 +32,8 @@ def _missing_matplotlib(runner: Any) -> list[Path]:
 
 
 def _save(fig: Any, path: Path) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    remove_abandoned_temporaries(path)  # left by a process killed while writing it
+    tmp = temporary_sibling(path)
     try:
         fig.savefig(tmp, format="png", dpi=110)
         os.replace(tmp, path)

@@ -19,13 +19,13 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from odqa_core.errors import DataError, UsageError
+from odqa_core.storage import remove_abandoned_temporaries, temporary_sibling
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
@@ -92,7 +92,8 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int = 16000, max_length: i
     if (target / "tokenizer.json").is_file():
         return load_tokenizer(target)
     tokenizer = _train_wordpiece(texts, vocab_size, max_length)
-    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+    remove_abandoned_temporaries(target)  # left by a process killed while writing it
+    tmp = temporary_sibling(target)
     try:
         tokenizer.save_pretrained(str(tmp))
         tmp.rename(target)

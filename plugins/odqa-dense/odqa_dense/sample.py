@@ -16,11 +16,11 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from odqa_core.storage import remove_abandoned_temporaries, temporary_sibling
 from odqa_dense.bootstrap import cache_dir
 
 #: The demo DPR: bootstrap tiny BERT, Inverse Cloze Task then supervised epochs on the sample's training questions.
@@ -47,7 +47,8 @@ def cached_model(name: str, recipe: dict[str, Any], train: Callable[[Path], None
         return best
     stderr_echo(f"first use: training the bundled sample's demo {name} model (cached in {target})")
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+    remove_abandoned_temporaries(target)  # left by a process killed while writing it
+    tmp = temporary_sibling(target)
     try:
         train(tmp)
         try:
