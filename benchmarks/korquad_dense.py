@@ -16,6 +16,14 @@ tokenizer trained on the corpus and a randomly initialised BERT), then evaluated
 K-fold (the competition's "folds 1-5 × epochs 1-2"): 5 folds over the training questions (grouped by context),
 each fold's held-out questions select its epoch, and every fold is also evaluated on the 40-article split.
 
+Encoder layouts (``--encoders shared,separate,shared-heads``; the KLUE template's "split the shared encoder into
+question/passage heads" history): one ICT run of the shared bootstrap, then each layout fine-tuned from that same
+checkpoint with the same budget (epochs, batch, seed, learning rate). Per epoch: passage-level accuracy over the full
+corpus, the training loss, and what could make a layout fall — the passage and question vectors' spread (effective
+rank, mean pairwise cosine, norm) over a fixed sample, and for ``shared-heads`` each head's singular values and
+distance from the identity. ``shared-heads@R`` sets that run's head learning rate to ``R`` (an ablation).
+Writes ``korquad_dense_encoders.json`` (and a plot with ``--plot``) instead of the per-size and fold tables.
+
 Everything is written to ``--out`` (scratch; nothing to the repository): checkpoints, ``report.json`` per run
 and ``korquad_dense.json`` with every number printed.
 """
@@ -106,6 +114,276 @@ def add_ict_rows(
             print(f"[{size}] after ICT: " + json.dumps(levels), flush=True)
 
 
+# --- encoder layouts: shared / separate / shared-heads --------------------------------------------------------
+
+
+def parse_layouts(spec: str) -> list[tuple[str, str, float | None, bool]]:
+    """``shared,separate,shared-heads@1e-3,shared-heads/random`` → ``(label, encoders, head_lr, random_heads)``
+    per run; ``/random``: the heads start from PyTorch's default ``Linear`` initialisation, not the identity."""
+    from odqa_dense.encoder import check_encoders
+
+    layouts = []
+    for item in (x.strip() for x in spec.split(",") if x.strip()):
+        layout, _, rate = item.partition("@")
+        encoders, _, init = layout.partition("/")
+        check_encoders(encoders)
+        if init not in ("", "random") or (init and encoders != "shared-heads"):
+            raise SystemExit(f"unknown layout {item!r}: only shared-heads takes /random")
+        layouts.append((item, encoders, float(rate) if rate else None, init == "random"))
+    return layouts
+
+
+def random_heads_start(ict_last: Path, target: Path, seed: int) -> Path:
+    """The ICT checkpoint with ``shared-heads`` whose heads have PyTorch's default (random) ``Linear`` init: the
+    two sides no longer meet in the space ICT trained, as in a template that adds fresh heads."""
+    import torch
+    from odqa_dense.encoder import BiEncoder
+
+    if not (target / "manifest.json").is_file():
+        start = BiEncoder.load(str(ict_last))
+        encoder = BiEncoder.from_models(
+            start.tokenizer, start.passage_model, encoders="shared-heads", pooling=start.pooling
+        )
+        torch.manual_seed(seed)
+        for head in encoder.heads.values():
+            head.reset_parameters()
+        encoder.save(target)
+    return target
+
+
+def effective_rank(singular_values: Any) -> float:
+    """exp(entropy) of the normalised singular values (Roy & Vetterli 2007): 1 for a rank-1 matrix, ``d`` for
+    an isotropic one."""
+    import numpy as np
+
+    p = np.asarray(singular_values, np.float64)
+    p = p[p > 0] / p.sum()
+    return float(np.exp(-(p * np.log(p)).sum()))
+
+
+def vector_stats(vectors: Any) -> dict[str, float]:
+    """How spread out a set of vectors is: collapse shows as a low effective rank and a mean cosine near 1."""
+    import numpy as np
+
+    x = vectors.astype(np.float64)
+    unit = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    n = len(x)
+    mean_cosine = (np.linalg.norm(unit.sum(0)) ** 2 - n) / (n * (n - 1))  # over pairs i ≠ j
+    centered = np.linalg.svd(x - x.mean(0), compute_uv=False)
+    return {
+        "effective_rank": effective_rank(centered),
+        "mean_cosine": float(mean_cosine),
+        "mean_norm": float(np.linalg.norm(x, axis=1).mean()),
+        "total_variance": float(x.var(0).sum()),
+    }
+
+
+def head_stats(head: Any) -> dict[str, float]:
+    import torch
+
+    weight = head.weight.detach().float().cpu()
+    sigma = torch.linalg.svdvals(weight).numpy()
+    eye = torch.eye(weight.shape[0])
+    return {
+        "sigma_max": float(sigma.max()),
+        "sigma_min": float(sigma.min()),
+        "effective_rank": effective_rank(sigma),
+        "distance_from_identity": float(torch.linalg.norm(weight - eye) / torch.linalg.norm(eye)),
+        "bias_norm": float(head.bias.detach().float().norm()),
+    }
+
+
+def representation_stats(encoder: Any, config: Any, sample: list, questions: list) -> dict[str, Any]:
+    """Spread of passage and question vectors over fixed samples, and the heads' spectra (shared-heads)."""
+    from odqa_dense.encoder import passage_texts
+
+    passages = encoder.encode(
+        passage_texts(sample, config.include_title), "passage", config.passage_max_length, batch_size=128, desc=""
+    )
+    question_vectors = encoder.encode(
+        [q.text for q in questions], "question", config.query_max_length, batch_size=128, desc=""
+    )
+    out: dict[str, Any] = {"passage": vector_stats(passages), "question": vector_stats(question_vectors)}
+    if encoder.heads is not None:
+        out["heads"] = {side: head_stats(encoder.heads[side]) for side in ("question", "passage")}
+    return out
+
+
+def run_layouts(
+    args: Any, out: Path, passages: list, train: list, test: list, config_for: Any, results: dict[str, Any]
+) -> dict[str, Any]:
+    """ICT once on the shared bootstrap, then every layout fine-tuned from that checkpoint, same budget; fills
+    ``results["encoders"]`` (written after every run)."""
+    import dataclasses as dc
+
+    import numpy as np
+    from odqa_dense.training import DEFAULT_LR_BOOTSTRAP, initial_encoder, pretrain_ict, train_dpr
+
+    layouts: dict[str, Any] = results.setdefault("encoders", {})
+    rng = np.random.default_rng(0)
+    sample = [passages[i] for i in sorted(rng.choice(len(passages), min(1000, len(passages)), replace=False))]
+    for size in [s for s in args.sizes.split(",") if s]:
+        base = config_for(size, args.epochs).validate()
+        root = out / f"encoders-{size}"
+        ict_last = root / "ict" / "last"
+        started = time.perf_counter()
+        if not (root / "ict" / "report.json").is_file() or not json.loads(
+            (root / "ict" / "report.json").read_text()
+        ).get("done"):
+            pretrain_ict(initial_encoder(passages, base), passages, train, base, root, test, True, print)
+        ict_s = round(time.perf_counter() - started, 1)
+        size_results: dict[str, Any] = {"ict_s": ict_s, "n_test": len(test), "layouts": {}}
+        from odqa_dense.encoder import BiEncoder
+
+        start = BiEncoder.load(str(ict_last))
+        size_results["dim"] = start.dim
+        size_results["ict"] = {
+            "passage": metrics_row(evaluate_passages(start, base, passages, test), "answer"),
+            "stats": representation_stats(start, base, sample, test),
+        }
+        print(f"[{size}] ICT only: " + json.dumps(size_results["ict"]["passage"]), flush=True)
+        for label, encoders, head_lr, random_heads in parse_layouts(args.encoders):
+            start_dir = (
+                random_heads_start(ict_last, root / "ict-random-heads", base.seed) if random_heads else ict_last
+            )
+            config = dc.replace(
+                base,
+                model=str(start_dir),
+                encoders=encoders,
+                head_lr=head_lr,
+                lr=args.lr or DEFAULT_LR_BOOTSTRAP,
+                ict_epochs=0,
+                eval_ks=(*KS, 10),
+            )
+
+            def on_epoch(fold: int, epoch: int, encoder: Any, label=label, config=config, size=size) -> dict:
+                row = {"epoch": epoch, **representation_stats(encoder, config, sample, test)}
+                print(f"[{size} {label}] epoch {epoch}: " + json.dumps(row), flush=True)
+                return row  # kept in the run's report.json as the epoch's "extra"
+
+            run_dir = root / label.replace("@", "-head-lr-").replace("/", "-")
+            started = time.perf_counter()
+            report = train_dpr(passages, train, config, run_dir, dev_questions=test, on_epoch=on_epoch, resume=True)
+            size_results["layouts"][label] = {
+                "encoders": encoders,
+                "head_lr": head_lr,
+                "random_heads": random_heads,
+                "learning_rate": report["config"]["learning_rate"],
+                "per_epoch": [
+                    {
+                        "epoch": e["epoch"],
+                        "loss": e["loss"],
+                        "train_s": e["train_s"],
+                        "passage": metrics_row(e["dev"], "answer"),
+                        "stats": {k: v for k, v in e.get("extra", {}).items() if k != "epoch"},
+                    }
+                    for e in report["epochs"]
+                ],
+                "n_train": report["n_train"],
+                "wall_s": round(time.perf_counter() - started, 1),
+            }
+            if random_heads:  # epoch 0 is not the common start: evaluate where this run started
+                begin = BiEncoder.load(str(start_dir))
+                size_results["layouts"][label]["start"] = {
+                    "passage": metrics_row(evaluate_passages(begin, base, passages, test), "answer"),
+                    "stats": representation_stats(begin, base, sample, test),
+                }
+            layouts[size] = size_results
+            write_json(args.out, "korquad_dense_encoders.json", results)
+    return layouts
+
+
+def evaluate_passages(encoder: Any, config: Any, passages: list, test: list) -> dict[str, dict[str, float]]:
+    import dataclasses as dc
+
+    from odqa_dense.training import evaluate_encoder
+
+    return evaluate_encoder(encoder, passages, test, dc.replace(config, eval_ks=(*KS, 10)))["metrics"]
+
+
+def render_layouts(results: dict[str, Any]) -> str:
+    """The RESULTS.md tables of the encoder-layout comparison."""
+    keys = ["acc@1", "acc@5", "acc@20", "acc@100", "mrr@10"]
+    out = []
+    for size, run in results.items():
+        rows = [["(ICT only, the common start)", 0, "-", *(pct(run["ict"]["passage"][k]) for k in keys)]]
+        for label, layout in run["layouts"].items():
+            if "start" in layout:
+                rows.append([label, 0, "-", *(pct(layout["start"]["passage"][k]) for k in keys)])
+            for e in layout["per_epoch"]:
+                rows.append([label, e["epoch"], f"{e['loss']:.3f}", *(pct(e["passage"][k]) for k in keys)])
+        out.append(
+            f"**passage level, bootstrap {size}** (evaluation questions of the last 40 articles, full corpus)\n"
+        )
+        out.append(
+            markdown_table(["encoders", "epoch", "train loss", "top-1", "top-5", "top-20", "top-100", "MRR@10"], rows)
+            + "\n"
+        )
+        rows = []
+        start = run["ict"]["stats"]
+        rows.append(["(ICT only)", 0, *stat_cells(start)])
+        for label, layout in run["layouts"].items():
+            if "start" in layout:
+                rows.append([label, 0, *stat_cells(layout["start"]["stats"])])
+            for e in layout["per_epoch"]:
+                rows.append([label, e["epoch"], *stat_cells(e["stats"])])
+        out.append(
+            f"**vector spread** (1,000 fixed passages, the {run.get('n_test', 1719):,} evaluation questions; eff. "
+            f"rank of the centred vectors, of {run.get('dim', '?')} dimensions; cos = mean pairwise cosine) and "
+            "**heads** (shared-heads: σ min / max of W, ‖W − I‖/‖I‖)\n"
+        )
+        header = ["encoders", "epoch", "passage eff. rank", "passage cos", "passage norm", "question eff. rank"]
+        header += ["question cos", "q head σ min/max", "q head ‖W−I‖", "p head σ min/max", "p head ‖W−I‖"]
+        out.append(markdown_table(header, rows) + "\n")
+    return "\n".join(out)
+
+
+def stat_cells(row: dict[str, Any]) -> list[str]:
+    p, q = row["passage"], row["question"]
+    cells = [f"{p['effective_rank']:.1f}", f"{p['mean_cosine']:.3f}", f"{p['mean_norm']:.2f}"]
+    cells += [f"{q['effective_rank']:.1f}", f"{q['mean_cosine']:.3f}"]
+    heads = row.get("heads")
+    for side in ("question", "passage"):
+        if heads:
+            h = heads[side]
+            cells += [f"{h['sigma_min']:.2f} / {h['sigma_max']:.2f}", f"{h['distance_from_identity']:.3f}"]
+        else:
+            cells += ["-", "-"]
+    return cells
+
+
+def plot_layouts(results: dict[str, Any], path: Path) -> None:
+    """Training loss and passage top-20 per epoch, one line per layout."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    for size, run in results.items():
+        fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 4))
+        for label, layout in run["layouts"].items():
+            epochs = [e["epoch"] for e in layout["per_epoch"]]
+            loss_ax.plot(epochs, [e["loss"] for e in layout["per_epoch"]], marker="o", label=label)
+            acc_ax.plot(
+                [0, *epochs],
+                [
+                    100 * layout.get("start", run["ict"])["passage"]["acc@20"],
+                    *(100 * e["passage"]["acc@20"] for e in layout["per_epoch"]),
+                ],
+                marker="o",
+                label=label,
+            )
+        loss_ax.set(xlabel="epoch", ylabel="training loss (epoch mean)", title=f"bootstrap {size}: loss")
+        acc_ax.set(xlabel="epoch (0 = after ICT)", ylabel="passage top-20 %", title="KorQuAD, last 40 articles")
+        for ax in (loss_ax, acc_ax):
+            ax.xaxis.get_major_locator().set_params(integer=True)
+            ax.grid(alpha=0.3)
+            ax.legend()
+        fig.tight_layout()
+        fig.savefig(path if len(results) == 1 else path.with_name(f"{path.stem}-{size}{path.suffix}"), dpi=110)
+        plt.close(fig)
+
+
 def pct(x: float) -> str:
     return f"{100 * x:.1f}"
 
@@ -176,6 +454,13 @@ def main() -> None:
     parser.add_argument("--vocab-size", type=int, default=16000)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--skip-bm25", action="store_true")
+    parser.add_argument(
+        "--encoders",
+        default=None,
+        help="Compare encoder layouts instead (e.g. shared,separate,shared-heads,shared-heads@1e-3): ICT once per "
+        "size, then each layout from that checkpoint.",
+    )
+    parser.add_argument("--plot", default=None, help="With --encoders: write the loss / top-20 plot to this PNG.")
     parser.add_argument("--render", default=None, help="Only print the Markdown tables of a korquad_dense.json.")
     parser.add_argument(
         "--ict-rows-only",
@@ -185,7 +470,13 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.render:
-        print(render_markdown(json.loads(Path(args.render).read_text())))
+        rendered = json.loads(Path(args.render).read_text())
+        if "encoders" in rendered:
+            if args.plot:
+                plot_layouts(rendered["encoders"], Path(args.plot))
+            print(render_layouts(rendered["encoders"]))
+        else:
+            print(render_markdown(rendered))
         return
 
     path = require_korquad(args.korquad)
@@ -227,6 +518,13 @@ def main() -> None:
             eval_ks=KS,
             seed=42,
         )
+
+    if args.encoders:
+        run_layouts(args, out, passages, train, test, config_for, results)
+        if args.plot:
+            plot_layouts(results["encoders"], Path(args.plot))
+        print(render_layouts(results["encoders"]))
+        return
 
     if args.ict_rows_only:
         results = json.loads((out / "korquad_dense.json").read_text())

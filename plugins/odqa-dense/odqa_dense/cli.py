@@ -44,7 +44,13 @@ def one_model_options(func):
     "small, medium, base).",
 )
 @click.option("--vocab-size", type=int, default=16000, show_default=True, help="Bootstrap WordPiece vocabulary size.")
-@click.option("--encoders", type=click.Choice(["shared", "separate"]), default="shared", show_default=True)
+@click.option(
+    "--encoders",
+    type=click.Choice(["shared", "separate", "shared-heads"]),
+    default="shared",
+    show_default=True,
+    help="One encoder for questions and passages, two, or one plus a linear head per side (identity at the start).",
+)
 @click.option(
     "--pooling",
     type=click.Choice(["cls", "pooler", "mean"]),
@@ -54,6 +60,12 @@ def one_model_options(func):
 @click.option("--title/--no-title", "include_title", default=True, show_default=True, help="Encode title + passage.")
 @click.option("--epochs", type=int, default=3, show_default=True)
 @click.option("--lr", type=float, default=None, help="Peak learning rate (default 2e-5 pretrained, 1e-4 bootstrap).")
+@click.option(
+    "--head-lr",
+    type=float,
+    default=None,
+    help="With --encoders shared-heads: peak learning rate of the two heads, ICT included (default: the encoder's).",
+)
 @click.option(
     "--warmup", type=float, default=0.1, show_default=True, help="Warmup: fraction of steps, or steps if ≥1."
 )

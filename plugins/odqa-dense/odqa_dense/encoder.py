@@ -1,5 +1,9 @@
 """The DPR bi-encoder: a question encoder and a passage encoder (one shared model or two), a pooling, a tokenizer.
 
+Three layouts (``encoders``): ``shared`` (one model for both sides), ``separate`` (two models) and
+``shared-heads`` (one model, then a linear ``dim → dim`` head per side on the pooled vector, initialised to the
+identity with zero bias, so an untrained ``shared-heads`` model encodes exactly as its ``shared`` model does).
+
 Similarity is the dot product of the pooled vectors, in training (:mod:`odqa_dense.training`) and in the index
 (``IndexFlatIP`` and friends) alike.
 
@@ -12,6 +16,7 @@ A trained bi-encoder is saved as an odqa store of kind ``checkpoint``::
     config.json                   the HuggingFace config of the encoder(s)
     tokenizer.json, tokenizer_config.json
     encoder.safetensors           (shared)  or  question_encoder.safetensors + passage_encoder.safetensors
+    heads.safetensors             (shared-heads, beside encoder.safetensors) question.weight/.bias, passage.*
     training_state.safetensors    optimizer state, only in a resumable ``last/`` checkpoint
 """
 
@@ -31,7 +36,9 @@ from odqa_core.types import Document
 from odqa_dense import hf
 
 POOLINGS = ("cls", "pooler", "mean")
-ENCODERS = ("shared", "separate")
+ENCODERS = ("shared", "separate", "shared-heads")
+#: Where ``shared-heads`` keeps its two linear heads, beside the shared ``encoder.safetensors``.
+HEADS_FILE = "heads.safetensors"
 CHECKPOINT_KIND = "checkpoint"
 CHECKPOINT_NAME = "dpr"
 CHECKPOINT_VERSION = 1
@@ -49,6 +56,47 @@ def check_encoders(encoders: str) -> str:
     if encoders not in ENCODERS:
         raise UsageError(f"encoders must be one of {', '.join(ENCODERS)}, got {encoders!r}")
     return encoders
+
+
+def identity_heads(dim: int, like: Any = None) -> Any:
+    """The ``shared-heads`` heads: ``{"question", "passage"}`` linear ``dim → dim`` maps, weight the identity and
+    bias zero (so training starts from the shared model), on the device and dtype of the module ``like``."""
+    import torch
+
+    heads = torch.nn.ModuleDict({side: torch.nn.Linear(dim, dim) for side in ("question", "passage")})
+    with torch.no_grad():
+        for head in heads.values():
+            head.weight.copy_(torch.eye(dim))
+            head.bias.zero_()
+    if like is not None:
+        reference = next(like.parameters())
+        heads.to(device=reference.device, dtype=reference.dtype)
+    return heads
+
+
+def check_dense_model(model: Any, pooling: str, source: str) -> None:
+    """Refuse, in one line, a model DPR cannot encode with: an encoder-decoder (T5, BART: ``AutoModel`` gives the
+    whole seq2seq network, whose output is the decoder's, or an error without decoder inputs) and ``pooler``
+    pooling on a model without a pooler layer (ELECTRA has none; ``add_pooling_layer=False`` removes it).
+    HuggingFace's own DPR encoders (model type ``dpr``) output only their pooled vector: they need ``pooler``."""
+    config = getattr(model, "config", None)
+    model_type = getattr(config, "model_type", None) or type(model).__name__
+    if getattr(config, "is_encoder_decoder", False):
+        raise DataError(
+            f"model {source} is an encoder-decoder ({model_type}); DPR needs an encoder such as BERT, RoBERTa, "
+            "ELECTRA or XLM-RoBERTa (an encoder-decoder goes with the generative reader)"
+        )
+    if model_type == "dpr":
+        if pooling != "pooler":
+            raise UsageError(
+                f"model {source} is a HuggingFace DPR encoder, which outputs its pooled vector only: "
+                f"use pooling pooler, not {pooling!r}"
+            )
+    elif pooling == "pooler" and getattr(model, "pooler", None) is None:
+        raise UsageError(
+            f"pooling 'pooler' needs a model with a pooler layer; the {model_type} model {source} has none "
+            "(use cls or mean)"
+        )
 
 
 def passage_texts(documents: Sequence[Document], include_title: bool) -> list[str | tuple[str, str]]:
@@ -71,6 +119,7 @@ class BiEncoder:
         source: str = "",
         fingerprint: str = "",
         settings: dict[str, Any] | None = None,
+        heads: Any = None,
     ) -> None:
         self.tokenizer = tokenizer
         #: What a checkpoint was trained with (include_title, query/passage max lengths): the retriever's defaults.
@@ -80,13 +129,17 @@ class BiEncoder:
         self.pooling = check_pooling(pooling)
         self.source = source
         self.fingerprint = fingerprint
-        if pooling == "pooler" and getattr(passage_model, "pooler", "missing") is None:
-            raise UsageError(
-                "pooling 'pooler' needs a model with a pooler layer; this one has none (use cls or mean)"
-            )
+        #: ``shared-heads``: a ``ModuleDict`` of the ``question`` and ``passage`` linear heads; None otherwise.
+        self.heads = heads
+        if heads is not None and question_model is not passage_model:
+            raise ValueError("linear heads go on one shared encoder, not on separate ones")
+        for model in dict.fromkeys((question_model, passage_model)):
+            check_dense_model(model, self.pooling, source or "(in memory)")
 
     @property
     def encoders(self) -> str:
+        if self.heads is not None:
+            return "shared-heads"
         return "shared" if self.question_model is self.passage_model else "separate"
 
     @property
@@ -113,10 +166,19 @@ class BiEncoder:
     def to(self, device: Any) -> BiEncoder:
         self.question_model.to(device)
         self.passage_model.to(device)
+        if self.heads is not None:
+            self.heads.to(device)
         return self
 
     def modules(self) -> list[Any]:
-        return [self.question_model] if self.encoders == "shared" else [self.question_model, self.passage_model]
+        """The trainable modules, each once: the encoder(s), then the heads of ``shared-heads``."""
+        if self.encoders == "separate":
+            return [self.question_model, self.passage_model]
+        return [self.passage_model] if self.heads is None else [self.passage_model, self.heads]
+
+    def head_parameters(self) -> list[Any]:
+        """The parameters of the ``shared-heads`` heads (none for the other layouts)."""
+        return [] if self.heads is None else list(self.heads.parameters())
 
     def parameters(self) -> list[Any]:
         return [p for m in self.modules() for p in m.parameters()]
@@ -168,11 +230,16 @@ class BiEncoder:
         mask = attention_mask.unsqueeze(-1).to(out.last_hidden_state.dtype)
         return (out.last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
+    def head(self, which: str, pooled: Any) -> Any:
+        """``which`` side's linear head applied to pooled vectors (``shared-heads``); the vectors as they are
+        otherwise. Questions and passages meet only through this: the index stores passage vectors after it."""
+        return pooled if self.heads is None else self.heads[which](pooled)
+
     def embed_rows(self, which: str, rows: Sequence[Sequence[int]]) -> Any:
         model = self.question_model if which == "question" else self.passage_model
         input_ids, attention_mask = self.pad(rows)
         device = self.device
-        return self.embed(model, input_ids.to(device), attention_mask.to(device))
+        return self.head(which, self.embed(model, input_ids.to(device), attention_mask.to(device)))
 
     # --- encoding ---------------------------------------------------------------------------------------------
 
@@ -232,7 +299,7 @@ class BiEncoder:
                     *pair, truncation=True, max_length=max_length, padding="max_length", return_tensors="pt"
                 )
                 vec = self.embed(model, enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device))
-                out[i] = vec[0].float().cpu().numpy()
+                out[i] = self.head(which, vec)[0].float().cpu().numpy()
         return out
 
     # --- persistence ------------------------------------------------------------------------------------------
@@ -243,8 +310,10 @@ class BiEncoder:
 
         writer.path("config.json").write_text(self.passage_model.config.to_json_string(), encoding="utf-8")
         self.tokenizer.save_pretrained(str(writer.root))
-        if self.encoders == "shared":
+        if self.encoders != "separate":
             save_model(self.passage_model, str(writer.path("encoder.safetensors")))
+            if self.heads is not None:
+                save_model(self.heads, str(writer.path(HEADS_FILE)))
         else:
             save_model(self.question_model, str(writer.path("question_encoder.safetensors")))
             save_model(self.passage_model, str(writer.path("passage_encoder.safetensors")))
@@ -264,12 +333,14 @@ class BiEncoder:
 
     @classmethod
     def from_models(cls, tokenizer: Any, model: Any, *, encoders: str = "shared", pooling: str = "cls") -> BiEncoder:
-        """A bi-encoder from an in-memory encoder; ``separate`` gives the question side its own copy."""
+        """A bi-encoder from an in-memory encoder; ``separate`` gives the question side its own copy,
+        ``shared-heads`` adds identity heads (it encodes as ``shared`` until trained)."""
         import copy
 
         check_encoders(encoders)
-        question = model if encoders == "shared" else copy.deepcopy(model)
-        return cls(tokenizer, question, model, pooling=pooling, source="(in memory)")
+        question = copy.deepcopy(model) if encoders == "separate" else model
+        heads = identity_heads(int(model.config.hidden_size), model) if encoders == "shared-heads" else None
+        return cls(tokenizer, question, model, pooling=pooling, source="(in memory)", heads=heads)
 
     @classmethod
     def load(cls, model: str, *, question_model: str | None = None, pooling: str | None = None) -> BiEncoder:
@@ -317,8 +388,8 @@ class BiEncoder:
         tokenizer = hf.load_tokenizer(model_dir)
         config = hf.load_config(model_dir)
 
-        def weights(file: str) -> Any:
-            module = hf.encoder_from_config(config)
+        def weights(file: str, module: Any = None) -> Any:
+            module = hf.encoder_from_config(config) if module is None else module
             try:
                 load_model(module, str(reader.path(file)))
             except (RuntimeError, OSError, ValueError) as exc:
@@ -327,10 +398,19 @@ class BiEncoder:
                 ) from None
             return module
 
-        if stored["encoders"] == "shared":
-            question = passage = weights("encoder.safetensors")
-        else:
+        layout = stored.get("encoders")
+        if layout not in ENCODERS:
+            raise IndexFormatError(
+                f"{model_dir}: checkpoint encoders {layout!r} are not one of {', '.join(ENCODERS)} "
+                "(written by a newer odqa-dense?)"
+            )
+        heads = None
+        if layout == "separate":
             question, passage = weights("question_encoder.safetensors"), weights("passage_encoder.safetensors")
+        else:
+            question = passage = weights("encoder.safetensors")
+            if layout == "shared-heads":
+                heads = weights(HEADS_FILE, identity_heads(int(passage.config.hidden_size), passage))
         return cls(
             tokenizer,
             question,
@@ -338,4 +418,5 @@ class BiEncoder:
             pooling=stored["pooling"],
             source=str(model_dir),
             fingerprint=hf.fingerprint(model_dir),
+            heads=heads,
         )

@@ -35,7 +35,6 @@ import math
 import re
 import shutil
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +47,7 @@ from odqa_core.errors import DataError, IndexFormatError, UsageError
 from odqa_core.evaluation import evaluate_retrieval, hits_from_results, normalize_for_match
 from odqa_core.pipeline import search_in_batches
 from odqa_core.progress import progress, stderr_echo
-from odqa_core.storage import atomic_write_text, open_store
+from odqa_core.storage import atomic_directory, atomic_write_text, open_store, recover_interrupted_write
 from odqa_core.types import Document, Question, RankedResults
 from odqa_dense import hf
 from odqa_dense.encoder import BiEncoder, check_encoders, check_pooling, passage_texts
@@ -140,9 +139,17 @@ class TrainConfig:
     keep_epochs: bool = False
     #: With ``folds > 1``: train only this fold (1-based), directly into the output directory.
     fold: int | None = None
+    #: ``encoders="shared-heads"`` only: peak learning rate of the two linear heads, in the ICT epochs too (None:
+    #: the encoder's rate of each phase, ``lr`` then ``ict_lr``).
+    head_lr: float | None = None
 
     def validate(self) -> TrainConfig:
         check_encoders(self.encoders)
+        if self.head_lr is not None:
+            if self.encoders != "shared-heads":
+                raise UsageError(f"head-lr applies to encoders=shared-heads only, not {self.encoders!r}")
+            if isinstance(self.head_lr, bool) or not isinstance(self.head_lr, (int, float)) or not self.head_lr > 0:
+                raise UsageError(f"head-lr must be a positive learning rate, got {self.head_lr!r}")
         if self.pooling is None and not self.model:
             self.pooling = "mean"
         if self.pooling is not None:
@@ -185,8 +192,9 @@ class TrainConfig:
         """What a resumed run must share with the stopped one (run-time settings like the device may differ)."""
         runtime = ("device", "eval_batch_size", "keep_folds", "keep_epochs")
         keep = {k: v for k, v in self.to_json().items() if k not in runtime}
-        if keep["fold"] is None:  # as before ``fold`` existed: runs started then still resume
-            del keep["fold"]
+        for name in ("fold", "head_lr"):  # unset, as before they existed: runs started then still resume
+            if keep[name] is None:
+                del keep[name]
         return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -445,17 +453,25 @@ class Stepper:
         warmup: float,
         grad_accum: int,
         max_grad_norm: float,
+        own_rates: Sequence[tuple[Sequence[Any], float]] = (),
     ) -> Stepper:
+        """``own_rates``: ``(parameters, peak)`` pairs, parameters that follow the same schedule to their own peak
+        learning rate (e.g. the heads of ``shared-heads`` DPR) instead of ``lr``."""
         import torch
 
         params = [p for _, p in named_parameters]
-        optimizer = torch.optim.AdamW(
-            [
-                {"params": [p for p in params if p.ndim > 1], "weight_decay": weight_decay},
-                {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0},
-            ],
-            lr=lr,
-        )
+        apart = {id(p) for group, _ in own_rates for p in group}
+        common = [p for p in params if id(p) not in apart]
+        groups: list[dict[str, Any]] = [
+            {"params": [p for p in common if p.ndim > 1], "weight_decay": weight_decay},
+            {"params": [p for p in common if p.ndim <= 1], "weight_decay": 0.0},
+        ]
+        for group, peak in own_rates:
+            for decayed in (True, False):
+                members = [p for p in group if (p.ndim > 1) == decayed]
+                if members:
+                    groups.append({"params": members, "weight_decay": weight_decay if decayed else 0.0, "peak": peak})
+        optimizer = torch.optim.AdamW(groups, lr=lr)
         scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
         total = math.ceil(micro_per_epoch / grad_accum) * epochs
         warmup_steps = int(warmup * total) if warmup < 1 else int(warmup)
@@ -463,7 +479,12 @@ class Stepper:
 
     @classmethod
     def for_config(
-        cls, named_parameters: Sequence[tuple[str, Any]], config: Any, precision: str, micro_per_epoch: int
+        cls,
+        named_parameters: Sequence[tuple[str, Any]],
+        config: Any,
+        precision: str,
+        micro_per_epoch: int,
+        own_rates: Sequence[tuple[Sequence[Any], float]] = (),
     ) -> Stepper:
         """:meth:`create` with the settings of a training config (DPR's or a reader's: ``learning_rate``,
         ``weight_decay``, ``epochs``, ``warmup``, ``grad_accum``, ``max_grad_norm``)."""
@@ -477,6 +498,7 @@ class Stepper:
             warmup=config.warmup,
             grad_accum=config.grad_accum,
             max_grad_norm=config.max_grad_norm,
+            own_rates=own_rates,
         )
 
     def run_epoch(
@@ -504,7 +526,8 @@ class Stepper:
                 losses.append(float(loss.detach()))
                 if (micro + 1) % self.grad_accum == 0 or micro + 1 == micro_batches:
                     for group in optimizer.param_groups:
-                        group["lr"] = lr_at(state["step"], self.total, self.warmup_steps, self.peak_lr)
+                        peak = group.get("peak", self.peak_lr)
+                        group["lr"] = lr_at(state["step"], self.total, self.warmup_steps, peak)
                     if scaler:
                         scaler.unscale_(optimizer)
                     torch.nn.utils.clip_grad_norm_(self.parameters, self.max_grad_norm)
@@ -563,6 +586,8 @@ class Trainer:
 
         config = self.config
         last = self.output / "last"
+        if resume:
+            recover_last_checkpoint(last, self.echo)
         resuming = resume and (last / "manifest.json").is_file()
         if resuming:  # the stopped run's tokenizer and weights, not a fresh initial model
             self.encoder = self._load_last(last)
@@ -571,7 +596,9 @@ class Trainer:
         encoder = self.encoder.to(device)
         n = len(self.examples)
         micro_per_epoch = math.ceil(n / config.batch_size)
-        steps = Stepper.for_config(self._named_parameters(), config, precision, micro_per_epoch)
+        heads = encoder.head_parameters()
+        own_rates = [(heads, config.head_lr)] if heads and config.head_lr is not None else []
+        steps = Stepper.for_config(self._named_parameters(), config, precision, micro_per_epoch, own_rates)
         optimizer = steps.optimizer
         q_rows = encoder.tokenize(self.examples.questions, config.query_max_length)
 
@@ -777,15 +804,24 @@ def prepare_output(output: Path, resume: bool) -> None:
 
 
 def copy_dir_atomic(source: Path, target: Path) -> None:
-    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
-    shutil.copytree(source, tmp)
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
-        target.rename(old)
-    tmp.rename(target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    with atomic_directory(target) as tmp:  # locked, swapped in whole, leftovers of a killed copy removed
+        shutil.copytree(source, tmp, dirs_exist_ok=True)
+
+
+def recover_last_checkpoint(last: Path, echo: Callable[[str], None]) -> None:
+    """Before resuming: a run killed between the two renames that replace ``last/`` left the previous checkpoint
+    in ``.last.old-*`` and no ``last/``. Put it back; where that is not ours to do (a name without the writer's
+    pid), say so rather than silently start over."""
+    restored = recover_interrupted_write(last)
+    if restored is not None:
+        echo(f"restored {last} from {restored.name}, left by a checkpoint write that was interrupted")
+    if not last.exists():
+        left = sorted(last.parent.glob(f".{last.name}.old-*"))
+        if left:
+            raise UsageError(
+                f"{last} is missing, but {left[-1]} holds the checkpoint an interrupted write moved aside; rename "
+                f"it to {last} to resume from it, or delete it to start over"
+            )
 
 
 def train_dpr(

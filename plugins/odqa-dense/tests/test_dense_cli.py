@@ -252,3 +252,49 @@ def test_model_deleted_after_indexing(trained, tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert run_file.is_file()
+
+
+def test_shared_heads_train_index_retrieve(tmp_path):
+    """``--encoders shared-heads`` end to end: the index holds passage vectors after the passage head, questions
+    go through the question head, and the run file ranks by their dot product."""
+    import copy
+
+    from odqa_dense.encoder import BiEncoder, passage_texts
+
+    output, index, run_file = tmp_path / "dpr", tmp_path / "index", tmp_path / "run.jsonl"
+    result = run_cli(
+        f"train dpr --encoders shared-heads --bootstrap micro --vocab-size 1000 --epochs 1 --ict-epochs 0 "
+        f"--output {output} --pooling mean --lr 3e-3 --batch-size 16 --passage-max-length 64 "
+        "--query-max-length 32 --device cpu --seed 0 --eval-k 1,5,20"
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads((output / "report.json").read_text())["config"]["encoders"] == "shared-heads"
+    assert (output / "best" / "heads.safetensors").is_file()
+    result = run_cli(
+        f"index --retriever dpr --model {output / 'best'} --corpus {SAMPLE_CORPUS} --index-dir {index} {LENGTHS}"
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads((index / "manifest.json").read_text())["params"]["encoders"] == "shared-heads"
+    result = run_cli(
+        f"retrieve --index-dir {index} --questions {SAMPLE_QUESTIONS} --top-k 5 --output {run_file} -o device=cpu"
+    )
+    assert result.exit_code == 0, result.output
+
+    encoder = BiEncoder.load(str(output / "best"))
+    headless = copy.copy(encoder)
+    headless.heads = None
+    documents = data.load_corpus(SAMPLE_CORPUS)
+    texts = passage_texts(documents, include_title=True)
+    stored = np.load(index / "vectors.npy", allow_pickle=False)
+    np.testing.assert_allclose(stored, encoder.encode(texts, "passage", 64, desc=""), atol=1e-5)
+    assert not np.allclose(stored, headless.encode(texts, "passage", 64, desc=""), atol=1e-3)
+
+    questions = [q.text for q in data.load_questions(SAMPLE_QUESTIONS)]
+    q_vectors = encoder.encode(questions, "question", 32, desc="")
+    assert not np.allclose(q_vectors, headless.encode(questions, "question", 32, desc=""), atol=1e-3)
+    rows = [json.loads(line) for line in run_file.read_text().splitlines()]
+    ids = [d.id for d in documents]
+    for row, vector in zip(rows, q_vectors):
+        scores = stored @ vector
+        assert [h["doc_id"] for h in row["hits"]][:1] == [ids[int(np.argmax(scores))]]
+        np.testing.assert_allclose([h["score"] for h in row["hits"]], np.sort(scores)[::-1][:5], rtol=1e-4)

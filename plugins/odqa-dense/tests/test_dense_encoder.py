@@ -1,4 +1,5 @@
-"""The bi-encoder: fast encoding equals the naive baseline; poolings, shared/separate towers, checkpoints, loading."""
+"""The bi-encoder: fast encoding equals the naive baseline; poolings, shared/separate/shared-heads towers,
+checkpoints, loading."""
 
 from __future__ import annotations
 
@@ -182,6 +183,93 @@ def test_separate_checkpoint_round_trip(bootstrapped, tmp_path):
     # the shared model's bytes are not the separate pair's: their fingerprints differ
     BiEncoder.from_models(*bootstrapped, pooling="mean").save(tmp_path / "shared")
     assert hf.fingerprint(tmp_path / "shared") != loaded.fingerprint
+
+
+def shared_heads_encoder(bootstrapped, seed: int = 0, scale: float = 0.05):
+    """A ``shared-heads`` bi-encoder whose two heads are moved off the identity, each its own way (as after
+    training)."""
+    import torch
+
+    encoder = BiEncoder.from_models(*bootstrapped, encoders="shared-heads", pooling="mean")
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in encoder.heads.parameters():
+            p.add_(scale * torch.randn(p.shape, generator=generator))
+    return encoder
+
+
+def test_untrained_shared_heads_encode_exactly_as_the_shared_model(bootstrapped):
+    shared = BiEncoder.from_models(*bootstrapped, pooling="mean")
+    heads = BiEncoder.from_models(*bootstrapped, encoders="shared-heads", pooling="mean")
+    assert heads.encoders == "shared-heads" and heads.question_model is heads.passage_model
+    assert heads.dim == shared.dim == 32 and len(heads.head_parameters()) == 4 and shared.head_parameters() == []
+    for which, texts in (("question", MIXED), ("passage", MIXED + PAIRS)):
+        np.testing.assert_array_equal(
+            heads.encode(texts, which, 48, batch_size=3, desc=""),
+            shared.encode(texts, which, 48, batch_size=3, desc=""),
+        )
+        np.testing.assert_array_equal(heads.encode_naive(texts, which, 48), shared.encode_naive(texts, which, 48))
+
+
+def test_shared_heads_apply_each_side_its_own_head(bootstrapped):
+    import torch
+
+    encoder = shared_heads_encoder(bootstrapped)
+    shared = BiEncoder.from_models(*bootstrapped, pooling="mean")
+    for which in ("question", "passage"):
+        head = encoder.heads[which]
+        pooled = torch.from_numpy(shared.encode(MIXED, which, 48, desc=""))
+        expected = (pooled @ head.weight.detach().T + head.bias.detach()).numpy()
+        np.testing.assert_allclose(encoder.encode(MIXED, which, 48, batch_size=3, desc=""), expected, atol=1e-5)
+        np.testing.assert_allclose(encoder.encode_naive(MIXED, which, 48), expected, atol=1e-5)
+    assert not np.allclose(
+        encoder.encode(MIXED, "question", 48, desc=""), encoder.encode(MIXED, "passage", 48, desc=""), atol=1e-3
+    )
+
+
+def test_shared_heads_checkpoint_round_trip(bootstrapped, tmp_path):
+    encoder = shared_heads_encoder(bootstrapped)
+    q_before = encoder.encode(MIXED, "question", 48, desc="")
+    p_before = encoder.encode(MIXED + PAIRS, "passage", 48, desc="")
+    encoder.save(tmp_path / "ck")
+    names = {p.name for p in (tmp_path / "ck").iterdir()}
+    assert {"encoder.safetensors", "heads.safetensors"} <= names
+    assert not any(name.startswith(("question_", "passage_")) for name in names)
+    assert open_store(tmp_path / "ck").config == {"encoders": "shared-heads", "pooling": "mean"}
+
+    loaded = BiEncoder.load(str(tmp_path / "ck"))
+    assert loaded.encoders == "shared-heads" and loaded.question_model is loaded.passage_model
+    np.testing.assert_array_equal(loaded.encode(MIXED, "question", 48, desc=""), q_before)
+    np.testing.assert_array_equal(loaded.encode(MIXED + PAIRS, "passage", 48, desc=""), p_before)
+    # the heads are part of the model: other heads on the same encoder, or none, are another fingerprint
+    shared_heads_encoder(bootstrapped, seed=1).save(tmp_path / "other-heads")
+    BiEncoder.from_models(*bootstrapped, pooling="mean").save(tmp_path / "shared")
+    fingerprints = {loaded.fingerprint, hf.fingerprint(tmp_path / "other-heads"), hf.fingerprint(tmp_path / "shared")}
+    assert len(fingerprints) == 3
+
+
+def test_shared_heads_bad_heads_file_is_an_index_format_error(bootstrapped, tmp_path):
+    from odqa_dense.encoder import identity_heads
+
+    encoder = shared_heads_encoder(bootstrapped)
+    encoder.save(tmp_path / "ck")
+    flip_byte(tmp_path / "ck" / "heads.safetensors")
+    with pytest.raises(IndexFormatError, match="heads.safetensors: checksum"):
+        BiEncoder.load(str(tmp_path / "ck"))
+
+    encoder.heads = identity_heads(16)  # heads of another width than the encoder's 32
+    encoder.save(tmp_path / "narrow")
+    with pytest.raises(IndexFormatError, match="heads.safetensors: cannot load weights"):
+        BiEncoder.load(str(tmp_path / "narrow"))
+
+
+def test_unknown_encoders_in_a_checkpoint_is_an_index_format_error(micro_checkpoint, tmp_path):
+    path = shutil.copytree(micro_checkpoint, tmp_path / "ck")
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["config"]["encoders"] = "triple"
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexFormatError, match="encoders 'triple' are not one of shared, separate, shared-heads"):
+        BiEncoder.load(str(path))
 
 
 def test_fingerprint_is_stable_across_copies_and_differs_between_models(

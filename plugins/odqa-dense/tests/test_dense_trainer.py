@@ -73,11 +73,21 @@ def test_unknown_setting_is_a_usage_error_naming_it():
         ({"eval_ks": ["1", 5]}, "eval-ks"),
         ({"select": "f1@3"}, "select"),
         ({"bootstrap_size": "huge"}, "bootstrap size"),
+        ({"encoders": "twin"}, "encoders must be one of shared, separate, shared-heads"),
+        ({"head_lr": 1e-3}, "head-lr applies to encoders=shared-heads only"),
     ],
 )
 def test_bad_value_fails_at_creation(overrides, match):
     with pytest.raises(UsageError, match=match):
         make(**overrides)
+
+
+def test_shared_heads_and_head_lr_are_trainer_settings():
+    """A sweep axis ``train.dpr.encoders`` may take shared-heads, and ``train.dpr.head_lr`` its heads' rate."""
+    trainer = make(encoders="shared-heads", head_lr=1e-3)
+    config = trainer.train_config()
+    assert (config.encoders, config.head_lr) == ("shared-heads", 1e-3)
+    assert "head_lr" in DPRTrainer.option_names()
 
 
 def test_keep_epochs_and_fold_in_the_config():

@@ -171,6 +171,52 @@ def test_resume_ends_with_the_uninterrupted_weights(run_a, start_model, sample_d
     assert_same_weights(a / "best", b / "best")
 
 
+def _dead_pid():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(done.stdout)
+
+
+def test_resume_after_a_crash_between_the_renames_of_last(
+    run_a, start_model, sample_documents, sample_questions, tmp_path
+):
+    """Killed after last/ moved aside and before the new last/ moved in: resume from the one moved aside."""
+    report_a, a = run_a
+    cfg = config(model=start_model, epochs=2, seed=3)
+    b = tmp_path / "b"
+    with pytest.raises(Stop):
+        train_dpr(sample_documents, sample_questions, cfg, b, echo=quiet, on_epoch=stop_at(2))
+    (b / "last").rename(b / f".last.old-{_dead_pid()}-0123abcd")
+    messages = []
+    report = train_dpr(sample_documents, sample_questions, cfg, b, resume=True, echo=messages.append)
+    assert any(m.startswith(f"restored {b / 'last'}") for m in messages), messages
+    assert any("resuming" in m and "after epoch 1" in m for m in messages), messages
+    assert [r["loss"] for r in report["epochs"]] == [r["loss"] for r in report_a["epochs"]]
+    assert_same_weights(a / "last", b / "last")
+    assert not list(b.glob(".last*"))
+
+
+def test_resume_names_a_moved_aside_checkpoint_it_cannot_claim(
+    run_a, start_model, sample_documents, sample_questions, tmp_path
+):
+    """An older odqa named it without its pid, so whether its writer is gone is unknown: say so, never start over."""
+    import shutil
+
+    _, a = run_a
+    shutil.copytree(a / "last", tmp_path / ".last.old-0123abcd")
+    with pytest.raises(UsageError, match=r"last is missing, but .*\.last\.old-0123abcd holds the checkpoint"):
+        train_dpr(
+            sample_documents,
+            sample_questions,
+            config(model=start_model, epochs=2, seed=3),
+            tmp_path,
+            resume=True,
+            echo=quiet,
+        )
+
+
 def test_resuming_a_finished_run_changes_nothing(run_a, start_model, sample_documents, sample_questions, tmp_path):
     import shutil
 
@@ -225,6 +271,72 @@ def test_separate_encoders_train_and_resume(start_model, sample_documents, sampl
     resumed = train_dpr(sample_documents, sample_questions, config(**cfg), tmp_path / "r", resume=True, echo=quiet)
     assert [r["loss"] for r in resumed["epochs"]] == [r["loss"] for r in full["epochs"]]
     assert_same_weights(tmp_path / "full" / "last", tmp_path / "r" / "last")
+
+
+def head_weights(checkpoint):
+    from safetensors.torch import load_file
+
+    return load_file(str(checkpoint / "heads.safetensors"))
+
+
+def distance_from_identity(heads, side):
+    import torch
+
+    weight, bias = heads[f"{side}.weight"], heads[f"{side}.bias"]
+    return float((weight - torch.eye(weight.shape[0])).abs().max()), float(bias.abs().max())
+
+
+def test_shared_heads_train_both_heads_and_resume(start_model, sample_documents, sample_questions, tmp_path):
+    cfg = {"model": start_model, "encoders": "shared-heads", "epochs": 2, "seed": 7}
+    full = train_dpr(sample_documents, sample_questions, config(**cfg), tmp_path / "full", echo=quiet)
+    last = tmp_path / "full" / "last"
+    names = {p.name for p in last.iterdir()}
+    assert {"encoder.safetensors", "heads.safetensors", "training_state.safetensors"} <= names
+    assert not any(name.startswith(("question_", "passage_")) for name in names)
+    assert open_store(last).config["encoders"] == "shared-heads"
+
+    heads = head_weights(last)
+    for side in ("question", "passage"):  # both heads left the identity they started from
+        weight_moved, bias_moved = distance_from_identity(heads, side)
+        assert weight_moved > 1e-3 and bias_moved > 1e-3, (side, weight_moved, bias_moved)
+    assert not np.array_equal(heads["question.weight"].numpy(), heads["passage.weight"].numpy())
+    start, trained = weights(start_model), weights(last)
+    assert not np.array_equal(  # the shared encoder trained too
+        start["encoder.safetensors:embeddings.word_embeddings.weight"].numpy(),
+        trained["encoder.safetensors:embeddings.word_embeddings.weight"].numpy(),
+    )
+    encoder = BiEncoder.load(str(last))
+    texts = [q.text for q in sample_questions[:5]]
+    assert not np.allclose(
+        encoder.encode(texts, "question", 32, desc=""), encoder.encode(texts, "passage", 32, desc="")
+    )
+
+    with pytest.raises(Stop):
+        train_dpr(sample_documents, sample_questions, config(**cfg), tmp_path / "r", echo=quiet, on_epoch=stop_at(2))
+    resumed = train_dpr(sample_documents, sample_questions, config(**cfg), tmp_path / "r", resume=True, echo=quiet)
+    assert [r["loss"] for r in resumed["epochs"]] == [r["loss"] for r in full["epochs"]]
+    assert_same_weights(last, tmp_path / "r" / "last")  # heads.safetensors included
+    assert_same_weights(tmp_path / "full" / "best", tmp_path / "r" / "best")
+
+
+def test_head_lr_sets_the_heads_rate_only(start_model, sample_documents, sample_questions, tmp_path):
+    cfg = config(model=start_model, encoders="shared-heads", epochs=1, seed=7, head_lr=1e-9)
+    report = train_dpr(sample_documents, sample_questions, cfg, tmp_path, echo=quiet)
+    assert report["config"]["head_lr"] == 1e-9 and report["config"]["learning_rate"] == 3e-3
+    heads = head_weights(tmp_path / "last")
+    for side in ("question", "passage"):  # a dozen steps of at most ~1e-9 each: still the identity
+        assert max(distance_from_identity(heads, side)) < 1e-6
+    start, trained = weights(start_model), weights(tmp_path / "last")
+    name = "encoder.safetensors:embeddings.word_embeddings.weight"
+    assert np.abs(start[name].numpy() - trained[name].numpy()).max() > 1e-3  # the encoder at the full rate
+
+
+def test_resume_with_another_head_lr_is_a_usage_error(start_model, sample_documents, sample_questions, tmp_path):
+    cfg = {"model": start_model, "encoders": "shared-heads", "epochs": 2, "seed": 7}
+    with pytest.raises(Stop):
+        train_dpr(sample_documents, sample_questions, config(**cfg), tmp_path, echo=quiet, on_epoch=stop_at(2))
+    with pytest.raises(UsageError, match="other settings"):
+        train_dpr(sample_documents, sample_questions, config(**cfg, head_lr=1e-2), tmp_path, resume=True, echo=quiet)
 
 
 def test_train_from_a_huggingface_directory(hf_model_dir, sample_documents, sample_questions, tmp_path):
@@ -461,6 +573,9 @@ def test_more_folds_than_documents_is_a_usage_error(sample_documents, sample_que
         ({"select": "acc@0"}, "select"),
         ({"dev_fraction": 1.0}, "dev fraction"),
         ({"encoders": "triple"}, "encoders"),
+        ({"head_lr": 1e-3}, "head-lr applies to encoders=shared-heads only"),
+        ({"encoders": "shared-heads", "head_lr": 0.0}, "head-lr must be a positive"),
+        ({"encoders": "shared-heads", "head_lr": "fast"}, "head-lr must be a positive"),
         ({"pooling": "max"}, "pooling"),
         ({"bootstrap_size": "huge"}, "bootstrap size"),
         ({"vocab_size": 0}, "vocab-size"),

@@ -212,19 +212,13 @@ class TransformerReader(Reader):
 
 
 def load_network(auto_class: str, model_dir: str | Path) -> Any:
-    """``transformers.<auto_class>.from_pretrained`` on a local directory; one-line DataError on failure."""
+    """``transformers.<auto_class>.from_pretrained`` on a local directory (a pickled ``pytorch_model.bin`` through
+    torch's safe loader only); one-line DataError on failure (:func:`odqa_dense.hf.load_pretrained_model`)."""
     import transformers
     from odqa_dense import hf
 
-    hf.quiet_transformers()
-    loader = getattr(transformers, auto_class)
-    try:
-        return loader.from_pretrained(str(model_dir), local_files_only=True)
-    except (OSError, ValueError, KeyError) as exc:
-        raise DataError(
-            f"cannot load a {auto_class.removeprefix('AutoModelFor')} model from {model_dir}: "
-            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-        ) from None
+    what = f"a {auto_class.removeprefix('AutoModelFor')} model"
+    return hf.load_pretrained_model(getattr(transformers, auto_class), model_dir, what)
 
 
 def load_checkpoint(model_dir: Path, reader: TransformerReader) -> tuple[Any, Any, dict[str, Any]]:

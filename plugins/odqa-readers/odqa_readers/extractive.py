@@ -2,8 +2,18 @@
 
 Every (question, retrieved passage) pair is tokenized as ``[CLS] question [SEP] passage [SEP]``; a passage longer
 than the room the question leaves is cut into overlapping windows (``doc_stride`` tokens shared by neighbours), as
-in HuggingFace's ``run_qa.py``. All windows of a block of questions go through the network in batches of
+in HuggingFace's ``run_qa.py``. The windows of a block of questions go through the network in batches of
 ``batch_size`` windows, longest first, each batch padded to its own longest window.
+
+Long passages (:mod:`odqa_readers.windows`). Windows are streamed: passages are tokenized in pieces of at most
+200,000 characters, each window is made as soon as the tokens read so far decide it, and at most
+``window_block`` windows are held and scored at a time, each question keeping only its running ``n_best`` spans.
+So reading holds a bounded amount of memory whatever a passage's length; the time still grows with it (a
+progress bar counts the passages read, fractions included). ``max_windows_per_passage`` reads only the first
+windows of each passage and says on stderr how many passages it cut. The answers are those of reading all
+windows at once: the windows are the tokenizer's overflowing tokens (but for two quirks of theirs, see
+:mod:`odqa_readers.windows`), and an n-best kept block by block is the overall n-best; the scores are the same to
+the bit while a block of :data:`PAIR_BLOCK` pairs has at most ``window_block`` windows (the batches are too).
 
 Decoding (:func:`decode_spans`, a pure function): per window, the ``top_spans_per_passage`` best start and end
 tokens among the passage's tokens, every pair with ``start <= end < start + max_answer_length``, scored
@@ -40,8 +50,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from odqa_core.errors import DataError, UsageError
+from odqa_core.progress import progress, stderr_echo
 from odqa_core.types import Prediction, Question, RankedResults
 from odqa_readers.base import ReaderExample, TransformerReader, positive_int
+from odqa_readers.windows import ReadProgress, WindowCursor, stream_windows
 
 #: The values of the stored options when neither the user nor a checkpoint sets them.
 DEFAULTS: dict[str, Any] = {
@@ -57,7 +69,8 @@ DEFAULTS: dict[str, Any] = {
 SCORES = ("logits", "minus-null")
 #: The fewest passage tokens a window may hold after the question and the special tokens.
 MIN_CONTEXT_TOKENS = 16
-#: (question, passage) pairs tokenized at a time while reading: bounds the memory of a large batch of questions.
+#: (question, passage) pairs whose question sides are tokenized together while reading; their windows, up to
+#: ``window_block`` of them, are scored as one block (sorted by length into batches).
 PAIR_BLOCK = 1024
 
 
@@ -210,6 +223,58 @@ class Windows:
         return len(self.input_ids)
 
 
+@dataclass(frozen=True)
+class _PairFrame:
+    """Where the tokenizer puts its special tokens around a (question side, passage) pair, and each part's segment
+    id: ``head question middle passage tail`` (``[CLS] q [SEP] p [SEP]``, RoBERTa's ``<s> q </s></s> p </s>``)."""
+
+    head: np.ndarray
+    middle: np.ndarray
+    tail: np.ndarray
+    head_types: np.ndarray
+    middle_types: np.ndarray
+    tail_types: np.ndarray
+    question_type: int
+    passage_type: int
+
+    @property
+    def specials(self) -> int:
+        return len(self.head) + len(self.middle) + len(self.tail)
+
+
+@dataclass(frozen=True)
+class _Window:
+    """One window of pair ``pair``: its model inputs (``token_type_ids`` None without segment ids), the character
+    offsets of its tokens (of question tokens in the question side, (0, 0) for special tokens), which tokens are the
+    passage's, the passage characters read up to its end, whether it is the last window read of its pair, and
+    whether ``max_windows_per_passage`` stopped that pair before its passage's end."""
+
+    pair: int
+    number: int
+    input_ids: np.ndarray
+    token_type_ids: np.ndarray | None
+    offsets: np.ndarray
+    context: np.ndarray
+    read_to: int
+    last: bool
+    cut: bool
+
+
+@dataclass
+class _WindowBlock:
+    """Windows scored together: their pairs (positions in the question-major pairs of a read), numbers, the
+    passages read once they are (for the progress bar) and how many pairs ``max_windows_per_passage`` cut."""
+
+    windows: list[_Window]
+    pair: np.ndarray
+    number: np.ndarray
+    passages_read: float
+    passages_cut: int
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+
 class ExtractiveReader(TransformerReader):
     """Answers are spans of the retrieved passages, scored by a ``…ForQuestionAnswering`` transformer.
 
@@ -223,7 +288,11 @@ class ExtractiveReader(TransformerReader):
     - ``batch_size`` (32): windows per forward pass;
     - ``device``, ``precision``: see :mod:`odqa_dense.hf` (auto: cuda/mps/cpu; bf16 on a capable GPU, else fp32);
     - ``include_title`` (False): put the passage's title on the question side;
-    - ``top_spans_per_passage`` (20): start and end candidates per window.
+    - ``top_spans_per_passage`` (20): start and end candidates per window;
+    - ``max_windows_per_passage`` (None: all): read only the first windows of each passage (a warning says how many
+      passages it cut), to bound the time a very long passage takes;
+    - ``window_block`` (2048): windows held and scored at a time while reading, which bounds the reader's memory
+      (a block of pairs whose windows fit is scored as one, as it always was).
 
     ``max_length``, ``doc_stride``, ``max_answer_length``, ``max_question_length`` and ``include_title``
     (:attr:`stored_options`) default to the checkpoint's values, then to :data:`DEFAULTS`; see the module docstring.
@@ -253,6 +322,8 @@ class ExtractiveReader(TransformerReader):
         include_title: bool | None = None,
         top_spans_per_passage: int = 20,
         score: str = "logits",
+        max_windows_per_passage: int | None = None,
+        window_block: int = 2048,
     ) -> None:
         from odqa_dense import hf
 
@@ -289,6 +360,10 @@ class ExtractiveReader(TransformerReader):
         self.include_title = include_title
         self.top_spans_per_passage = positive_int(owner, "top_spans_per_passage", top_spans_per_passage)
         self.score = score
+        if max_windows_per_passage is not None:
+            positive_int(owner, "max_windows_per_passage", max_windows_per_passage)
+        self.max_windows_per_passage = max_windows_per_passage
+        self.window_block = positive_int(owner, "window_block", window_block)
         self.remember_given({key: getattr(self, key) for key in self.stored_options})
         if max_length is not None and doc_stride is not None:
             self._check_stride()
@@ -318,10 +393,13 @@ class ExtractiveReader(TransformerReader):
         for key, value in DEFAULTS.items():
             if getattr(self, key) is None:
                 setattr(self, key, value)
-        #: Segment ids go in when the tokenizer names them or the network has segment embeddings (BERT, ELECTRA);
-        #: models without them (DistilBERT, RoBERTa) get none.
-        self.use_token_types = "token_type_ids" in getattr(self.tokenizer, "model_input_names", ()) or (
-            int(getattr(self.network.config, "type_vocab_size", 0) or 0) > 1
+        #: Segment ids go in only when the network has more than one segment type (BERT, ELECTRA) and the
+        #: tokenizer's ids fit them. The network decides, not the tokenizer: klue/roberta's BERT-style tokenizer
+        #: lists token_type_ids and gives the passage segment 1, but its RoBERTa has one segment type
+        #: (type_vocab_size 1), where a 1 is an index error (a device-side assert on a GPU).
+        segment_types = int(getattr(self.network.config, "type_vocab_size", 0) or 0)
+        self.use_token_types = segment_types > 1 and (
+            max(self.tokenizer("a", "b", return_token_type_ids=True)["token_type_ids"]) < segment_types
         )
         try:
             for key in ("max_length", "max_answer_length", "max_question_length"):
@@ -404,14 +482,35 @@ class ExtractiveReader(TransformerReader):
             firsts = [f"{q} {sep} {t}" if t else q for q, t in zip(firsts, cut_titles)]
         return firsts
 
-    def tokenize_pairs(self, firsts: Sequence[str], passages: Sequence[str]) -> Windows:
-        """The windows of the pairs ``(firsts[i], passages[i])``: the passage truncated and overflowing into
-        windows of ``max_length`` tokens sharing ``doc_stride`` tokens (capped for long questions)."""
-        windows = Windows([], [], [], [], [], [])
-        if not firsts:
-            return windows
-        lengths = [len(ids) for ids in self.tokenizer(list(firsts), add_special_tokens=False)["input_ids"]]
-        room = [self.max_length - n - self.tokenizer.num_special_tokens_to_add(pair=True) for n in lengths]
+    def _pair_frame(self) -> _PairFrame:
+        """The tokenizer's pair template (:class:`_PairFrame`), read off a probe pair."""
+        for probe in ("a", "1", ".", "가"):
+            encoded = self.tokenizer(probe, probe, return_token_type_ids=True)
+            sequence = encoded.sequence_ids(0)
+            if 0 in sequence and 1 in sequence:
+                break
+        else:
+            raise DataError(f"{self._owner}: cannot tell where the tokenizer puts a pair's special tokens")
+        ids = np.asarray(encoded["input_ids"], np.int64)
+        types = np.asarray(encoded["token_type_ids"], np.int64)
+        first = [i for i, s in enumerate(sequence) if s == 0]
+        second = [i for i, s in enumerate(sequence) if s == 1]
+        parts = slice(0, first[0]), slice(first[-1] + 1, second[0]), slice(second[-1] + 1, len(ids))
+        segment_types = int(types[first[0]]), int(types[second[0]])
+        return _PairFrame(*(ids[part] for part in parts), *(types[part] for part in parts), *segment_types)
+
+    def _pair_windows(
+        self, firsts: Sequence[str], texts: Sequence[str], text_of: Sequence[int], limit: int | None = None
+    ) -> Any:
+        """Yield the windows (:class:`_Window`) of the pairs ``(firsts[i], texts[text_of[i]])``, streamed
+        (:func:`odqa_readers.windows.stream_windows`): the passage's tokens are cut into windows of the room the
+        question leaves (``max_length`` less the question and the special tokens) sharing ``doc_stride`` tokens
+        (capped at half the room). Each pair's windows come in order; pairs of one text come together.
+        ``limit``: at most that many windows per pair."""
+        frame = self._pair_frame()
+        encoded = self.tokenizer(list(firsts), add_special_tokens=False, return_offsets_mapping=True)
+        lengths = [len(ids) for ids in encoded["input_ids"]]
+        room = [self.max_length - n - frame.specials for n in lengths]
         worst = int(np.argmin(room))
         if room[worst] < MIN_CONTEXT_TOKENS:
             raise UsageError(
@@ -419,45 +518,72 @@ class ExtractiveReader(TransformerReader):
                 f"after a question of {lengths[worst]} tokens (at least {MIN_CONTEXT_TOKENS} needed); raise "
                 "max_length or lower max_question_length"
             )
-        strides = [min(self.doc_stride, r // 2) for r in room]
-        parts = []
-        for stride in sorted(set(strides)):
-            members = [i for i, s in enumerate(strides) if s == stride]
-            enc = self.tokenizer(
-                [firsts[i] for i in members],
-                [passages[i] for i in members],
-                truncation="only_second",
-                max_length=self.max_length,
-                stride=stride,
-                return_overflowing_tokens=True,
-                return_offsets_mapping=True,
-                return_token_type_ids=self.use_token_types,
-            )
-            types = enc.get("token_type_ids") if self.use_token_types else None
-            for w, sample in enumerate(enc["overflow_to_sample_mapping"]):
-                context = [s == 1 for s in enc.sequence_ids(w)]
-                parts.append(
-                    (
-                        members[sample],
-                        enc["input_ids"][w],
-                        None if types is None else types[w],
-                        enc["offset_mapping"][w],
-                        context,
+        cursors: list[list[WindowCursor]] = [[] for _ in texts]
+        for pair, text in enumerate(text_of):
+            stride = min(self.doc_stride, room[pair] // 2)
+            cursors[text].append(WindowCursor(room[pair], room[pair] - stride, key=pair, limit=limit))
+        prefixes: dict[int, tuple[np.ndarray, np.ndarray | None, np.ndarray]] = {}
+        tail_offsets = np.zeros((len(frame.tail), 2), np.int64)
+        for cursor, number, ids, offsets in stream_windows(self.tokenizer, texts, cursors):
+            pair = cursor.key
+            if pair not in prefixes:  # the window's tokens before the passage: head, question side, middle
+                question = np.asarray(encoded["input_ids"][pair], np.int64)
+                types = None
+                if self.use_token_types:
+                    types = np.concatenate(
+                        [frame.head_types, np.full(len(question), frame.question_type), frame.middle_types]
                     )
+                prefixes[pair] = (
+                    np.concatenate([frame.head, question, frame.middle]),
+                    types,
+                    np.concatenate(
+                        [
+                            np.zeros((len(frame.head), 2), np.int64),
+                            np.asarray(encoded["offset_mapping"][pair], np.int64).reshape(-1, 2),
+                            np.zeros((len(frame.middle), 2), np.int64),
+                        ]
+                    ),
                 )
-        if any(p[2] is None for p in parts):
-            windows.token_type_ids = None
-        parts.sort(key=lambda p: p[0])  # stable: windows of a pair stay in order
-        number = -1
-        for i, (pair, ids, types, offsets, context) in enumerate(parts):
-            number = number + 1 if i and parts[i - 1][0] == pair else 0
-            windows.input_ids.append(ids)
+            prefix_ids, prefix_types, prefix_offsets = prefixes[pair]
+            context = np.zeros(len(prefix_ids) + len(ids) + len(frame.tail), bool)
+            context[len(prefix_ids) : len(prefix_ids) + len(ids)] = True
+            types = None
+            if prefix_types is not None:
+                types = np.concatenate([prefix_types, np.full(len(ids), frame.passage_type), frame.tail_types])
+            if cursor.done:
+                del prefixes[pair]
+            yield _Window(
+                pair,
+                number,
+                np.concatenate([prefix_ids, ids, frame.tail]),
+                types,
+                np.concatenate([prefix_offsets, offsets, tail_offsets]),
+                context,
+                int(offsets[-1, 1]) if len(offsets) else 0,
+                cursor.done,
+                cursor.cut,
+            )
+
+    def tokenize_pairs(self, firsts: Sequence[str], passages: Sequence[str]) -> Windows:
+        """The windows of the pairs ``(firsts[i], passages[i])``: the passage truncated and overflowing into
+        windows of ``max_length`` tokens sharing ``doc_stride`` tokens (capped for long questions), as the
+        tokenizer's overflowing tokens would give them; each passage text is tokenized once, in pieces."""
+        windows = Windows([], [] if self.use_token_types else None, [], [], [], [])
+        if not firsts:
+            return windows
+        texts = list(dict.fromkeys(passages))
+        position = {text: i for i, text in enumerate(texts)}
+        made = sorted(
+            self._pair_windows(firsts, texts, [position[p] for p in passages]), key=lambda w: (w.pair, w.number)
+        )
+        for window in made:
+            windows.input_ids.append(window.input_ids.tolist())
             if windows.token_type_ids is not None:
-                windows.token_type_ids.append(types)
-            windows.offsets.append([(int(a), int(b)) for a, b in offsets])
-            windows.context.append(context)
-            windows.pair.append(pair)
-            windows.number.append(number)
+                windows.token_type_ids.append(window.token_type_ids.tolist())
+            windows.offsets.append([(int(a), int(b)) for a, b in window.offsets])
+            windows.context.append(window.context.tolist())
+            windows.pair.append(window.pair)
+            windows.number.append(window.number)
         return windows
 
     def _pad(self, rows: Sequence[Sequence[int]], value: int) -> np.ndarray:
@@ -486,7 +612,9 @@ class ExtractiveReader(TransformerReader):
         """Up to ``n_best`` spans per question from its results row, best first (``[]`` for a row of no passage).
 
         Each prediction has ``doc_id`` (the passage's id), ``start`` (character offset of the answer in its text),
-        ``score`` (start + end logit) and ``metadata = {"passage_rank": r, "window": w}``.
+        ``score`` (start + end logit) and ``metadata = {"passage_rank": r, "window": w}``. Windows are made,
+        scored and forgotten block by block (at most ``window_block`` at a time); each question keeps its
+        running ``n_best``.
         """
         n_best = positive_int(self._owner, "n_best", n_best)
         if len(results) != len(questions):
@@ -499,40 +627,42 @@ class ExtractiveReader(TransformerReader):
             return out
         self.warm_up()
         question_sides = self.question_sides([q.text for q in questions]) if not self.include_title else None
-        spans, pair_of, window_of = [], [], []
+        best, pairs, numbers = _empty_spans(), np.zeros(0, np.int64), np.zeros(0, np.int64)
+        cut = 0
         was_training = self.network.training
         self.network.eval()
         try:
-            for block in range(0, len(q_of), PAIR_BLOCK):
-                members = np.arange(block, min(block + PAIR_BLOCK, len(q_of)))
-                docs = [documents[int(row_of[p])] for p in members]
-                if question_sides is None:
-                    firsts = self.question_sides(
-                        [questions[int(q_of[p])].text for p in members], [d.title for d in docs]
-                    )
-                else:
-                    firsts = [question_sides[int(q_of[p])] for p in members]
-                windows = self.tokenize_pairs(firsts, [d.text for d in docs])
-                for block_spans, window_ids in self._score_windows(windows, n_best):
-                    spans.append(block_spans)
-                    pair_of.append(members[np.asarray(windows.pair, np.int64)[window_ids]])
-                    window_of.append(np.asarray(windows.number, np.int64)[window_ids])
+            with progress(len(q_of), f"{self.name}: reading", "passage", unit_scale=True) as bar:
+                for block in self._window_blocks(questions, question_sides, documents, q_of, row_of):
+                    spans, pair_of, window_of = [best], [pairs], [numbers]
+                    for block_spans, window_ids in self._score_windows(block, n_best):
+                        spans.append(block_spans)
+                        pair_of.append(block.pair[window_ids])
+                        window_of.append(block.number[window_ids])
+                    merged = Spans(*(np.concatenate([getattr(s, f) for s in spans]) for f in _SPAN_FIELDS))
+                    pairs, numbers = np.concatenate(pair_of), np.concatenate(window_of)
+                    # Each question's n-best so far: a span cut here has n_best better ones, and keeps them.
+                    kept = merge_spans(merged, q_of[pairs], row_of[pairs], rank_of[pairs], numbers, n_best)
+                    best, pairs, numbers = merged.take(kept), pairs[kept], numbers[kept]
+                    cut += block.passages_cut
+                    bar.update(block.passages_read - bar.n)
         finally:
             self.network.train(was_training)
-        if not spans:
-            return out
-        merged = Spans(*(np.concatenate([getattr(s, f) for s in spans]) for f in _SPAN_FIELDS))
-        pairs, numbers = np.concatenate(pair_of), np.concatenate(window_of)
-        best = merge_spans(merged, q_of[pairs], row_of[pairs], rank_of[pairs], numbers, n_best)
-        for i in best.tolist():
+        if cut:
+            limit = self.max_windows_per_passage
+            stderr_echo(
+                f"warning: {self._owner} read only the first {limit} windows of {cut} of {len(q_of)} passages "
+                f"(max_windows_per_passage={limit}); answers further in were not considered"
+            )
+        for i in range(len(best)):
             p = int(pairs[i])
             doc = documents[int(row_of[p])]
-            char_start, char_end = int(merged.char_start[i]), int(merged.char_end[i])
+            char_start, char_end = int(best.char_start[i]), int(best.char_end[i])
             out[int(q_of[p])].append(
                 Prediction(
                     question_id=questions[int(q_of[p])].id,
                     answer=doc.text[char_start:char_end],
-                    score=float(merged.score[i]),
+                    score=float(best.score[i]),
                     doc_id=doc.id,
                     start=char_start,
                     metadata={"passage_rank": int(rank_of[p]), "window": int(numbers[i])},
@@ -540,25 +670,72 @@ class ExtractiveReader(TransformerReader):
             )
         return out
 
-    def _score_windows(self, windows: Windows, n_best: int) -> Any:
-        """Yield ``(spans, window indices)`` per model batch: each window's ``n_best`` best spans."""
+    def _window_blocks(
+        self,
+        questions: Sequence[Question],
+        question_sides: list[str] | None,
+        documents: Sequence[Any],
+        q_of: np.ndarray,
+        row_of: np.ndarray,
+    ) -> Any:
+        """Yield the windows of the pairs ``(q_of[i], row_of[i])`` in blocks (:class:`_WindowBlock`) of at most
+        ``window_block`` windows; a block never spans two blocks of :data:`PAIR_BLOCK` pairs."""
+        read = ReadProgress()
+        for block in range(0, len(q_of), PAIR_BLOCK):
+            members = np.arange(block, min(block + PAIR_BLOCK, len(q_of)))
+            rows = row_of[members].tolist()
+            texts = list(dict.fromkeys(rows))  # each passage once, however many questions read it
+            position = {row: i for i, row in enumerate(texts)}
+            if question_sides is None:
+                titles = [documents[row].title for row in rows]
+                firsts = self.question_sides([questions[int(q_of[p])].text for p in members], titles)
+            else:
+                firsts = [question_sides[int(q_of[p])] for p in members]
+            windows: list[_Window] = []
+            cut = 0
+            for window in self._pair_windows(
+                firsts,
+                [documents[row].text for row in texts],
+                [position[row] for row in rows],
+                self.max_windows_per_passage,
+            ):
+                length = len(documents[rows[window.pair]].text)
+                read.advance(block + window.pair, window.read_to, length, window.last)
+                cut += window.last and window.cut
+                windows.append(window)
+                if len(windows) == self.window_block:
+                    yield self._block(windows, members, read.read, cut)
+                    windows, cut = [], 0
+            if windows:
+                yield self._block(windows, members, read.read, cut)
+
+    @staticmethod
+    def _block(windows: list[_Window], members: np.ndarray, read: float, cut: int) -> _WindowBlock:
+        pair = members[np.asarray([w.pair for w in windows], np.int64)]
+        return _WindowBlock(windows, pair, np.asarray([w.number for w in windows], np.int64), read, cut)
+
+    def _score_windows(self, block: _WindowBlock, n_best: int) -> Any:
+        """Yield ``(spans, window indices)`` per model batch: each window's ``n_best`` best spans. Windows go
+        longest first (ties: by pair, then number), so that each batch pads little."""
         import torch
         from odqa_dense import hf
 
-        order = np.argsort([-len(ids) for ids in windows.input_ids], kind="stable")
+        windows = block.windows
+        order = np.lexsort((block.number, block.pair, [-len(w.input_ids) for w in windows]))
+        use_types = bool(windows) and windows[0].token_type_ids is not None
         with torch.inference_mode(), hf.autocast(self.torch_device, self.run_precision):
             for b in range(0, len(order), self.batch_size):
                 members = order[b : b + self.batch_size]
-                types = None if windows.token_type_ids is None else [windows.token_type_ids[i] for i in members]
-                batch = self._inputs([windows.input_ids[i] for i in members], types)
+                types = [windows[i].token_type_ids for i in members] if use_types else None
+                batch = self._inputs([windows[i].input_ids for i in members], types)
                 output = self.network(**batch)
                 width = batch["input_ids"].shape[1]
                 context = np.zeros((len(members), width), bool)
                 offsets = np.zeros((len(members), width, 2), np.int64)
                 for j, i in enumerate(members):
-                    n = len(windows.context[i])
-                    context[j, :n] = windows.context[i]
-                    offsets[j, :n] = windows.offsets[i]
+                    n = len(windows[i].context)
+                    context[j, :n] = windows[i].context
+                    offsets[j, :n] = windows[i].offsets
                 start_logits = output.start_logits.float().cpu().numpy()
                 end_logits = output.end_logits.float().cpu().numpy()
                 spans = decode_spans(

@@ -2,7 +2,7 @@
 
 Input. Every (question, passage) pair is read as ``question: {question} context: {title} {passage}``
 (:func:`format_input`, the one format of training and reading). Long passages are never silently truncated: the
-passage is tokenized once, with offsets, and cut into overlapping token chunks (:func:`passage_chunks`) that fit
+passage is tokenized with offsets and cut into overlapping token chunks (:func:`stream_chunks`) that fit
 ``max_length`` together with the question, the title and the special tokens; consecutive chunks share
 ``chunk_stride`` tokens (at most half a chunk, so that a long question cannot make the chunks crawl). A question
 that leaves fewer than 16 tokens of a chunk for the passage is a usage error.
@@ -30,6 +30,15 @@ form (NFKC, lower-case, whitespace removed) equals the answer's (preferring one 
 prediction's exact answer text, with its ``doc_id`` and ``start`` (:func:`snap_answer`). An answer found in no
 passage keeps its decoded text and ``start=None``.
 
+Long passages (:mod:`odqa_readers.windows`). Chunks are streamed: passages are tokenized in pieces of at most
+200,000 characters and each chunk is made as soon as the tokens read so far decide it. In ``passages`` mode at
+most ``chunk_block`` chunks are held and generated from at a time, each question pooling its answers as they
+come, so memory stays bounded whatever a passage's length. ``fid`` holds all the chunks of a question at once
+(their encoder outputs feed one decoding), so it reads at most ``max_chunks`` chunks per question (256 by
+default; its passages' first ones, in rank order) and says on stderr how many questions that cut. In both modes
+``max_chunks_per_passage`` reads only the first chunks of each passage (with a warning), to bound the time a very
+long passage takes, and a progress bar counts the passages read.
+
 Scores are log-probabilities of the generated sequence (the sum of its token log-probabilities, the end token
 included); with ``num_beams > 1`` every beam is a candidate. ``metadata`` holds ``mode`` and ``passage_rank``, the
 0-based column in the retrieval row of the passage the answer came from (fid: the passage it snapped to; None when
@@ -42,21 +51,28 @@ import contextlib
 import functools
 import math
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from odqa_core.errors import DataError, UsageError
+from odqa_core.progress import progress, stderr_echo
 from odqa_core.types import Document, Prediction, Question, RankedResults
 from odqa_readers.base import ReaderExample, TransformerReader, positive_int
+from odqa_readers.windows import ReadProgress, WindowCursor, stream_windows
 
 MODES = ("passages", "fid")
 AGGREGATES = ("max", "sum")
 #: Fewest passage tokens a chunk must leave room for after the question.
 MIN_CONTEXT_TOKENS = 16
 DEFAULTS: dict[str, Any] = {"max_length": 384, "chunk_stride": 128, "max_answer_length": 32, "mode": "fid"}
+#: (question, passage) pairs chunked together while reading in ``passages`` mode; their chunks, up to
+#: ``chunk_block`` of them, are generated from as one block (sorted by length into batches).
+PAIR_BLOCK = 1024
+#: fid: passages chunked together while reading, a few questions' worth (at most ``max_chunks`` chunks each).
+FID_PAIR_BLOCK = 64
 _OWNER = "reader 'generative'"
 
 
@@ -73,9 +89,10 @@ def format_input(question: str, title: str, passage: str = "") -> str:
 
 @dataclass(frozen=True)
 class Chunk:
-    """The model input of one chunk and the character span ``[start, end)`` of the passage text it holds."""
+    """The model input of one chunk and the character span ``[start, end)`` of the passage text it holds
+    (``input_ids``: a list from :func:`passage_chunks`, an array while reading)."""
 
-    input_ids: list[int]
+    input_ids: Sequence[int]
     start: int
     end: int
 
@@ -91,21 +108,29 @@ def _special_frame(tokenizer: Any) -> tuple[list[int], list[int]]:
     raise DataError("cannot tell where the tokenizer puts its special tokens")
 
 
-def passage_chunks(
-    tokenizer: Any, pairs: Sequence[tuple[str, Document]], max_length: int, chunk_stride: int
-) -> list[list[Chunk]]:
-    """The chunks of each ``(question text, passage)`` pair: windows of the passage tokens that fit ``max_length``
-    together with the question and title, overlapping by ``chunk_stride`` tokens (at most half a window)."""
+def stream_chunks(
+    tokenizer: Any,
+    pairs: Sequence[tuple[str, Document]],
+    max_length: int,
+    chunk_stride: int,
+    limit: int | None = None,
+) -> Iterator[tuple[int, int, Chunk, WindowCursor]]:
+    """``(pair, number, chunk, cursor)`` of every chunk of each ``(question text, passage)`` pair, streamed
+    (:func:`odqa_readers.windows.stream_windows`): each passage text is tokenized once, in pieces, whatever its
+    length. Chunks are windows of the passage tokens that fit ``max_length`` together with the question and title,
+    overlapping by ``chunk_stride`` tokens (at most half a window); a pair's come in order, the pairs of one text
+    together. The chunks' ``input_ids`` are arrays; ``cursor.cut`` tells that ``limit`` (chunks per pair) stopped
+    the pair before the end of its passage."""
     if not pairs:
-        return []
+        return
     head, tail = _special_frame(tokenizer)
     prefixes = list(dict.fromkeys(format_input(q, d.title) for q, d in pairs))
-    texts = list(dict.fromkeys(d.text for _, d in pairs))
     prefix_ids = dict(zip(prefixes, tokenizer(prefixes, add_special_tokens=False)["input_ids"]))
-    encoded = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
-    contexts = dict(zip(texts, zip(encoded["input_ids"], encoded["offset_mapping"])))
-    out = []
-    for question, doc in pairs:
+    texts = list(dict.fromkeys(d.text for _, d in pairs))
+    position = {text: i for i, text in enumerate(texts)}
+    cursors: list[list[WindowCursor]] = [[] for _ in texts]
+    frames = []
+    for i, (question, doc) in enumerate(pairs):
         prefix = head + prefix_ids[format_input(question, doc.title)]
         window = max_length - len(prefix) - len(tail)
         if window < MIN_CONTEXT_TOKENS:
@@ -114,17 +139,22 @@ def passage_chunks(
                 f"tokens, leaving {max(window, 0)} (fewer than {MIN_CONTEXT_TOKENS}) for the passage; raise "
                 "max_length or shorten the question"
             )
-        ids, offsets = contexts[doc.text]
         step = window - min(chunk_stride, window // 2)
-        starts = [0]
-        while starts[-1] + window < len(ids):
-            starts.append(starts[-1] + step)
-        chunks = []
-        for s in starts:
-            e = min(s + window, len(ids))
-            span = (offsets[s][0], offsets[e - 1][1]) if e > s else (0, 0)
-            chunks.append(Chunk(prefix + list(ids[s:e]) + tail, int(span[0]), int(span[1])))
-        out.append(chunks)
+        cursors[position[doc.text]].append(WindowCursor(window, step, key=i, limit=limit))
+        frames.append(np.asarray(prefix, np.int64))
+    end = np.asarray(tail, np.int64)
+    for cursor, number, ids, offsets in stream_windows(tokenizer, texts, cursors):
+        span = (int(offsets[0, 0]), int(offsets[-1, 1])) if len(ids) else (0, 0)
+        yield cursor.key, number, Chunk(np.concatenate([frames[cursor.key], ids, end]), *span), cursor
+
+
+def passage_chunks(
+    tokenizer: Any, pairs: Sequence[tuple[str, Document]], max_length: int, chunk_stride: int
+) -> list[list[Chunk]]:
+    """The chunks of each ``(question text, passage)`` pair (:func:`stream_chunks`, with ``input_ids`` lists)."""
+    out: list[list[Chunk]] = [[] for _ in pairs]
+    for pair, _, chunk, _ in stream_chunks(tokenizer, pairs, max_length, chunk_stride):
+        out[pair].append(Chunk(chunk.input_ids.tolist(), chunk.start, chunk.end))
     return out
 
 
@@ -202,6 +232,34 @@ class _Candidate:
     start: int | None
 
 
+class _AnswerPool:
+    """A question's candidates pooled by normalised answer as they come: the first best occurrence of each answer,
+    scored by ``aggregate`` (``max``: its log-probability; ``sum``: the log of the summed probabilities of all its
+    occurrences, which are kept for that, one float each)."""
+
+    def __init__(self, aggregate: str) -> None:
+        self.aggregate = aggregate
+        self.best: dict[str, _Candidate] = {}
+        self.logprobs: dict[str, list[float]] = {}
+
+    def add(self, candidate: _Candidate) -> None:
+        key = normalize_answer(candidate.answer)
+        if key not in self.best or candidate.logprob > self.best[key].logprob:
+            self.best[key] = candidate
+        if self.aggregate == "sum":
+            self.logprobs.setdefault(key, []).append(candidate.logprob)
+
+    def pooled(self) -> list[_Candidate]:
+        if self.aggregate == "max":
+            return list(self.best.values())
+        pooled = []
+        for key, best in self.best.items():
+            top = best.logprob
+            total = top + math.log(sum(math.exp(logprob - top) for logprob in self.logprobs[key]))
+            pooled.append(_Candidate(best.answer, total, best.doc, best.rank, best.start))
+        return pooled
+
+
 class GenerativeReader(TransformerReader):
     """Generates answers with a seq2seq model (see the module docstring).
 
@@ -211,7 +269,9 @@ class GenerativeReader(TransformerReader):
     from it unless given; ``num_beams`` (every beam is a candidate); ``batch_size`` (chunks per encoder or
     generation call; fid batches whole questions up to that many chunks); ``device``; ``precision``; ``snap``;
     ``max_passages`` (fid: the top passages of a row read together; None: all); ``aggregate`` (``max`` or ``sum``,
-    how ``passages`` mode pools an answer found in several chunks).
+    how ``passages`` mode pools an answer found in several chunks); ``max_chunks`` (fid: the most chunks of a
+    question read together, 256); ``max_chunks_per_passage`` (None: all); ``chunk_block`` (``passages``: chunks held
+    and generated from at a time while reading, 2048). See "Long passages" in the module docstring.
     """
 
     name = "generative"
@@ -233,6 +293,9 @@ class GenerativeReader(TransformerReader):
         snap: bool = True,
         max_passages: int | None = None,
         aggregate: str = "max",
+        max_chunks: int = 256,
+        max_chunks_per_passage: int | None = None,
+        chunk_block: int = 2048,
     ) -> None:
         from odqa_dense.hf import DEVICES, PRECISIONS
 
@@ -257,6 +320,10 @@ class GenerativeReader(TransformerReader):
             )
         if max_passages is not None:
             positive_int(_OWNER, "max_passages", max_passages)
+        if max_chunks_per_passage is not None:
+            positive_int(_OWNER, "max_chunks_per_passage", max_chunks_per_passage)
+        positive_int(_OWNER, "max_chunks", max_chunks)
+        positive_int(_OWNER, "chunk_block", chunk_block)
         if not isinstance(snap, bool):
             raise UsageError(f"{_OWNER}: option 'snap' must be true or false, got {snap!r}")
         _choice("aggregate", aggregate, AGGREGATES)
@@ -274,6 +341,9 @@ class GenerativeReader(TransformerReader):
         self.snap = snap
         self.max_passages = max_passages
         self.aggregate = aggregate
+        self.max_chunks = max_chunks
+        self.max_chunks_per_passage = max_chunks_per_passage
+        self.chunk_block = chunk_block
 
     # --- model ----------------------------------------------------------------------------------------------------
 
@@ -297,23 +367,48 @@ class GenerativeReader(TransformerReader):
             raise DataError(f"{_OWNER}: the model is a {type(self.network).__name__}, not an encoder-decoder (T5)")
         if not getattr(self.tokenizer, "is_fast", False):
             raise DataError(f"{_OWNER}: the tokenizer is not a fast (Rust) tokenizer; chunking needs its offsets")
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else config.pad_token_id
-        eos = config.eos_token_id
+        from transformers import GenerationConfig
+
+        generation = getattr(self.network, "generation_config", None)
+
+        def setting(name: str) -> Any:
+            """The model's generation setting, else its config's (where older checkpoints keep them)."""
+            value = getattr(generation, name, None)
+            return getattr(config, name, None) if value is None else value
+
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else setting("pad_token_id")
+        eos = setting("eos_token_id")
         eos = eos[0] if isinstance(eos, (list, tuple)) else eos
         if eos is None:
             eos = next((i for i in (self.tokenizer.eos_token_id, self.tokenizer.sep_token_id) if i is not None), None)
-        start = config.decoder_start_token_id if config.decoder_start_token_id is not None else pad
+        start = setting("decoder_start_token_id")
+        start = pad if start is None else start
         if pad is None or eos is None:
             raise DataError(f"{_OWNER}: the model and tokenizer define no padding or end-of-sequence token")
         self._pad_id, self._eos_id, self._start_id = int(pad), int(eos), int(start)
+        # A model that forces a first token (facebook/bart-*: <s> after the </s> decoding starts from, as in BART's
+        # pre-training) generates it before the answer: every training target starts with it too, so that
+        # training and generation agree (without it the forced token takes the place of the answer's first one).
+        forced_bos = setting("forced_bos_token_id")
+        self._target_prefix = [] if forced_bos is None else [int(forced_bos)]
+        # odqa's generation settings replace the model's own: generate() fills every setting odqa leaves unset
+        # from the model's generation config, and a hub model's may hold summarisation settings (min_length,
+        # no_repeat_ngram_size, length_penalty) that would change the answers.
+        self.network.generation_config = GenerationConfig(
+            decoder_start_token_id=self._start_id,
+            eos_token_id=self._eos_id,
+            pad_token_id=self._pad_id,
+            forced_bos_token_id=None if forced_bos is None else int(forced_bos),
+        )
 
     def _chunks(self, pairs: Sequence[tuple[str, Document]]) -> list[list[Chunk]]:
         return passage_chunks(self.tokenizer, pairs, self.max_length, self.chunk_stride)
 
     def _target(self, answer: str) -> list[int]:
-        """Label ids of an answer: its tokens (at most ``max_answer_length - 1``) and the end token."""
+        """Label ids of an answer: the forced first token if the model has one, the answer's tokens (at most
+        ``max_answer_length - 1``) and the end token."""
         ids = self.tokenizer(answer, add_special_tokens=False)["input_ids"] if answer else []
-        return [*ids[: self.max_answer_length - 1], self._eos_id]
+        return [*self._target_prefix, *ids[: self.max_answer_length - 1], self._eos_id]
 
     # --- training hooks -------------------------------------------------------------------------------------------
 
@@ -396,70 +491,156 @@ class GenerativeReader(TransformerReader):
         for row in range(len(questions)):
             ranked = [(r, results.documents[i]) for r, i in enumerate(results.indices[row].tolist()) if i >= 0]
             hits.append(ranked[: self.max_passages] if self.mode == "fid" else ranked)
-        pairs = [(q.text, doc) for q, row in zip(questions, hits) for _, doc in row]
-        chunks = iter(self._chunks(pairs))
-        per_hit = [[next(chunks) for _ in row] for row in hits]
         read = self._read_fid if self.mode == "fid" else self._read_passages
-        candidates = read(hits, per_hit)
+        self._cut = {"passages": 0, "questions": 0}
+        with progress(sum(map(len, hits)), f"{self.name}: reading", "passage", unit_scale=True) as bar:
+            candidates = read(questions, hits, bar)
+        passages = sum(map(len, hits))
+        if self._cut["passages"]:
+            stderr_echo(
+                f"warning: {_OWNER} read only the first {self.max_chunks_per_passage} chunks of "
+                f"{self._cut['passages']} of {passages} passages (max_chunks_per_passage="
+                f"{self.max_chunks_per_passage}); answers further in were not considered"
+            )
+        if self._cut["questions"]:
+            stderr_echo(
+                f"warning: {_OWNER} (fid) read only the first {self.max_chunks} chunks of the passages of "
+                f"{self._cut['questions']} of {len(questions)} questions (max_chunks={self.max_chunks}); answers "
+                "further in were not considered"
+            )
         return [_best(q.id, cands, n_best, self.mode) for q, cands in zip(questions, candidates)]
 
     def _read_passages(
-        self, hits: list[list[tuple[int, Document]]], per_hit: list[list[list[Chunk]]]
+        self, questions: Sequence[Question], hits: list[list[tuple[int, Document]]], bar: Any
     ) -> list[list[_Candidate]]:
+        """Every chunk generated from on its own, in blocks of at most ``chunk_block`` chunks (a block of
+        :data:`PAIR_BLOCK` pairs whose chunks fit is one block); each question pools its answers as they come."""
+        pairs = [(qi, rank, doc) for qi, row in enumerate(hits) for rank, doc in row]
+        pools = [_AnswerPool(self.aggregate) for _ in hits]
+        read = ReadProgress()
+        for first in range(0, len(pairs), PAIR_BLOCK):
+            members = pairs[first : first + PAIR_BLOCK]
+            block: list[tuple[int, int, Chunk]] = []
+            stream = stream_chunks(
+                self.tokenizer,
+                [(questions[qi].text, doc) for qi, _, doc in members],
+                self.max_length,
+                self.chunk_stride,
+                self.max_chunks_per_passage,
+            )
+            for pair, number, chunk, cursor in stream:
+                read.advance(first + pair, chunk.end, len(members[pair][2].text), cursor.done)
+                self._cut["passages"] += cursor.done and cursor.cut
+                block.append((first + pair, number, chunk))
+                if len(block) == self.chunk_block:
+                    self._generate_block(block, pairs, pools)
+                    bar.update(read.read - bar.n)
+                    block = []
+            if block:
+                self._generate_block(block, pairs, pools)
+                bar.update(read.read - bar.n)
+        return [pool.pooled() for pool in pools]
+
+    def _generate_block(
+        self, block: list[tuple[int, int, Chunk]], pairs: list[tuple[int, int, Document]], pools: list[_AnswerPool]
+    ) -> None:
+        """Generate from a block of ``(pair, number, chunk)`` chunks, longest first (ties: by pair, then number),
+        in batches of ``batch_size``; each answer goes to its question's pool."""
         import torch
 
-        items = [
-            (qi, rank, doc, chunk)
-            for qi, (row, chunk_lists) in enumerate(zip(hits, per_hit))
-            for (rank, doc), pieces in zip(row, chunk_lists)
-            for chunk in pieces
-        ]
-        order = sorted(range(len(items)), key=lambda i: -len(items[i][3].input_ids))
-        found: list[list[_Candidate]] = [[] for _ in hits]
+        order = sorted(range(len(block)), key=lambda i: (-len(block[i][2].input_ids), block[i][0], block[i][1]))
         for at in range(0, len(order), self.batch_size):
-            batch = [items[i] for i in order[at : at + self.batch_size]]
+            batch = [block[i] for i in order[at : at + self.batch_size]]
             ids = _pad_rows([c.input_ids for *_, c in batch], self._pad_id)
             mask = _pad_rows([[1] * len(c.input_ids) for *_, c in batch], 0)
             generated = self._generate(
                 input_ids=torch.from_numpy(ids).to(self.torch_device),
                 attention_mask=torch.from_numpy(mask).to(self.torch_device),
             )
-            for (qi, rank, doc, chunk), beams in zip(batch, generated):
+            for (pair, _, chunk), beams in zip(batch, generated):
+                qi, rank, doc = pairs[pair]
                 for text, logprob in beams:
-                    found[qi].append(self._snap_to(text, logprob, [(rank, doc)], chunk))
-        return [self._pool(cands) for cands in found]
+                    pools[qi].add(self._snap_to(text, logprob, [(rank, doc)], chunk))
+
+    def _fid_inputs(
+        self, questions: Sequence[Question], hits: list[list[tuple[int, Document]]]
+    ) -> Iterator[tuple[int, list[Sequence[int]]]]:
+        """``(question, chunk input ids)`` of every question in order: the chunks of its passages in rank order,
+        at most ``max_chunks``. Passages are chunked a few questions (:data:`FID_PAIR_BLOCK` pairs) at a time."""
+        per_passage = self.max_chunks_per_passage
+        # The smaller limit stops a passage's chunks: max_chunks_per_passage (a passage cut) or max_chunks (then a
+        # passage alone has more than its question may read: the question is cut).
+        passage_limited = per_passage is not None and per_passage <= self.max_chunks
+        limit = per_passage if passage_limited else self.max_chunks
+        first = 0
+        while first < len(hits):
+            last, size = first + 1, len(hits[first])
+            while last < len(hits) and size + len(hits[last]) <= FID_PAIR_BLOCK:
+                size += len(hits[last])
+                last += 1
+            members = [(qi, doc) for qi in range(first, last) for _, doc in hits[qi]]
+            chunks: list[list[Sequence[int]]] = [[] for _ in members]
+            cut = [False] * len(members)
+            pairs = [(questions[qi].text, doc) for qi, doc in members]
+            stream = stream_chunks(self.tokenizer, pairs, self.max_length, self.chunk_stride, limit)
+            for pair, _, chunk, cursor in stream:
+                chunks[pair].append(chunk.input_ids)
+                cut[pair] = cursor.cut
+            at = 0
+            for qi in range(first, last):
+                mine = range(at, at + len(hits[qi]))
+                at += len(hits[qi])
+                inputs = [ids for pair in mine for ids in chunks[pair]]
+                pairs_cut = sum(cut[pair] for pair in mine)
+                if passage_limited:
+                    self._cut["passages"] += pairs_cut
+                if len(inputs) > self.max_chunks or (pairs_cut and not passage_limited):
+                    self._cut["questions"] += 1
+                yield qi, inputs[: self.max_chunks]
+            first = last
 
     def _read_fid(
-        self, hits: list[list[tuple[int, Document]]], per_hit: list[list[list[Chunk]]]
+        self, questions: Sequence[Question], hits: list[list[tuple[int, Document]]], bar: Any
     ) -> list[list[_Candidate]]:
+        """Questions generated from in groups of whole questions of at most ``batch_size`` chunks together (a
+        question with more is a group of its own)."""
+        found: list[list[_Candidate]] = [[] for _ in hits]
+        group: list[tuple[int, list[Sequence[int]]]] = []
+        total = 0
+        for qi, inputs in self._fid_inputs(questions, hits):
+            if not inputs:
+                bar.update(len(hits[qi]))
+                continue
+            if group and total + len(inputs) > self.batch_size:
+                self._generate_fid(group, hits, found, bar)
+                group, total = [], 0
+            group.append((qi, inputs))
+            total += len(inputs)
+        if group:
+            self._generate_fid(group, hits, found, bar)
+        return found
+
+    def _generate_fid(
+        self,
+        group: list[tuple[int, list[Sequence[int]]]],
+        hits: list[list[tuple[int, Document]]],
+        found: list[list[_Candidate]],
+        bar: Any,
+    ) -> None:
         import torch
         from transformers.modeling_outputs import BaseModelOutput
 
-        inputs = [[c.input_ids for pieces in chunk_lists for c in pieces] for chunk_lists in per_hit]
-        found: list[list[_Candidate]] = [[] for _ in hits]
-        groups: list[list[int]] = []
-        total = 0
-        for qi, chunk_ids in enumerate(inputs):
-            if not chunk_ids:
-                continue
-            if not groups or total + len(chunk_ids) > self.batch_size:
-                groups.append([])
-                total = 0
-            groups[-1].append(qi)
-            total += len(chunk_ids)
-        for group in groups:
-            ids, mask = _pad_chunks([inputs[qi] for qi in group], self._pad_id)
-            with self._inference():
-                hidden, flat_mask = self._fid_encode(
-                    torch.from_numpy(ids).to(self.torch_device), torch.from_numpy(mask).to(self.torch_device)
-                )
-            generated = self._generate(
-                encoder_outputs=BaseModelOutput(last_hidden_state=hidden), attention_mask=flat_mask
+        ids, mask = _pad_chunks([inputs for _, inputs in group], self._pad_id)
+        with self._inference():
+            hidden, flat_mask = self._fid_encode(
+                torch.from_numpy(ids).to(self.torch_device), torch.from_numpy(mask).to(self.torch_device)
             )
-            for qi, beams in zip(group, generated):
-                cands = [self._snap_to(text, logprob, hits[qi], None) for text, logprob in beams]
-                found[qi] = _pool_max(cands)
-        return found
+        generated = self._generate(
+            encoder_outputs=BaseModelOutput(last_hidden_state=hidden), attention_mask=flat_mask
+        )
+        for (qi, _), beams in zip(group, generated):
+            found[qi] = _pool_max([self._snap_to(text, logprob, hits[qi], None) for text, logprob in beams])
+            bar.update(len(hits[qi]))
 
     def _inference(self) -> Any:
         import torch
@@ -475,7 +656,7 @@ class GenerativeReader(TransformerReader):
         from transformers import GenerationConfig
 
         config = GenerationConfig(
-            max_new_tokens=self.max_answer_length,
+            max_new_tokens=self.max_answer_length + len(self._target_prefix),
             num_beams=self.num_beams,
             num_return_sequences=self.num_beams,
             do_sample=False,
@@ -484,6 +665,7 @@ class GenerativeReader(TransformerReader):
             decoder_start_token_id=self._start_id,
             eos_token_id=self._eos_id,
             pad_token_id=self._pad_id,
+            forced_bos_token_id=self._target_prefix[0] if self._target_prefix else None,
         )
         with self._inference():
             out = self.network.generate(**inputs, generation_config=config)
@@ -520,21 +702,6 @@ class GenerativeReader(TransformerReader):
             rank, doc = passages[0]
             return _Candidate(text, logprob, doc, rank, None)
         return _Candidate(text, logprob, None, None, None)
-
-    def _pool(self, candidates: list[_Candidate]) -> list[_Candidate]:
-        """Candidates pooled by normalised answer: the best occurrence, scored by ``aggregate``."""
-        if self.aggregate == "max":
-            return _pool_max(candidates)
-        groups: dict[str, list[_Candidate]] = {}
-        for cand in candidates:
-            groups.setdefault(normalize_answer(cand.answer), []).append(cand)
-        pooled = []
-        for members in groups.values():
-            best = max(members, key=lambda c: c.logprob)
-            top = best.logprob
-            total = top + math.log(sum(math.exp(c.logprob - top) for c in members))
-            pooled.append(_Candidate(best.answer, total, best.doc, best.rank, best.start))
-        return pooled
 
 
 # --- helpers ------------------------------------------------------------------------------------------------------

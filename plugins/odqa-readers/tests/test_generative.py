@@ -12,6 +12,7 @@ from odqa_readers.base import ReaderExample
 from odqa_readers.generative import (
     MODES,
     GenerativeReader,
+    _AnswerPool,
     _best,
     _Candidate,
     format_input,
@@ -261,13 +262,20 @@ def test_fid_reads_at_most_max_passages(results, monkeypatch):
     assert seen == [1]  # one group of three questions, each with one passage of one chunk
 
 
+def pooled(aggregate, candidates):
+    pool = _AnswerPool(aggregate)
+    for candidate in candidates:
+        pool.add(candidate)
+    return pool.pooled()
+
+
 def test_passage_answers_are_pooled_with_max_or_sum():
     han = [_Candidate("Han River", math.log(0.3), DOCS["toy-1"], r, 4) for r in (0, 1)]
     busan = _Candidate("Busan", math.log(0.5), DOCS["toy-2"], 2, 0)
     spaced = _Candidate("han  river", math.log(0.1), None, 3, None)
-    by_max = _best("q", GenerativeReader(aggregate="max")._pool([*han, busan, spaced]), 5, "passages")
+    by_max = _best("q", pooled("max", [*han, busan, spaced]), 5, "passages")
     assert [(p.answer, p.metadata["passage_rank"]) for p in by_max] == [("Busan", 2), ("Han River", 0)]
-    by_sum = _best("q", GenerativeReader(aggregate="sum")._pool([*han, busan, spaced]), 5, "passages")
+    by_sum = _best("q", pooled("sum", [*han, busan, spaced]), 5, "passages")
     assert [p.answer for p in by_sum] == ["Han River", "Busan"]
     assert by_sum[0].score == pytest.approx(math.log(0.7)) and by_sum[0].start == 4
 
