@@ -19,6 +19,8 @@ import contextlib
 import json
 import re
 import shlex
+import subprocess
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -101,6 +103,29 @@ def assert_one_line_error(result: Any, code: int | None = None, contains: str = 
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("Error:"), result.output
     assert contains in lines[0], lines[0]
+
+
+@contextlib.contextmanager
+def output_held_elsewhere(path: str | Path) -> Iterator[int]:
+    """Another process holds :func:`odqa_core.storage.output_lock` on ``path`` for the block; yields its pid (a lock
+    is re-entrant within a process, so only a second process shows what a concurrent odqa command meets)."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys\nfrom odqa_core.storage import output_lock\n"
+            "with output_lock(sys.argv[1]):\n    print('held', flush=True)\n    sys.stdin.read()\n",
+            str(path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        yield holder.pid
+    finally:
+        holder.communicate("")
 
 
 def _toy_tokens(text: str) -> list[str]:

@@ -27,7 +27,7 @@ from odqa_core.storage import (
     write_output_dir,
     write_store,
 )
-from odqa_core.testing import assert_one_line_error
+from odqa_core.testing import assert_one_line_error, output_held_elsewhere
 
 
 def _toy_store(path, generation):
@@ -391,26 +391,11 @@ def test_locks_are_reentrant_within_a_process(tmp_path):
 def test_a_second_odqa_index_into_the_same_directory_is_refused(odqa, fakes, toy_files, tmp_path):
     corpus, _ = toy_files
     index_dir = tmp_path / "idx"
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys\nfrom odqa_core.storage import output_lock\n"
-            "with output_lock(sys.argv[1]):\n    print('held', flush=True)\n    sys.stdin.read()\n",
-            str(index_dir),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline() == "held\n"
+    with output_held_elsewhere(index_dir) as pid:
         result = odqa(f"index --retriever fake --corpus {corpus} --index-dir {index_dir}")
-        assert_one_line_error(result, contains=f"is being written by another odqa process (pid {holder.pid})")
+        assert_one_line_error(result, contains=f"is being written by another odqa process (pid {pid})")
         result = _run(odqa, toy_files, index_dir, "--retriever fake")
         assert_one_line_error(result, contains="is being written by another odqa process")
-    finally:
-        holder.communicate("")
     assert odqa(f"index --retriever fake --corpus {corpus} --index-dir {index_dir}").exit_code == 0
     assert open_store(index_dir).manifest["name"] == "fake"
     assert _names(tmp_path) == ["corpus.jsonl", "idx", "questions.jsonl"]

@@ -47,7 +47,13 @@ from odqa_core.errors import DataError, IndexFormatError, UsageError
 from odqa_core.evaluation import evaluate_retrieval, hits_from_results, normalize_for_match
 from odqa_core.pipeline import search_in_batches
 from odqa_core.progress import progress, stderr_echo
-from odqa_core.storage import atomic_directory, atomic_write_text, open_store, recover_interrupted_write
+from odqa_core.storage import (
+    atomic_directory,
+    atomic_write_text,
+    open_store,
+    output_lock,
+    recover_interrupted_write,
+)
 from odqa_core.types import Document, Question, RankedResults
 from odqa_dense import hf
 from odqa_dense.encoder import BiEncoder, check_encoders, check_pooling, passage_texts
@@ -798,8 +804,18 @@ def _check_gold(questions: Sequence[Question], config: TrainConfig) -> None:
 def prepare_output(output: Path, resume: bool) -> None:
     if output.exists() and not output.is_dir():
         raise UsageError(f"output {output} exists and is not a directory")
-    if output.exists() and any(output.iterdir()) and not resume:
-        raise UsageError(f"output directory {output} is not empty; pass --resume to continue it or choose another")
+    if output.exists() and any(output.iterdir()):
+        if not resume:
+            raise UsageError(
+                f"output directory {output} is not empty; pass --resume to continue it or choose another"
+            )
+        # --resume writes report.json and checkpoints into the directory: it must be a training's, not a stranger's.
+        ours = ("report.json", "last", "ict", "best", "fold-1", ".last.old-*")
+        if not any(any(output.glob(name)) for name in ours):
+            raise UsageError(
+                f"output directory {output} is not an odqa training output (no report.json, last/ or fold-1/); "
+                "refusing to resume into it"
+            )
     output.mkdir(parents=True, exist_ok=True)
 
 
@@ -853,66 +869,74 @@ def train_dpr(
     # Everything that can be wrong with the input is checked before the slow parts start.
     _check_gold(questions if dev_questions is None or config.folds > 1 else dev_questions, config)
     fold_members = group_folds(questions, config.folds, config.seed) if config.folds > 1 else []
-    prepare_output(output, resume)
-    initial = initial_encoder(documents, config)
-    initial.check_max_length(config.query_max_length)
-    initial.check_max_length(config.passage_max_length)
-    examples_all = build_examples(documents, questions, config, echo)
-    echo(f"{len(examples_all)} training examples ({examples_all.skipped} questions without a positive skipped)")
-    if config.ict_epochs:
-        initial = pretrain_ict(initial, documents, questions, config, output, dev_questions, resume, echo)
-
-    if config.folds == 1 or config.fold is not None:
-        test: Sequence[Question] = ()
-        if config.fold is not None:
-            held = fold_members[config.fold - 1]
-            echo(f"fold {config.fold}/{config.folds}: {len(held)} held-out questions")
-            test, dev_questions = dev_questions or (), [questions[i] for i in held]
-            train_idx = np.setdiff1d(np.arange(len(questions)), held)
-        elif dev_questions is None:
-            held = group_folds(questions, max(2, round(1 / config.dev_fraction)), config.seed)[0]
-            dev_questions = [questions[i] for i in held]
-            train_idx = np.setdiff1d(np.arange(len(questions)), held)
-            echo(f"no dev questions given: holding out {len(held)} training questions for epoch selection")
-        else:
-            train_idx = np.arange(len(questions))
-        fold = config.fold or 1
-        trainer = Trainer(
-            _fresh(initial),
-            documents,
-            _subset(examples_all, train_idx),
-            dev_questions,
-            config,
-            output,
-            test=test,
-            echo=echo,
-            on_epoch=(lambda e, enc: on_epoch(fold, e, enc)) if on_epoch else None,
+    select_k = int(config.select.partition("@")[2])
+    if select_k > len(documents):
+        raise UsageError(
+            f"select {config.select} ranks the top {select_k} passages but the corpus has {len(documents)}; "
+            f"choose a smaller cut-off (e.g. --select acc@{min(len(documents), 5)})"
         )
-        return trainer.run(resume=resume)
+    # One training per output at a time: a second one into the same directory is told so (see output_lock).
+    with output_lock(output):
+        prepare_output(output, resume)
+        initial = initial_encoder(documents, config)
+        initial.check_max_length(config.query_max_length)
+        initial.check_max_length(config.passage_max_length)
+        examples_all = build_examples(documents, questions, config, echo)
+        echo(f"{len(examples_all)} training examples ({examples_all.skipped} questions without a positive skipped)")
+        if config.ict_epochs:
+            initial = pretrain_ict(initial, documents, questions, config, output, dev_questions, resume, echo)
 
-    fold_reports = []
-    for f, held in enumerate(fold_members, 1):
-        fold_dir = output / f"fold-{f}"
-        previous = fold_dir / "report.json"
-        if resume and previous.is_file() and json.loads(previous.read_text()).get("done"):
-            echo(f"fold {f}/{config.folds}: already done")
-            fold_reports.append(json.loads(previous.read_text()))
-            continue
-        echo(f"fold {f}/{config.folds}: {len(held)} held-out questions")
-        train_idx = np.setdiff1d(np.arange(len(questions)), held)
-        trainer = Trainer(
-            _fresh(initial),
-            documents,
-            _subset(examples_all, train_idx),
-            [questions[i] for i in held],
-            config,
-            fold_dir,
-            test=dev_questions or (),
-            echo=echo,
-            on_epoch=(lambda e, enc, f=f: on_epoch(f, e, enc)) if on_epoch else None,
-        )
-        fold_reports.append(trainer.run(resume=resume))
-    return finish_folds(output, config, fold_reports)
+        if config.folds == 1 or config.fold is not None:
+            test: Sequence[Question] = ()
+            if config.fold is not None:
+                held = fold_members[config.fold - 1]
+                echo(f"fold {config.fold}/{config.folds}: {len(held)} held-out questions")
+                test, dev_questions = dev_questions or (), [questions[i] for i in held]
+                train_idx = np.setdiff1d(np.arange(len(questions)), held)
+            elif dev_questions is None:
+                held = group_folds(questions, max(2, round(1 / config.dev_fraction)), config.seed)[0]
+                dev_questions = [questions[i] for i in held]
+                train_idx = np.setdiff1d(np.arange(len(questions)), held)
+                echo(f"no dev questions given: holding out {len(held)} training questions for epoch selection")
+            else:
+                train_idx = np.arange(len(questions))
+            fold = config.fold or 1
+            trainer = Trainer(
+                _fresh(initial),
+                documents,
+                _subset(examples_all, train_idx),
+                dev_questions,
+                config,
+                output,
+                test=test,
+                echo=echo,
+                on_epoch=(lambda e, enc: on_epoch(fold, e, enc)) if on_epoch else None,
+            )
+            return trainer.run(resume=resume)
+
+        fold_reports = []
+        for f, held in enumerate(fold_members, 1):
+            fold_dir = output / f"fold-{f}"
+            previous = fold_dir / "report.json"
+            if resume and previous.is_file() and json.loads(previous.read_text()).get("done"):
+                echo(f"fold {f}/{config.folds}: already done")
+                fold_reports.append(json.loads(previous.read_text()))
+                continue
+            echo(f"fold {f}/{config.folds}: {len(held)} held-out questions")
+            train_idx = np.setdiff1d(np.arange(len(questions)), held)
+            trainer = Trainer(
+                _fresh(initial),
+                documents,
+                _subset(examples_all, train_idx),
+                [questions[i] for i in held],
+                config,
+                fold_dir,
+                test=dev_questions or (),
+                echo=echo,
+                on_epoch=(lambda e, enc, f=f: on_epoch(f, e, enc)) if on_epoch else None,
+            )
+            fold_reports.append(trainer.run(resume=resume))
+        return finish_folds(output, config, fold_reports)
 
 
 def _subset(examples: Examples, question_idx: np.ndarray) -> Examples:

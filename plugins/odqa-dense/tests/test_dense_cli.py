@@ -14,7 +14,7 @@ from dense_testdata import flip_byte
 from odqa_dense.retriever import DPRRetriever
 
 from odqa_core import data
-from odqa_core.testing import assert_one_line_error, run_cli
+from odqa_core.testing import assert_one_line_error, output_held_elsewhere, run_cli, write_toy_files
 
 SAMPLE_CORPUS = data.sample_corpus_path()
 SAMPLE_QUESTIONS = data.sample_questions_path()
@@ -298,3 +298,29 @@ def test_shared_heads_train_index_retrieve(tmp_path):
         scores = stored @ vector
         assert [h["doc_id"] for h in row["hits"]][:1] == [ids[int(np.argmax(scores))]]
         np.testing.assert_allclose([h["score"] for h in row["hits"]], np.sort(scores)[::-1][:5], rtol=1e-4)
+
+
+def test_a_second_training_into_the_same_output_is_refused(tmp_path):
+    output = tmp_path / "dpr"
+    with output_held_elsewhere(output) as pid:
+        result = run_cli(f"train dpr --bootstrap micro --epochs 1 --output {output}")
+    assert_one_line_error(result, code=1, contains=f"{output} is being written by another odqa process (pid {pid})")
+    assert not output.exists()
+
+
+def test_resume_into_a_directory_that_is_not_a_training_output_is_refused(tmp_path):
+    output = tmp_path / "mine"
+    output.mkdir()
+    (output / "notes.txt").write_text("my notes")
+    result = run_cli(f"train dpr --bootstrap micro --epochs 1 --output {output} --resume")
+    assert_one_line_error(result, code=2, contains="is not an odqa training output")
+    assert sorted(p.name for p in output.iterdir()) == ["notes.txt"]
+
+
+def test_a_selection_cut_off_beyond_the_corpus_is_a_one_line_error(tmp_path):
+    corpus, questions = write_toy_files(tmp_path)
+    result = run_cli(
+        f"train dpr --corpus {corpus} --questions {questions} --bootstrap micro --output {tmp_path / 'o'}"
+    )
+    assert_one_line_error(result, code=2, contains="select acc@20 ranks the top 20 passages but the corpus has")
+    assert not (tmp_path / "o").exists()

@@ -31,7 +31,7 @@ import numpy as np
 from odqa_core import plugins
 from odqa_core.errors import DataError, UsageError
 from odqa_core.qa_metrics import METRICS, evaluate_predictions
-from odqa_core.storage import atomic_write_text
+from odqa_core.storage import atomic_write_text, output_lock
 from odqa_core.types import Document, Question, RankedResults
 from odqa_readers.base import ReaderExample, TransformerReader, gold_results
 
@@ -402,53 +402,60 @@ def train_reader(
         raise DataError("the dev questions have no answers; EM/F1 selects the best epoch")
     questions = [q for q in questions if q.answers]
     fold_members = group_folds(questions, config.folds, config.seed) if config.folds > 1 else []
-    prepare_output(output, resume=False)
-    # The model first: one that cannot be loaded is reported before passages are retrieved or examples built.
-    initial = initial_reader(documents, config)
-    if retrieved is None and config.retrieved:
-        echo(f"retrieving {config.retrieved} passages per training question with {config.fuser or config.retrievers}")
-        retrieved = retrieve_for_training(documents, questions, config)
-    examples, owners = reader_examples(documents, questions, retrieved)
-    owner = np.asarray(owners, np.int64)
-    answered = np.unique(owner[[e.has_answer for e in examples]]) if examples else owner
-    echo(
-        f"{len(examples)} examples ({sum(not e.has_answer for e in examples)} no-answer) for "
-        f"{len(answered)} of {len(questions)} questions"
-    )
-    cloze = cloze_examples(documents, config.cloze, config.seed) if config.cloze else []
-    if cloze:
-        echo(f"{len(cloze)} synthetic cloze questions from {len(documents)} passages")
+    # One training per output at a time: a second one into the same directory is told so (see output_lock).
+    with output_lock(output):
+        prepare_output(output, resume=False)
+        # The model first: one that cannot be loaded is reported before passages are retrieved or examples built.
+        initial = initial_reader(documents, config)
+        if retrieved is None and config.retrieved:
+            source = config.fuser or config.retrievers
+            echo(f"retrieving {config.retrieved} passages per training question with {source}")
+            retrieved = retrieve_for_training(documents, questions, config)
+        examples, owners = reader_examples(documents, questions, retrieved)
+        owner = np.asarray(owners, np.int64)
+        answered = np.unique(owner[[e.has_answer for e in examples]]) if examples else owner
+        echo(
+            f"{len(examples)} examples ({sum(not e.has_answer for e in examples)} no-answer) for "
+            f"{len(answered)} of {len(questions)} questions"
+        )
+        cloze = cloze_examples(documents, config.cloze, config.seed) if config.cloze else []
+        if cloze:
+            echo(f"{len(cloze)} synthetic cloze questions from {len(documents)} passages")
 
-    def train_part(train_idx: np.ndarray, dev: Sequence[Question], out: Path, test: Sequence[Question]) -> dict:
-        keep = np.isin(owner, train_idx)
-        part = [e for e, k in zip(examples, keep.tolist()) if k] + cloze
-        return ReaderTrainer(copy.deepcopy(initial), part, dev, documents, config, out, test=test, echo=echo).run()
+        def train_part(train_idx: np.ndarray, dev: Sequence[Question], out: Path, test: Sequence[Question]) -> dict:
+            keep = np.isin(owner, train_idx)
+            part = [e for e, k in zip(examples, keep.tolist()) if k] + cloze
+            return ReaderTrainer(
+                copy.deepcopy(initial), part, dev, documents, config, out, test=test, echo=echo
+            ).run()
 
-    if config.fold is not None:
-        held = fold_members[config.fold - 1]
-        echo(f"fold {config.fold}/{config.folds}: {len(held)} held-out questions")
-        train_idx = np.setdiff1d(np.arange(len(questions)), held)
-        return train_part(train_idx, [questions[i] for i in held], output, dev_questions or ())
-
-    if config.folds == 1:
-        if dev_questions is None:
-            groups = len({q.doc_ids[0] if q.doc_ids else q.id for q in questions})
-            if groups < 2:
-                raise DataError("all training questions share one gold document; give --dev-questions")
-            held = group_folds(questions, min(groups, max(2, round(1 / config.dev_fraction))), config.seed)[0]
-            echo(f"no dev questions given: holding out {len(held)} training questions for epoch selection")
-            dev_questions = [questions[i] for i in held]
+        if config.fold is not None:
+            held = fold_members[config.fold - 1]
+            echo(f"fold {config.fold}/{config.folds}: {len(held)} held-out questions")
             train_idx = np.setdiff1d(np.arange(len(questions)), held)
-        else:
-            train_idx = np.arange(len(questions))
-        return train_part(train_idx, [q for q in dev_questions if q.answers], output, ())
+            return train_part(train_idx, [questions[i] for i in held], output, dev_questions or ())
 
-    reports = []
-    for f, held in enumerate(fold_members, 1):
-        echo(f"fold {f}/{config.folds}: {len(held)} held-out questions")
-        train_idx = np.setdiff1d(np.arange(len(questions)), held)
-        reports.append(train_part(train_idx, [questions[i] for i in held], output / f"fold-{f}", dev_questions or ()))
-    return finish_folds(output, config, reports)
+        if config.folds == 1:
+            if dev_questions is None:
+                groups = len({q.doc_ids[0] if q.doc_ids else q.id for q in questions})
+                if groups < 2:
+                    raise DataError("all training questions share one gold document; give --dev-questions")
+                held = group_folds(questions, min(groups, max(2, round(1 / config.dev_fraction))), config.seed)[0]
+                echo(f"no dev questions given: holding out {len(held)} training questions for epoch selection")
+                dev_questions = [questions[i] for i in held]
+                train_idx = np.setdiff1d(np.arange(len(questions)), held)
+            else:
+                train_idx = np.arange(len(questions))
+            return train_part(train_idx, [q for q in dev_questions if q.answers], output, ())
+
+        reports = []
+        for f, held in enumerate(fold_members, 1):
+            echo(f"fold {f}/{config.folds}: {len(held)} held-out questions")
+            train_idx = np.setdiff1d(np.arange(len(questions)), held)
+            reports.append(
+                train_part(train_idx, [questions[i] for i in held], output / f"fold-{f}", dev_questions or ())
+            )
+        return finish_folds(output, config, reports)
 
 
 def parse_reader_config(values: Mapping[str, Any]) -> ReaderTrainConfig:

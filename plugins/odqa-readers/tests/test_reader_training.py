@@ -12,7 +12,7 @@ from odqa_readers.training import ReaderTrainConfig, reader_examples, train_read
 
 from odqa_core import data
 from odqa_core.errors import DataError, UsageError
-from odqa_core.testing import assert_one_line_error, run_cli, write_toy_files
+from odqa_core.testing import assert_one_line_error, output_held_elsewhere, run_cli, write_toy_files
 from odqa_core.types import Document, Question, RankedResults
 
 MICRO = {"bootstrap_size": "micro", "vocab_size": 600, "batch_size": 8, "lr": 2e-3, "seed": 0}
@@ -306,3 +306,11 @@ def test_a_generative_reader_cannot_start_from_a_dpr_encoder(sample, dpr_checkpo
     config = ReaderTrainConfig(reader="generative", model=str(dpr_checkpoint[0]), **MICRO)
     with pytest.raises(UsageError, match="cannot start from an encoder"):
         train_reader(sample[0], sample[1][:10], config, tmp_path / "g")
+
+
+def test_a_second_reader_training_into_the_same_output_is_refused(tmp_path):
+    output = tmp_path / "reader"
+    with output_held_elsewhere(output) as pid:
+        result = run_cli(f"train reader --bootstrap micro --epochs 1 --output {output}")
+    assert_one_line_error(result, code=1, contains=f"{output} is being written by another odqa process (pid {pid})")
+    assert not output.exists()
