@@ -49,7 +49,7 @@ def test_unknown_variant_lists_the_valid_ones():
     ("options", "match"),
     [
         ({"k1": -1}, "k1"),
-        ({"k1": float("inf")}, "'k1' must be a finite number, got inf"),
+        ({"k1": float("inf")}, "'k1' must be a finite number, got Infinity"),
         ({"delta": float("inf")}, "'delta' must be a finite number"),
         ({"b": float("nan")}, "'b'"),
         ({"epsilon": float("inf")}, "epsilon"),
@@ -66,6 +66,11 @@ def test_unknown_variant_lists_the_valid_ones():
 def test_bad_options_are_usage_errors(options, match):
     with pytest.raises(UsageError, match=match):
         BM25Retriever.from_options(options)
+
+
+def test_non_finite_parameters_are_refused_without_from_options_too():
+    with pytest.raises(UsageError, match="'k1' must be a finite number, got inf"):
+        BM25Retriever(k1=float("inf"))
 
 
 def test_unknown_analyzer_is_an_unknown_component():
