@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 
 import pytest
 
@@ -307,55 +309,44 @@ def test_non_finite_option_values_are_refused(odqa, toy_files, tmp_path, value):
     assert not out.exists()
 
 
-def test_sigterm_exits_143_after_removing_its_temporaries(odqa, toy_files, toy_index, tmp_path, monkeypatch):
-    """kill (SIGTERM) mid-write: the command stops like Ctrl-C does, its temporary file removed, the old run kept."""
-    import os
-    import signal
+def _interrupt() -> None:
+    raise KeyboardInterrupt
 
+
+def _terminate() -> None:
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+@pytest.mark.parametrize(
+    ("stop", "code", "message"),
+    [(_interrupt, 130, "Interrupted"), (_terminate, 143, "Terminated")],
+    ids=["ctrl-c", "kill"],
+)
+def test_a_stopped_command_exits_with_one_line_and_nothing_half_written(
+    odqa, toy_files, toy_index, tmp_path, monkeypatch, stop, code, message
+):
+    """Ctrl-C (SIGINT) or kill (SIGTERM) while the run file is written: the shell's exit code (128 + signal), one
+    line, the previous run kept and no temporary left behind."""
     import odqa_core.runs
 
     _, questions = toy_files
     output = tmp_path / "run.jsonl"
     output.write_text("previous run\n")
 
-    class TerminatedAfterOneLine:
+    class StoppedAfterOneLine:
         lines = 0
 
         def dumps(self, *args, **kwargs):
             self.lines += 1
             if self.lines > 1:
-                os.kill(os.getpid(), signal.SIGTERM)
+                stop()
             return json.dumps(*args, **kwargs)
 
-    monkeypatch.setattr(odqa_core.runs, "json", TerminatedAfterOneLine())
-    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(odqa_core.runs, "json", StoppedAfterOneLine())
+    handler = signal.getsignal(signal.SIGTERM)
     result = odqa(f"retrieve --index-dir {toy_index} --questions {questions} --output {output}")
-    assert result.exit_code == 143, result.output
-    assert result.output.strip() == "Terminated"
+    assert result.exit_code == code, result.output
+    assert result.output.strip() == message
     assert output.read_text() == "previous run\n"
     assert not [p.name for p in tmp_path.iterdir() if "tmp" in p.name]
-    assert signal.getsignal(signal.SIGTERM) is before  # the handler is the command's only
-
-
-def test_ctrl_c_exits_130_with_one_line_and_nothing_half_written(odqa, toy_files, toy_index, tmp_path, monkeypatch):
-    import odqa_core.runs
-
-    _, questions = toy_files
-    output = tmp_path / "run.jsonl"
-    output.write_text("previous run\n")
-
-    class InterruptAfterOneLine:
-        lines = 0
-
-        def dumps(self, *args, **kwargs):
-            self.lines += 1
-            if self.lines > 1:
-                raise KeyboardInterrupt
-            return json.dumps(*args, **kwargs)
-
-    monkeypatch.setattr(odqa_core.runs, "json", InterruptAfterOneLine())
-    result = odqa(f"retrieve --index-dir {toy_index} --questions {questions} --output {output}")
-    assert result.exit_code == 130, result.output
-    assert result.output.strip() == "Interrupted"
-    assert output.read_text() == "previous run\n"
-    assert not [p.name for p in tmp_path.iterdir() if "tmp" in p.name]  # no temporary file left behind
+    assert signal.getsignal(signal.SIGTERM) is handler  # the command's SIGTERM handler is its own only

@@ -352,9 +352,25 @@ def build_family_model(
     return directory
 
 
+class FamilyModels:
+    """``models(family)``: the model directory of ``family`` under ``root`` (:func:`build_family_model` on the
+    family texts), built on first request and reused after (the tests build each family once per session)."""
+
+    def __init__(self, root: str | Path, hidden: int = 64) -> None:
+        self.root = Path(root)
+        self.hidden = hidden
+        self._built: dict[str, Path] = {}
+
+    def __call__(self, family: str) -> Path:
+        if family not in self._built:
+            self._built[family] = build_family_model(family, self.root / family, family_texts(), hidden=self.hidden)
+        return self._built[family]
+
+
 __all__ = [
     "ENCODER_FAMILIES",
     "FAMILIES",
+    "FamilyModels",
     "FAMILY_DOCUMENTS",
     "FAMILY_QUESTIONS",
     "SEQ2SEQ_FAMILIES",

@@ -19,8 +19,7 @@ from odqa_dense.model_families import (
     FAMILY_DOCUMENTS,
     FAMILY_QUESTIONS,
     SEQ2SEQ_FAMILIES,
-    build_family_model,
-    family_texts,
+    FamilyModels,
 )
 
 from odqa_core.errors import UsageError
@@ -37,15 +36,7 @@ INDEX_LENGTHS = "-o passage_max_length=64 -o query_max_length=32"
 @pytest.fixture(scope="session")
 def family_model(tmp_path_factory):
     """``family_model(name)``: the model directory of a family (hidden 64, one layer), built once per session."""
-    built = {}
-
-    def get(family: str):
-        if family not in built:
-            directory = tmp_path_factory.mktemp("families") / family
-            built[family] = build_family_model(family, directory, family_texts(), hidden=64)
-        return built[family]
-
-    return get
+    return FamilyModels(tmp_path_factory.mktemp("families"))
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ from odqa_dense.model_families import (
     FAMILY_DOCUMENTS,
     FAMILY_QUESTIONS,
     SEQ2SEQ_FAMILIES,
+    FamilyModels,
     build_family_model,
     family_texts,
 )
@@ -47,15 +48,7 @@ def family_files(tmp_path_factory):
 @pytest.fixture(scope="session")
 def family_model(tmp_path_factory):
     """``family_model(name)``: the model directory of a family (hidden 64, one layer), built once per session."""
-    built = {}
-
-    def get(name: str):
-        if name not in built:
-            directory = tmp_path_factory.mktemp("families") / name
-            built[name] = build_family_model(name, directory, family_texts(), hidden=64)
-        return built[name]
-
-    return get
+    return FamilyModels(tmp_path_factory.mktemp("families"))
 
 
 @pytest.fixture(scope="session")
