@@ -209,6 +209,34 @@ def representation_stats(encoder: Any, config: Any, sample: list, questions: lis
     return out
 
 
+def held_out_loss(encoder: Any, config: Any, passages: list, examples: Any) -> float:
+    """The training loss (in-batch + hard negatives, batches of ``config.batch_size`` in a seeded order) on
+    held-out examples, in eval mode: whether the loss on questions the model does not train on rises."""
+    import tempfile
+
+    import numpy as np
+    import torch
+    from odqa_dense.training import Trainer
+
+    with tempfile.TemporaryDirectory() as scratch:
+        trainer = Trainer(encoder, passages, examples, [], config, Path(scratch), echo=lambda message: None)
+        q_rows = encoder.tokenize(examples.questions, config.query_max_length)
+        order = np.random.default_rng([config.seed, 0]).permutation(len(examples))
+        was_training = [m.training for m in encoder.modules()]
+        encoder.train(False)
+        try:
+            with torch.inference_mode():
+                losses = [
+                    float(trainer._loss(order[b : b + config.batch_size], q_rows))
+                    * len(order[b : b + config.batch_size])
+                    for b in range(0, len(order), config.batch_size)
+                ]
+        finally:
+            for module, mode in zip(encoder.modules(), was_training):
+                module.train(mode)
+    return sum(losses) / len(order)
+
+
 def run_layouts(
     args: Any, out: Path, passages: list, train: list, test: list, config_for: Any, results: dict[str, Any]
 ) -> dict[str, Any]:
@@ -217,7 +245,7 @@ def run_layouts(
     import dataclasses as dc
 
     import numpy as np
-    from odqa_dense.training import DEFAULT_LR_BOOTSTRAP, initial_encoder, pretrain_ict, train_dpr
+    from odqa_dense.training import DEFAULT_LR_BOOTSTRAP, build_examples, initial_encoder, pretrain_ict, train_dpr
 
     layouts: dict[str, Any] = results.setdefault("encoders", {})
     rng = np.random.default_rng(0)
@@ -236,10 +264,13 @@ def run_layouts(
         from odqa_dense.encoder import BiEncoder
 
         start = BiEncoder.load(str(ict_last))
+        # held-out examples: the evaluation questions with their positive and 1 BM25 hard negative, as in training
+        held_out = build_examples(passages, test, base, print)
         size_results["dim"] = start.dim
         size_results["ict"] = {
             "passage": metrics_row(evaluate_passages(start, base, passages, test), "answer"),
             "stats": representation_stats(start, base, sample, test),
+            "held_out_loss": held_out_loss(start, base, passages, held_out),
         }
         print(f"[{size}] ICT only: " + json.dumps(size_results["ict"]["passage"]), flush=True)
         for label, encoders, head_lr, random_heads in parse_layouts(args.encoders):
@@ -256,8 +287,11 @@ def run_layouts(
                 eval_ks=(*KS, 10),
             )
 
-            def on_epoch(fold: int, epoch: int, encoder: Any, label=label, config=config, size=size) -> dict:
+            def on_epoch(
+                fold: int, epoch: int, encoder: Any, label=label, config=config, size=size, held_out=held_out
+            ) -> dict:
                 row = {"epoch": epoch, **representation_stats(encoder, config, sample, test)}
+                row["held_out_loss"] = held_out_loss(encoder, config, passages, held_out)
                 print(f"[{size} {label}] epoch {epoch}: " + json.dumps(row), flush=True)
                 return row  # kept in the run's report.json as the epoch's "extra"
 
@@ -275,7 +309,8 @@ def run_layouts(
                         "loss": e["loss"],
                         "train_s": e["train_s"],
                         "passage": metrics_row(e["dev"], "answer"),
-                        "stats": {k: v for k, v in e.get("extra", {}).items() if k != "epoch"},
+                        "stats": {k: v for k, v in e.get("extra", {}).items() if k not in ("epoch", "held_out_loss")},
+                        "held_out_loss": e.get("extra", {}).get("held_out_loss"),
                     }
                     for e in report["epochs"]
                 ],
@@ -287,7 +322,14 @@ def run_layouts(
                 size_results["layouts"][label]["start"] = {
                     "passage": metrics_row(evaluate_passages(begin, base, passages, test), "answer"),
                     "stats": representation_stats(begin, base, sample, test),
+                    "held_out_loss": held_out_loss(begin, base, passages, held_out),
                 }
+            # epochs trained before the held-out loss was measured per epoch: from the checkpoints kept
+            per_epoch = {e["epoch"]: e for e in size_results["layouts"][label]["per_epoch"]}
+            for kept, epoch in (("best", report["best"]["epoch"]), ("last", config.epochs)):
+                if epoch in per_epoch and per_epoch[epoch]["held_out_loss"] is None:
+                    encoder = BiEncoder.load(str(run_dir / kept))
+                    per_epoch[epoch]["held_out_loss"] = held_out_loss(encoder, config, passages, held_out)
             layouts[size] = size_results
             write_json(args.out, "korquad_dense_encoders.json", results)
     return layouts
@@ -306,17 +348,24 @@ def render_layouts(results: dict[str, Any]) -> str:
     keys = ["acc@1", "acc@5", "acc@20", "acc@100", "mrr@10"]
     out = []
     for size, run in results.items():
-        rows = [["(ICT only, the common start)", 0, "-", *(pct(run["ict"]["passage"][k]) for k in keys)]]
+        ict = run["ict"]
+        rows = [["(ICT only, the common start)", 0, "-", loss_cell(ict), *(pct(ict["passage"][k]) for k in keys)]]
         for label, layout in run["layouts"].items():
             if "start" in layout:
-                rows.append([label, 0, "-", *(pct(layout["start"]["passage"][k]) for k in keys)])
+                start = layout["start"]
+                rows.append([label, 0, "-", loss_cell(start), *(pct(start["passage"][k]) for k in keys)])
             for e in layout["per_epoch"]:
-                rows.append([label, e["epoch"], f"{e['loss']:.3f}", *(pct(e["passage"][k]) for k in keys)])
+                rows.append(
+                    [label, e["epoch"], f"{e['loss']:.3f}", loss_cell(e), *(pct(e["passage"][k]) for k in keys)]
+                )
         out.append(
             f"**passage level, bootstrap {size}** (evaluation questions of the last 40 articles, full corpus)\n"
         )
         out.append(
-            markdown_table(["encoders", "epoch", "train loss", "top-1", "top-5", "top-20", "top-100", "MRR@10"], rows)
+            markdown_table(
+                ["encoders", "epoch", "train loss", "held-out loss", "top-1", "top-5", "top-20", "top-100", "MRR@10"],
+                rows,
+            )
             + "\n"
         )
         rows = []
@@ -336,6 +385,11 @@ def render_layouts(results: dict[str, Any]) -> str:
         header += ["question cos", "q head σ min/max", "q head ‖W−I‖", "p head σ min/max", "p head ‖W−I‖"]
         out.append(markdown_table(header, rows) + "\n")
     return "\n".join(out)
+
+
+def loss_cell(row: dict[str, Any]) -> str:
+    value = row.get("held_out_loss")
+    return "-" if value is None else f"{value:.3f}"
 
 
 def stat_cells(row: dict[str, Any]) -> list[str]:
@@ -360,10 +414,21 @@ def plot_layouts(results: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     for size, run in results.items():
-        fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 4))
+        fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(12, 4.5))
         for label, layout in run["layouts"].items():
             epochs = [e["epoch"] for e in layout["per_epoch"]]
-            loss_ax.plot(epochs, [e["loss"] for e in layout["per_epoch"]], marker="o", label=label)
+            (line,) = loss_ax.plot(
+                epochs, [e["loss"] for e in layout["per_epoch"]], marker="o", label=f"{label} train"
+            )
+            start = layout.get("start", run["ict"])
+            held = [(0, start.get("held_out_loss"))] + [
+                (e["epoch"], e.get("held_out_loss")) for e in layout["per_epoch"]
+            ]
+            held = [(x, y) for x, y in held if y is not None]
+            if held:
+                loss_ax.plot(
+                    *zip(*held), marker="x", linestyle="--", color=line.get_color(), label=f"{label} held-out"
+                )
             acc_ax.plot(
                 [0, *epochs],
                 [
@@ -373,12 +438,17 @@ def plot_layouts(results: dict[str, Any], path: Path) -> None:
                 marker="o",
                 label=label,
             )
-        loss_ax.set(xlabel="epoch", ylabel="training loss (epoch mean)", title=f"bootstrap {size}: loss")
+        loss_ax.set(
+            xlabel="epoch (0 = start)",
+            ylabel="loss",
+            title=f"bootstrap {size}: training loss (epoch mean, ─), held-out loss (- -)",
+        )
         acc_ax.set(xlabel="epoch (0 = after ICT)", ylabel="passage top-20 %", title="KorQuAD, last 40 articles")
         for ax in (loss_ax, acc_ax):
             ax.xaxis.get_major_locator().set_params(integer=True)
             ax.grid(alpha=0.3)
-            ax.legend()
+        loss_ax.legend(fontsize="x-small", ncol=2)
+        acc_ax.legend(fontsize="small", loc="lower right")
         fig.tight_layout()
         fig.savefig(path if len(results) == 1 else path.with_name(f"{path.stem}-{size}{path.suffix}"), dpi=110)
         plt.close(fig)

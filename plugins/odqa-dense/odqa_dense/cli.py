@@ -7,6 +7,7 @@ import json
 import click
 
 from odqa_core.pipeline import parse_ks, parse_options
+from odqa_dense.encoder import ENCODERS, POOLINGS
 
 
 def one_model_options(func):
@@ -46,14 +47,14 @@ def one_model_options(func):
 @click.option("--vocab-size", type=int, default=16000, show_default=True, help="Bootstrap WordPiece vocabulary size.")
 @click.option(
     "--encoders",
-    type=click.Choice(["shared", "separate", "shared-heads"]),
+    type=click.Choice(ENCODERS),
     default="shared",
     show_default=True,
     help="One encoder for questions and passages, two, or one plus a linear head per side (identity at the start).",
 )
 @click.option(
     "--pooling",
-    type=click.Choice(["cls", "pooler", "mean"]),
+    type=click.Choice(POOLINGS),
     default=None,
     help="Default: cls with --model (DPR), mean for a bootstrap model (learns faster from scratch).",
 )
