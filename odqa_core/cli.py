@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -125,10 +126,18 @@ def _load_corpus(path: str | None, split_words: int | None, stride: int | None, 
     return data.load_corpus(path or data.sample_corpus_path(), split_words=split_words, stride=stride, dedupe=dedupe)
 
 
+def _questions_path(path: str | None):
+    """A --questions value with the words ``sample`` and ``sample-train`` read as the bundled sample's evaluation
+    and training questions (a file or directory of that name wins); ``None`` stays None."""
+    from odqa_core import data
+
+    return None if path is None else data.questions_source(path)
+
+
 def _load_questions(path: str | None):
     from odqa_core import data
 
-    return data.load_questions(path or data.sample_questions_path())
+    return data.load_questions(_questions_path(path) or data.sample_questions_path())
 
 
 def _check_inputs(*paths: str | None) -> None:
@@ -163,6 +172,7 @@ def cli() -> None:
     \b
     Examples:
       odqa run --retriever bm25                      # bundled sample: index, retrieve, evaluate
+      odqa ask "한글을 만든 임금은?" --retriever bm25 --reader extractive   # one question, answer highlighted
       odqa index --retriever bm25 --corpus KorQuAD_v1.0_dev.json --index-dir idx/bm25
       odqa retrieve --index-dir idx/bm25 --questions KorQuAD_v1.0_dev.json --top-k 100 --output run.jsonl
       odqa evaluate --run run.jsonl --questions KorQuAD_v1.0_dev.json --index-dir idx/bm25
@@ -279,7 +289,12 @@ def retrieve(index_dirs, retriever_names, fuser, questions, top_k, output, fmt, 
     default=None,
     help="Reader predictions {question_id: answer} (predictions.json of 'odqa run'): EM and F1.",
 )
-@click.option("--questions", required=True, help="The questions the run answers (with answers / gold ids).")
+@click.option(
+    "--questions",
+    required=True,
+    help="The questions the run answers (with answers / gold ids); 'sample' or 'sample-train': the bundled "
+    "sample's evaluation or training questions.",
+)
 @click.option(
     "--metric",
     type=click.Choice(METRICS),
@@ -306,6 +321,7 @@ def evaluate(
       odqa evaluate --run run.jsonl --questions KorQuAD_v1.0_dev.json --index-dir idx/bm25
       odqa evaluate --run run.jsonl --questions dev.jsonl --k 1,5,20,100 --json
       odqa evaluate --predictions out/predictions.json --questions KorQuAD_v1.0_dev.json
+      odqa evaluate --predictions odqa-output/predictions.json --questions sample   # the bundled sample's
       odqa evaluate --predictions out/predictions.json --questions squad_dev.json --metric squad --json
     """
     if (run_path is None) == (predictions_path is None):
@@ -347,40 +363,109 @@ def evaluate(
     click.echo(json.dumps(report.to_json(), indent=1) if as_json else report.table())
 
 
+_PIPELINE_OPTIONS = [
+    click.option(
+        "--config",
+        "config_path",
+        default=None,
+        type=click.Path(dir_okay=False),
+        help="Pipeline file (TOML): the settings below by name; options given on the command line override it.",
+    ),
+    click.option(
+        "--retriever",
+        "retriever_names",
+        multiple=True,
+        help="Retriever name (repeatable). With --fuser, the fuser's own retrievers fill in the rest.",
+    ),
+    click.option("--fuser", default=None, help="Fuser combining the retrievers: cross, rrf, sequential, ..."),
+    click.option("--reader", default=None, help="Reader extracting or generating answers: extractive, generative."),
+    click.option(
+        "--post", default="", help="Comma-separated postprocessors, applied in order (clean,strip-particles)."
+    ),
+    click.option("--corpus", default=None, help="Corpus (default: the bundled sample)."),
+    click.option(
+        "--top-k", type=int, default=100, show_default=True, help="Hits retrieved (and evaluated) per question."
+    ),
+    click.option(
+        "--reader-top-k",
+        type=int,
+        default=10,
+        show_default=True,
+        help="Passages the reader reads per question: the best of the --top-k retrieved.",
+    ),
+    click.option("--n-best", type=int, default=5, show_default=True, help="Answers kept per question."),
+    click.option("--batch-size", type=int, default=1024, show_default=True, help="Questions per retrieval call."),
+    click.option("--analyzer", default=None, help="Analyzer for the sparse retriever(s)."),
+    click.option("--analyzer-option", "analyzer_options", multiple=True, metavar="KEY=VALUE"),
+    _stage_option,
+    *_corpus_options,
+]
+
+
+def pipeline_options(func):
+    """The options that describe a pipeline, shared by 'odqa run' and 'odqa ask' (and a --config file's keys)."""
+    for option in reversed(_PIPELINE_OPTIONS):
+        func = option(func)
+    return func
+
+
+def _apply_pipeline_file(ctx: click.Context, config_path: str | None, params: dict[str, Any]) -> None:
+    """Fill ``params`` from a pipeline file (``--config``): a setting given on the command line wins, ``options``
+    add up (the command line's last, so they override). Keys of settings the command does not have (a run's
+    ``questions`` or ``output_dir`` for 'odqa ask') are left out."""
+    if config_path is None:
+        return
+    from click.core import ParameterSource
+
+    from odqa_core.pipeline import read_pipeline_file
+
+    settings = read_pipeline_file(config_path)
+    given = {k for k in params if ctx.get_parameter_source(k) not in (ParameterSource.DEFAULT, None)}
+    renames = {"retrievers": "retriever_names", "ks": "ks", "post": "post"}
+    for key, value in settings.items():
+        param = renames.get(key, key)
+        if key == "options":
+            params["options"] = tuple(f"{k}={json.dumps(v)}" for k, v in value.items()) + params["options"]
+        elif param in params and param not in given:
+            if key == "post":
+                value = ",".join(value)
+            elif key == "ks":
+                value = ",".join(map(str, value))
+            elif key == "retrievers":
+                value = tuple(value)
+            params[param] = value
+
+
+def _pipeline_settings(params: dict[str, Any]) -> dict[str, Any]:
+    """Pipeline settings (:func:`~odqa_core.pipeline.run_config`'s) from the pipeline options' values."""
+    return {
+        "retrievers": list(params["retriever_names"]),
+        "fuser": params["fuser"],
+        "reader": params["reader"],
+        "post": [p.strip() for p in params["post"].split(",") if p.strip()],
+        "options": parse_options(params["options"]),
+        "top_k": params["top_k"],
+        "n_best": params["n_best"],
+        "batch_size": params["batch_size"],
+        "reader_top_k": params["reader_top_k"],
+        "analyzer": params["analyzer"],
+        "analyzer_options": parse_options(params["analyzer_options"]),
+    }
+
+
 @cli.command()
+@pipeline_options
 @click.option(
-    "--config",
-    "config_path",
+    "--questions",
     default=None,
-    type=click.Path(dir_okay=False),
-    help="Pipeline file (TOML): the settings below by name; options given on the command line override it.",
+    help="Questions (default: the bundled sample's; 'sample-train' names its training questions).",
 )
-@click.option(
-    "--retriever",
-    "retriever_names",
-    multiple=True,
-    help="Retriever name (repeatable). With --fuser, the fuser's own retrievers fill in the rest.",
-)
-@click.option("--fuser", default=None, help="Fuser combining the retrievers: cross, rrf, sequential, ...")
-@click.option("--reader", default=None, help="Reader extracting or generating answers: extractive, generative.")
-@click.option("--post", default="", help="Comma-separated postprocessors, applied in order (clean,strip-particles).")
-@click.option("--corpus", default=None, help="Corpus (default: the bundled sample).")
-@click.option("--questions", default=None, help="Questions (default: the bundled sample).")
 @click.option("--output-dir", default="odqa-output", show_default=True, type=click.Path(file_okay=False))
 @click.option(
     "--overwrite",
     is_flag=True,
     help="Write into an --output-dir that holds other files (same-named files are replaced, the rest kept).",
 )
-@click.option("--top-k", type=int, default=100, show_default=True, help="Hits retrieved and evaluated per question.")
-@click.option(
-    "--reader-top-k",
-    type=int,
-    default=10,
-    show_default=True,
-    help="Passages the reader reads per question: the best of the --top-k retrieved.",
-)
-@click.option("--n-best", type=int, default=5, show_default=True, help="Answers kept per question (nbest file).")
 @click.option("--k", "ks", default=",".join(map(str, DEFAULT_KS)), show_default=True, help="Evaluation cut-offs.")
 @click.option(
     "--metric",
@@ -389,22 +474,29 @@ def evaluate(
     show_default=True,
     help="Reader EM/F1: KorQuAD 1.0 (character F1) or SQuAD v1.1 (token F1).",
 )
-@click.option("--batch-size", type=int, default=1024, show_default=True, help="Questions per retrieval call.")
-@click.option("--analyzer", default=None, help="Analyzer for the sparse retriever(s).")
-@click.option("--analyzer-option", "analyzer_options", multiple=True, metavar="KEY=VALUE")
-@_stage_option
+@click.option(
+    "--show",
+    "shown",
+    type=int,
+    default=5,
+    show_default=True,
+    help="With a reader: questions shown at the end with their gold and predicted answers (0: none).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@corpus_options
 @click.pass_context
 def run(ctx, config_path, **params):
     """Run a whole pipeline: index, retrieve, (fuse), (read), (postprocess), evaluate, write outputs.
 
+    Prints the retrieval metrics, with a reader its EM/F1, and a short table of the first questions with their
+    gold and predicted answers (--show). To ask a question of your own: 'odqa ask'.
+
     \b
-    Outputs in --output-dir: run.jsonl (the ranking), summary.json (config, retrieval accuracy, EM/F1,
-    timings), index/<retriever>/ (reusable with 'odqa retrieve'), and with a reader predictions.json
-    ({question_id: answer}, scoreable by the official KorQuAD/SQuAD scripts) and nbest_predictions.json.
-    They replace the previous run's outputs as one unit (odqa-output.json lists them); a non-empty directory
-    that is not an odqa output is refused unless --overwrite.
+    Outputs in --output-dir: run.jsonl (the ranking), summary.json (every option used, defaults resolved;
+    retrieval accuracy, EM/F1; seconds spent training models on the way, indexing, retrieving, reading),
+    index/<retriever>/ (reusable with 'odqa retrieve' and 'odqa ask --index-dir'), and with a reader
+    predictions.json ({question_id: answer}, scoreable by the official KorQuAD/SQuAD scripts) and
+    nbest_predictions.json. They replace the previous run's outputs as one unit (odqa-output.json lists them);
+    a non-empty directory that is not an odqa output is refused unless --overwrite.
 
     \b
     On the bundled sample (no --corpus), components that need a model and were given none use the sample's
@@ -421,85 +513,140 @@ def run(ctx, config_path, **params):
       odqa run --reader generative -o generative.mode=fid --retriever bm25 --top-k 5
       odqa run --config pipeline.toml --output-dir out/     # a pipeline file; flags override it
     """
-    if config_path is not None:
-        from click.core import ParameterSource
-
-        from odqa_core.pipeline import read_pipeline_file
-
-        settings = read_pipeline_file(config_path)
-        given = {k for k in params if ctx.get_parameter_source(k) not in (ParameterSource.DEFAULT, None)}
-        renames = {"retrievers": "retriever_names", "ks": "ks", "post": "post"}
-        for key, value in settings.items():
-            param = renames.get(key, key)
-            if key == "options":
-                params["options"] = tuple(f"{k}={json.dumps(v)}" for k, v in value.items()) + params["options"]
-            elif param not in given:
-                if key == "post":
-                    value = ",".join(value)
-                elif key == "ks":
-                    value = ",".join(map(str, value))
-                elif key == "retrievers":
-                    value = tuple(value)
-                params[param] = value
+    _apply_pipeline_file(ctx, config_path, params)
     _run(**params)
 
 
-def _run(
-    retriever_names,
-    fuser,
-    reader,
-    post,
-    corpus,
-    questions,
-    output_dir,
-    overwrite,
-    top_k,
-    reader_top_k,
-    n_best,
-    ks,
-    metric,
-    batch_size,
-    analyzer,
-    analyzer_options,
-    options,
-    as_json,
-    split_words,
-    stride,
-    dedupe,
-):
-    posts = [p.strip() for p in post.split(",") if p.strip()]
-    settings = {
-        "retrievers": list(retriever_names),
-        "fuser": fuser,
-        "reader": reader,
-        "post": posts,
-        "options": parse_options(options),
-        "top_k": top_k,
-        "ks": parse_ks(ks),
-        "n_best": n_best,
-        "batch_size": batch_size,
-        "metric": metric,
-        "reader_top_k": reader_top_k,
-        "analyzer": analyzer,
-        "analyzer_options": parse_options(analyzer_options),
-    }
-    _check_inputs(corpus, questions)  # before building components or reading a large corpus
+def _run(questions, output_dir, overwrite, ks, metric, shown, as_json, **params):
+    corpus, split_words, stride, dedupe = (params[k] for k in ("corpus", "split_words", "stride", "dedupe"))
+    settings = {**_pipeline_settings(params), "ks": parse_ks(ks), "metric": metric}
+    if shown < 0:
+        raise UsageError(f"--show must be 0 or more, got {shown}")
+    _check_inputs(corpus, _questions_path(questions))  # before building components or reading a large corpus
     previous_output(output_dir, overwrite=overwrite)  # a directory it may not write is refused before any work
     config = run_config(settings, sample=corpus is None)
     pipeline = Pipeline.from_config(config)
     qs = _load_questions(questions)
     documents = _load_corpus(corpus, split_words, stride, dedupe)
-    summary = run_pipeline(pipeline, documents, qs, output_dir, overwrite=overwrite)
+    inputs = {
+        "corpus": corpus or "sample",
+        "questions": questions or "sample",
+        "split_words": split_words,
+        "stride": stride,
+        "dedupe": dedupe,
+    }
+    summary = run_pipeline(pipeline, documents, qs, output_dir, overwrite=overwrite, inputs=inputs)
     report = summary.pop("report")
     qa_report = summary.pop("qa_report")
+    nbest = summary.pop("nbest")
     if as_json:
         click.echo(json.dumps(summary, ensure_ascii=False, indent=1))
     else:
         click.echo(f"{len(documents)} documents, {len(qs)} questions → {output_dir}")
         click.echo(report.table())
         if qa_report is not None:
-            click.echo(f"reader ({reader}{' + ' + ','.join(posts) if posts else ''}):")
+            posts = settings["post"]
+            click.echo(f"reader ({config.reader}{' + ' + ','.join(posts) if posts else ''}):")
             click.echo(qa_report.table())
+        if nbest is not None and shown:
+            from odqa_core.answers import answer_table
+
+            table = answer_table(qs, nbest, metric, limit=shown)
+            if table:
+                click.echo(table)
+
+
+@cli.command()
+@click.argument("questions", nargs=-1, required=True)
+@pipeline_options
+@click.option(
+    "--index-dir",
+    "index_dirs",
+    multiple=True,
+    type=click.Path(file_okay=False),
+    help="Search this index (from 'odqa index', or an 'odqa run' output's index/<retriever>) instead of indexing "
+    "the corpus first; repeat it for a fuser.",
+)
+@click.option("--passages", type=int, default=3, show_default=True, help="Top passages shown per question.")
+@click.option("--json", "as_json", is_flag=True, help="Print the answers as JSON (one object per question).")
+@click.pass_context
+def ask(ctx, questions, config_path, index_dirs, passages, as_json, **params):
+    """Answer questions of your own: the answer, its passage with the answer highlighted, the next-best answers
+    with their probabilities and the top passages with their scores.
+
+    The pipeline is given as for 'odqa run' (the same options and --config files); without --index-dir the
+    corpus (default: the bundled sample) is indexed first. Without a --reader only the passages are shown.
+    The answer is highlighted in colour on a terminal and in [brackets] otherwise (NO_COLOR=1 too).
+
+    \b
+    Examples:
+      odqa ask "훈민정음이 반포된 해는?" --retriever bm25 --reader extractive    # the bundled sample
+      odqa ask "부산의 인구는?" "한강은 어디로 흐르나?" --retriever bm25 --fuser cross --reader extractive
+      odqa ask "Where is Hallasan?" --retriever bm25                       # passages only, no reader
+      odqa ask "질문" --index-dir odqa-output/index/bm25 --reader extractive -o extractive.model=runs/reader/best
+      odqa ask "질문" --config pipeline.toml --json
+    """
+    from odqa_core.answers import answer_json, format_answer
+    from odqa_core.types import Question
+
+    _apply_pipeline_file(ctx, config_path, params)
+    if passages < 0:
+        raise UsageError(f"--passages must be 0 or more, got {passages}")
+    blank = [i for i, text in enumerate(questions, 1) if not text.strip()]
+    if blank:
+        raise UsageError(f"question {blank[0]} is empty; give the question's text")
+    qs = [Question(f"q{i}", " ".join(text.split())) for i, text in enumerate(questions, 1)]
+    pipeline = _ask_pipeline(params, index_dirs)
+    results = pipeline.retrieve(qs)
+    nbest = pipeline.read(qs, results) if pipeline.reader is not None else None
+    if as_json:
+        rows = [answer_json(q, nbest[i] if nbest else None, results, i, passages) for i, q in enumerate(qs)]
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
+        return
+    color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    blocks = [
+        format_answer(q, nbest[i] if nbest else None, results, i, color=color, passages=passages)
+        for i, q in enumerate(qs)
+    ]
+    click.echo("\n\n".join(blocks), color=color)
+
+
+def _ask_pipeline(params: dict[str, Any], index_dirs: tuple[str, ...]) -> Pipeline:
+    """The pipeline 'odqa ask' answers with, ready to retrieve: its corpus indexed now, or its indexes loaded.
+
+    With --index-dir the indexes' manifests name the retrievers; the reader gets the sample's demo model
+    (model=sample) when the index holds the bundled sample and no model was given, as 'odqa run' does."""
+    settings = _pipeline_settings(params)
+    corpus = params["corpus"]
+    if not index_dirs:
+        _check_inputs(corpus)
+        pipeline = Pipeline.from_config(run_config(settings, sample=corpus is None))
+        if pipeline.reader is not None:  # a missing model fails now, before the corpus is indexed
+            pipeline.reader.warm_up()
+        pipeline.index(_load_corpus(corpus, params["split_words"], params["stride"], params["dedupe"]))
+        return pipeline
+    if corpus is not None:
+        raise UsageError("give either --corpus (indexed now) or --index-dir (already indexed), not both")
+    from odqa_core import data
+
+    reading = {settings["reader"], *settings["post"]} - {None}
+    options = settings["options"]
+    reader_options = {k: v for k, v in options.items() if k.partition(".")[0] in reading}
+    retrieval_options = {k: v for k, v in options.items() if k not in reader_options}
+    retrievers, fuser = load_retrievers(index_dirs, settings["retrievers"], settings["fuser"], retrieval_options)
+    sample = data.is_sample_corpus(retrievers[0].documents)
+    if sample and fuser is not None:  # the fuser's demo settings on the sample (cross's λ), as 'odqa run' has them
+        given = stage_options(retrieval_options, fuser.name)
+        fuser = plugins.create("fuser", fuser.name, {**type(fuser).sample_defaults(), **given})
+        fuser.check_ready(retrievers)
+    config = run_config(
+        {**settings, "retrievers": [r.name for r in retrievers], "options": reader_options}, sample=sample
+    )
+    reader = plugins.create("reader", config.reader, config.options[config.reader]) if config.reader else None
+    posts = [plugins.create("postprocessor", name, config.options[name]) for name in config.postprocessors]
+    if reader is not None:
+        reader.warm_up()
+    return Pipeline(config, retrievers, fuser, reader, posts)
 
 
 @cli.command()
@@ -672,7 +819,7 @@ def sweep(config_path, output_dir, dry_run, as_json):
     best = runner.best(rows)
     click.echo(f"{len(rows)} cells → {grid.output_dir}/results.csv, results.md")
     if best is not None:
-        click.echo(f"best: {row_label(best, list(grid.axes))} with {metric} = {best[metric]:.4f} (best.toml)")
+        click.echo(f"best: {row_label(best, list(grid.dimensions))} with {metric} = {best[metric]:.4f} (best.toml)")
 
 
 @cli.group()

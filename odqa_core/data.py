@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from odqa_core.errors import DataError, UsageError
-from odqa_core.types import Document, Question
+from odqa_core.types import Document, Question, RankedResults
 
 SQUAD = "squad"
 KLUE_WIKI = "klue-wiki"
@@ -688,3 +688,60 @@ def sample_train_questions_path() -> Path:
     """The bundled sample's training questions (about 180, disjoint from sample_questions_path()'s) that the demo
     models are trained on."""
     return Path(str(resources.files("odqa_core") / "sample" / "train_questions.jsonl"))
+
+
+def sample_tuning_split(questions: Sequence[Question]) -> tuple[list[Question], list[Question]]:
+    """``(fit, tune)``: the sample's training questions split so that every third (about one per passage) is held
+    out of a demo model's training, and a setting chosen on the training questions (the ``cross``
+    fuser's demo λ) is chosen on questions the model did not learn — as the evaluation questions are new
+    questions about the same passages."""
+    return [q for i, q in enumerate(questions) if i % 3 != 2], [q for i, q in enumerate(questions) if i % 3 == 2]
+
+
+#: Words that name the bundled sample's question sets wherever a command reads questions (``--questions sample``);
+#: an existing file or directory of that name is read instead.
+SAMPLE_QUESTION_SETS = {"sample": sample_questions_path, "sample-train": sample_train_questions_path}
+
+
+def questions_source(value: str | Path) -> str | Path:
+    """``value`` with the words of :data:`SAMPLE_QUESTION_SETS` replaced by the bundled files' paths."""
+    if str(value) in SAMPLE_QUESTION_SETS and not Path(value).exists():
+        return SAMPLE_QUESTION_SETS[str(value)]()
+    return value
+
+
+_sample_texts_cache: dict[str, str] = {}
+
+
+def is_sample_corpus(documents: Iterable[Document]) -> bool:
+    """Whether every document is one of the bundled sample's, or a passage cut from one (``split_words``): what the
+    sample's demo models were trained on and may be used with."""
+    if not _sample_texts_cache:
+        for doc in load_corpus(sample_corpus_path(), dedupe=False):
+            _sample_texts_cache[doc.id] = doc.text
+    return all(any(doc.text in _sample_texts_cache.get(s, "\0") for s in doc.source_ids) for doc in documents)
+
+
+def gold_results(questions: Sequence[Question], documents: Sequence[Document]) -> RankedResults:
+    """A one-passage "retrieval" of each question's gold passage: reading given the gold passage.
+
+    The gold passage is the first document whose ``source_ids`` meet the question's ``doc_ids`` and whose text
+    contains one of its answers (the first gold document when none does). Questions without one get row -1.
+    """
+    by_source: dict[str, list[int]] = {}
+    for row, doc in enumerate(documents):
+        for source in doc.source_ids:
+            by_source.setdefault(source, []).append(row)
+    indices = np.full((len(questions), 1), -1, np.int64)
+    for i, q in enumerate(questions):
+        rows = [r for d in q.doc_ids for r in by_source.get(d, ())]
+        holding = [r for r in rows if any(a and a in documents[r].text for a in q.answers)]
+        if holding or rows:
+            indices[i, 0] = (holding or rows)[0]
+    missing = int((indices < 0).sum())
+    if missing:
+        raise DataError(
+            f"{missing} of {len(questions)} questions have no gold passage in the corpus (no doc_ids, or ids not "
+            "in it); reading given the gold passage needs one for every question"
+        )
+    return RankedResults(indices, np.zeros(indices.shape, np.float32), documents)

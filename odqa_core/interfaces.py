@@ -90,6 +90,13 @@ class Component:
         """The options this component was built with (JSON values), enough to rebuild it."""
         return {name: getattr(self, name) for name in self.option_names() if hasattr(self, name)}
 
+    def resolved_config(self) -> dict[str, Any]:
+        """The options in use, defaults filled in (what a run's ``summary.json`` records): :meth:`config`, with
+        the value actually used for any option left unset (None) that the component resolves itself (e.g. BM25's
+        ``k1`` from its variant, a reader's ``max_length`` from its checkpoint). Called after the component has
+        worked; override it when :meth:`config` keeps None for an option that took a default."""
+        return self.config()
+
     def warm_up(self) -> None:  # noqa: B027 - optional hook, a no-op unless there is heavy state
         """Load heavy state (models, large tables). Called before first use; must be idempotent."""
 

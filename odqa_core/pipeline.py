@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from odqa_core.progress import progress
 from odqa_core.qa_metrics import evaluate_predictions
 from odqa_core.runs import write_run
 from odqa_core.storage import atomic_write_text, open_store, write_output_dir
+from odqa_core.timing import StageTimer
 from odqa_core.types import Document, Prediction, Question, RankedResults
 
 
@@ -279,8 +279,16 @@ def run_pipeline(
     save_indexes: bool = True,
     index: bool = True,
     overwrite: bool = False,
+    inputs: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Index, retrieve, optionally read, evaluate, and write the outputs. Returns the summary.
+    """Index, retrieve, optionally read, evaluate, and write the outputs. Returns the summary, with the
+    retrieval ``report``, the reader's ``qa_report`` and ``nbest`` (each question's predictions) added.
+
+    ``summary.json`` records every setting the run used: each component's resolved options
+    (:meth:`~odqa_core.interfaces.Component.resolved_config`, defaults filled in), the run's settings, and
+    ``inputs`` (where the corpus and questions came from); and the seconds of each stage apart
+    (:class:`~odqa_core.timing.StageTimer`): ``train_s`` (models trained on the way, e.g. the sample's demo models
+    on first use), ``index_s``, ``retrieve_s``, ``read_s`` (loading the reader's model included).
 
     ``index=False`` takes the pipeline's retrievers as already indexed over ``documents`` (``odqa sweep`` loads
     them from its index cache). The outputs are one unit (:func:`~odqa_core.storage.write_output_dir`): they
@@ -289,9 +297,12 @@ def run_pipeline(
     and so is one another odqa process is writing; both are checked before anything is computed.
     """
     with write_output_dir(output_dir, overwrite=overwrite) as staging:
-        summary, report, qa_report = _run_into(pipeline, documents, questions, staging, save_indexes, index)
+        summary, report, qa_report, nbest = _run_into(
+            pipeline, documents, questions, staging, save_indexes, index, inputs
+        )
     summary["report"] = report
     summary["qa_report"] = qa_report
+    summary["nbest"] = nbest
     return summary
 
 
@@ -302,29 +313,36 @@ def _run_into(
     output_dir: Path,
     save_indexes: bool,
     index: bool,
-) -> tuple[dict[str, Any], RetrievalReport, Any]:
-    timings: dict[str, float] = {}
+    inputs: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, Any], RetrievalReport, Any, list[list[Prediction]] | None]:
+    clock = StageTimer()
     if pipeline.reader is not None:  # a missing or broken model fails here, before any indexing
-        pipeline.reader.warm_up()
+        with clock.stage("read_s"):
+            pipeline.reader.warm_up()
 
     if index:
-        start = time.perf_counter()
-        pipeline.index(documents)
-        timings["index_s"] = time.perf_counter() - start
+        with clock.stage("index_s"):
+            pipeline.index(documents)
 
-    start = time.perf_counter()
-    results = pipeline.retrieve(questions)
-    timings["retrieve_s"] = time.perf_counter() - start
+    with clock.stage("retrieve_s"):
+        results = pipeline.retrieve(questions)
 
     report: RetrievalReport = evaluate_retrieval(questions, hits_from_results(results), pipeline.config.ks)
+    config = pipeline.config
     summary: dict[str, Any] = {
-        "retrievers": pipeline.config.retrievers,
-        "fuser": pipeline.config.fuser,
-        "reader": pipeline.config.reader,
-        "postprocessors": pipeline.config.postprocessors,
-        "components": {
-            c.name: c.config() for c in [*pipeline.retrievers, pipeline.fuser, pipeline.reader] if c is not None
+        "retrievers": config.retrievers,
+        "fuser": config.fuser,
+        "reader": config.reader,
+        "postprocessors": config.postprocessors,
+        "components": {},  # filled in after reading: a reader's options from its checkpoint are known by then
+        # The run's other settings (top_k and reader_top_k are below, as they always were).
+        "settings": {
+            "n_best": config.n_best if pipeline.reader else None,
+            "batch_size": config.batch_size,
+            "ks": list(config.ks),
+            "metric": config.metric if pipeline.reader else None,
         },
+        **({"inputs": dict(inputs)} if inputs is not None else {}),
         "n_documents": len(documents),
         "n_questions": len(questions),
         "top_k": pipeline.config.top_k,
@@ -336,14 +354,16 @@ def _run_into(
     predictions: dict[str, str] = {}
     qa_report = None
     if pipeline.reader is not None:
-        start = time.perf_counter()
-        nbest = pipeline.read(questions, results)
-        timings["read_s"] = time.perf_counter() - start
+        with clock.stage("read_s"):
+            nbest = pipeline.read(questions, results)
         # A question whose retrieval came back empty, or whose reader found nothing, is answered "".
         predictions = {q.id: (preds[0].answer if preds else "") for q, preds in zip(questions, nbest)}
         qa_report = evaluate_predictions(predictions, questions, pipeline.config.metric)
         summary["reader_metrics"] = qa_report.to_json()
-    summary["timings"] = {k: round(v, 3) for k, v in timings.items()}
+    stages = [*pipeline.retrievers, pipeline.fuser, pipeline.reader, *pipeline.postprocessors]
+    summary["components"] = {c.name: c.resolved_config() for c in stages if c is not None}
+    timings = clock.as_dict()
+    summary["timings"] = {k: timings[k] for k in ("train_s", "index_s", "retrieve_s", "read_s") if k in timings}
 
     if save_indexes:
         for retriever in pipeline.retrievers:
@@ -355,7 +375,7 @@ def _run_into(
         nbest_json = {q.id: nbest_entries(preds) for q, preds in zip(questions, nbest)}
         atomic_write_text(output_dir / "nbest_predictions.json", json.dumps(nbest_json, ensure_ascii=False, indent=1))
     atomic_write_text(output_dir / "summary.json", json.dumps(summary, ensure_ascii=False, indent=1))
-    return summary, report, qa_report
+    return summary, report, qa_report, nbest
 
 
 def nbest_entries(predictions: Sequence[Prediction]) -> list[dict[str, Any]]:
@@ -408,8 +428,10 @@ def run_config(settings: Mapping[str, Any], *, sample: bool = False) -> RunConfi
         dict(settings.get("options") or {}), retrievers, fuser, [*([reader] if reader else []), *posts]
     )
     route_analyzer(names, routed, settings.get("analyzer"), settings.get("analyzer_options"))
-    if sample:  # the bundled sample: demo models for the stages that need one and were given none
-        for kind, stage in [*(("retriever", n) for n in names), *([("reader", reader)] if reader else [])]:
+    if sample:  # the bundled sample: demo models (and the fuser's demo λ) for the stages given none
+        demo_stages = [("fuser", fuser)] if fuser else []
+        demo_stages += [*(("retriever", n) for n in names), *([("reader", reader)] if reader else [])]
+        for kind, stage in demo_stages:
             routed[stage] = {**plugins.get_component_class(kind, stage).sample_defaults(), **routed[stage]}
     return RunConfig(
         retrievers=names,

@@ -11,6 +11,7 @@ A grid file is TOML with four tables (relative paths are relative to the grid fi
     hit = "answer"                   # retrieval hits: doc (gold document) or answer (answer string in passage)
     share_epochs = false             # see "Epochs" below
     plots = true
+    read_gold = false                # also read each question's gold passage: gold_exact_match, gold_f1 columns
 
     [pipeline]                       # the fixed pipeline: the keys of an `odqa run --config` pipeline file
     retriever = "dpr"
@@ -33,8 +34,14 @@ A grid file is TOML with four tables (relative paths are relative to the grid fi
     "pipeline.options.cross.lam" = [0.5, 1.1, 2.0]
     "pipeline.reader_top_k" = [5, 10, 20, 30]
 
+    [variants]                       # optional: named changes to the fixed settings, one cell (per axes cell)
+    baseline = {}                    # each; for one-factor-at-a-time grids: a baseline and one change per variant
+    title = {"train.dpr.reader_options" = {include_title = true}}
+
 An axis key is ``pipeline.<setting>``, ``pipeline.options.<stage>.<option>`` or ``train.<component>.<setting>``;
-a setting is either fixed or an axis, never both. Every cell is built (names, options, settings checked) before
+a setting is either fixed or an axis, never both. A variant's keys are axis keys too; a variant replaces the fixed
+value of its keys (never an axis's), and the cells are the variants (first, slowest; column ``variant``) times the
+axes' product. Every cell is built (names, options, settings checked) before
 anything runs, so a typo fails in a second, not after an hour.
 
 What is reused. A cell trains the models its train sections name (and its pipeline uses), indexes the corpus with
@@ -98,14 +105,21 @@ SWEEP_KEYS: dict[str, tuple[type, ...]] = {
     "hit": (str,),
     "share_epochs": (bool,),
     "plots": (bool,),
+    "read_gold": (bool,),
 }
-SECTIONS = ("sweep", "pipeline", "train", "axes")
+SECTIONS = ("sweep", "pipeline", "train", "axes", "variants")
 #: Keys of a ``[train.<component>]`` table that are the sweep's, not the trainer's.
 TRAIN_KEYS = ("questions", "dev_questions", "checkpoint")
 CHECKPOINTS = ("best", "last")
 #: Pipeline settings that cannot vary along an axis.
 FIXED_ONLY = ("output_dir", "questions", "options", "retriever")
 READER_METRICS = ("exact_match", "f1")
+#: The reader's EM / F1 given each question's gold passage (``read_gold``).
+GOLD_METRICS = ("gold_exact_match", "gold_f1")
+#: The column (and pseudo-axis) naming a cell's variant.
+VARIANT = "variant"
+#: Axes whose values repeat one configuration (folds, seeds): results.md and the plots show their spread.
+REPEAT_SUFFIXES = (".fold", ".seed")
 MODEL_MANIFEST = "checkpoints.json"
 MODEL_FORMAT = "odqa-sweep-model"
 MODEL_FORMAT_VERSION = 1
@@ -154,6 +168,14 @@ class Grid:
     #: ... and the sweep's keys of its table (questions, dev_questions, checkpoint).
     train_data: dict[str, dict[str, Any]]
     axes: dict[str, list[Any]]
+    #: Named changes to the fixed settings (axis key → value), in file order; empty: no variant column.
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)
+    read_gold: bool = False
+
+    @property
+    def dimensions(self) -> dict[str, list[Any]]:
+        """What varies from cell to cell, as the columns of the results: the variants' names, then the axes."""
+        return {VARIANT: list(self.variants), **self.axes} if self.variants else dict(self.axes)
 
 
 def _resolve(value: str, base: Path) -> str:
@@ -270,6 +292,9 @@ def read_grid(path: str | Path, output_dir: str | Path | None = None) -> Grid:
         firsts = {k.split(".", 2)[2]: v[0] for k, v in axes.items() if k.startswith(f"train.{name}.")}
         firsts.pop("checkpoint", None)
         _create_trainer(name, {**settings, **firsts}, f"{where}: [train.{name}]")
+    variants = _read_variants(raw, where, pipeline, train, train_data, axes, base)
+    if sweep.get("metric") in GOLD_METRICS and not sweep.get("read_gold"):
+        raise UsageError(f"{where}: sweep.metric {sweep['metric']} needs sweep.read_gold = true")
     share = sweep.get("share_epochs", False)
     return Grid(
         path=path,
@@ -284,15 +309,45 @@ def read_grid(path: str | Path, output_dir: str | Path | None = None) -> Grid:
         train=train,
         train_data=train_data,
         axes=axes,
+        variants=variants,
+        read_gold=sweep.get("read_gold", False),
     )
 
 
+def _read_variants(
+    raw: Mapping[str, Any],
+    where: str,
+    pipeline: dict[str, Any],
+    train: dict[str, dict[str, Any]],
+    train_data: dict[str, dict[str, Any]],
+    axes: dict[str, list[Any]],
+    base: Path,
+) -> dict[str, dict[str, Any]]:
+    """The ``[variants]`` table, checked: each a table of axis keys (none of them an axis) and their values."""
+    variants: dict[str, dict[str, Any]] = {}
+    for name, table in _table(raw, "variants", where).items():
+        label = f"{where}: variants.{name}"
+        if not isinstance(table, dict):
+            raise UsageError(f'{label} must be a table of settings ({{"train.extractive.cloze" = 1}}), got {table!r}')
+        checked: dict[str, Any] = {}
+        for key, value in table.items():
+            if key in axes:
+                raise UsageError(f'{label}: "{key}" is also an axis; give it in one place')
+            checked[key] = _check_axis_value(
+                key, value, f'{label}."{key}"', pipeline, train, train_data, axes, base, replaces_fixed=True
+            )
+        variants[name] = checked
+    return variants
+
+
 def _check_metric_name(metric: str, where: str) -> None:
-    if metric in READER_METRICS:
+    if metric in READER_METRICS or metric in GOLD_METRICS:
         return
     kind, _, cut = metric.partition("@")
     if kind not in ("acc", "mrr", "recall") or not cut.isdigit() or int(cut) < 1:
-        raise UsageError(f"{where} must be acc@K, mrr@K, recall@K, exact_match or f1, got {metric!r}")
+        raise UsageError(
+            f"{where} must be acc@K, mrr@K, recall@K, exact_match, f1, gold_exact_match or gold_f1, got {metric!r}"
+        )
 
 
 def _check_checkpoint(value: Any, where: str) -> str:
@@ -323,15 +378,20 @@ def _check_axis_value(
     train_data: dict[str, dict[str, Any]],
     axes: dict[str, list[Any]],
     base: Path,
+    *,
+    replaces_fixed: bool = False,
 ) -> Any:
-    """The axis value, checked as far as it can be alone (its key exists, its type, the trainer accepts it)."""
+    """The axis value, checked as far as it can be alone (its key exists, its type, the trainer accepts it).
+
+    ``replaces_fixed`` (a variant's value): the key may also be fixed, and the value replaces the fixed one.
+    """
     section, _, rest = key.partition(".")
     shapes = "pipeline.<setting>, pipeline.options.<stage>.<option> or train.<component>.<setting>"
     if section == "pipeline" and rest.startswith("options."):
         stage, _, option = rest[len("options.") :].partition(".")
         if not stage or not option:
             raise UsageError(f"{label}: name the stage and the option (pipeline.options.<stage>.<option>)")
-        if f"{stage}.{option}" in pipeline["options"]:
+        if f"{stage}.{option}" in pipeline["options"] and not replaces_fixed:
             raise UsageError(f"{label}: also fixed in [pipeline.options.{stage}]; give it in one place")
         if stage in train and option == _trainer_class(stage).model_option:
             raise UsageError(f"{label}: [train.{stage}] trains that model; vary its training settings instead")
@@ -340,7 +400,7 @@ def _check_axis_value(
         if rest not in PIPELINE_KEYS or rest in FIXED_ONLY:
             valid = [k for k in PIPELINE_KEYS if k not in FIXED_ONLY]
             raise UsageError(f"{label}: unknown pipeline setting {rest!r}; axes may vary {', '.join(valid)}")
-        if rest in pipeline and rest != "options":
+        if rest in pipeline and rest != "options" and not replaces_fixed:
             raise UsageError(f"{label}: also fixed in [pipeline]; give it in one place")
         checked = check_pipeline_settings({rest: value}, label)[rest]
         if rest == "corpus":
@@ -356,7 +416,7 @@ def _check_axis_value(
             return _check_checkpoint(value, label)
         if setting in TRAIN_KEYS:
             raise UsageError(f"{label}: train.{name}.{setting} cannot vary; run a sweep per value")
-        if setting in train[name] or setting in train_data[name]:
+        if setting in train_data[name] or (setting in train[name] and not replaces_fixed):
             raise UsageError(f"{label}: also fixed in [train.{name}]; give it in one place")
         if setting not in _trainer_class(name).option_names():
             valid = ", ".join([*_trainer_class(name).option_names(), "checkpoint"])
@@ -456,7 +516,10 @@ def _apply(grid: Grid, values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[
     settings = copy.deepcopy(grid.pipeline)
     train = copy.deepcopy(grid.train)
     checkpoints = {name: extra.get("checkpoint", "best") for name, extra in grid.train_data.items()}
-    for key, value in values.items():
+    changes = [(k, v) for k, v in values.items() if k != VARIANT]
+    if VARIANT in values:  # the variant first: it replaces fixed settings, the axes set the rest
+        changes = [*grid.variants[values[VARIANT]].items(), *changes]
+    for key, value in changes:
         section, _, rest = key.partition(".")
         if section == "pipeline" and rest.startswith("options."):
             settings["options"][rest[len("options.") :]] = value
@@ -483,7 +546,7 @@ def _shared_epochs(grid: Grid, name: str) -> int | None:
 def plan_cells(grid: Grid, cache: CorpusCache) -> list[Cell]:
     """Every cell of the grid, built and checked (components created, no model loaded), with its key."""
     cells = []
-    for index, values in enumerate(grid_cells(grid.axes) if grid.axes else [{}], 1):
+    for index, values in enumerate(grid_cells(grid.dimensions) if grid.dimensions else [{}], 1):
         settings, train, checkpoints = _apply(grid, values)
         try:
             config = run_config(settings, sample="corpus" not in settings)
@@ -541,6 +604,8 @@ def plan_cells(grid: Grid, cache: CorpusCache) -> list[Cell]:
                 "questions": cache.questions_id(grid.questions, data.sample_questions_path),
                 "models": [(p.trainer, p.key, p.epoch, p.checkpoint) for p in models],
                 "hit": grid.hit,
+                # Only when set, so the cells of grids that do not read gold passages keep their keys.
+                **({"read_gold": True} if grid.read_gold else {}),
             }
         )
         cells.append(cell)
@@ -605,6 +670,13 @@ class SweepRunner:
         self.cells = plan_cells(grid, self.data)
         self.results_path = grid.output_dir / RESULTS
         self.rows = read_results(self.results_path)
+        names = {c.key: c.values[VARIANT] for c in self.cells if VARIANT in c.values}
+        #: Rows of a variant renamed since they ran: they take the name it has now (nothing is computed again).
+        self.relabelled = 0
+        for row in self.rows:
+            if row["cell"] in names and row.get(VARIANT) != names[row["cell"]]:
+                row[VARIANT] = names[row["cell"]]
+                self.relabelled += 1
         self._loaded: dict[str, Retriever] = {}
         self.check_metric()
 
@@ -778,6 +850,8 @@ class SweepRunner:
         if qa is not None:
             row["exact_match"] = "" if qa.exact_match is None else round(qa.exact_match, 4)
             row["f1"] = "" if qa.f1 is None else round(qa.f1, 4)
+        if self.grid.read_gold and pipeline.reader is not None:
+            row.update(self.read_gold(pipeline, documents, questions, self.grid.output_dir / "cells" / cell.key))
         row["n_questions"] = len(questions)
         row["hit"] = hit
         timings = summary["timings"]
@@ -794,6 +868,26 @@ class SweepRunner:
         )
         return row
 
+    def read_gold(
+        self, pipeline: Pipeline, documents: Sequence[Document], questions: Sequence[Question], cell_dir: Path
+    ) -> dict[str, Any]:
+        """EM / F1 of the cell's reader (and postprocessors) given each question's gold passage instead of the
+        retrieved ones: the reader's own accuracy, apart from retrieval's. The answers go to the cell's
+        ``gold_predictions.json`` (as ``predictions.json``: question id → answer), for per-question comparisons."""
+        from odqa_core.qa_metrics import evaluate_predictions
+
+        t0 = time.perf_counter()
+        nbest = pipeline.read(questions, data.gold_results(questions, documents))
+        predictions = {q.id: (preds[0].answer if preds else "") for q, preds in zip(questions, nbest)}
+        qa = evaluate_predictions(predictions, questions, pipeline.config.metric)
+        text = json.dumps(predictions, ensure_ascii=False, indent=1)
+        atomic_write_text(cell_dir / "gold_predictions.json", text)
+        return {
+            "gold_exact_match": "" if qa.exact_match is None else round(qa.exact_match, 4),
+            "gold_f1": "" if qa.f1 is None else round(qa.f1, 4),
+            "gold_read_s": round(time.perf_counter() - t0, 2),
+        }
+
     def run(self) -> list[dict[str, Any]]:
         """Run the pending cells, writing the outputs after each; returns the rows of this grid's cells."""
         grid = self.grid
@@ -803,7 +897,9 @@ class SweepRunner:
         done = total - len(pending)
         if done:
             self.echo(f"{done} of {total} cells already in {self.results_path}; running the other {len(pending)}")
-        first = ["cell", *grid.axes]
+        first = ["cell", *grid.dimensions]
+        if self.relabelled:
+            write_results(self.results_path, self.rows, first)
         evaluating: list[float] = []  # seconds per cell without its training
         training: list[float] = []  # seconds per model trained
         with progress(total, "sweep", "cell", initial=done) as bar:
@@ -864,7 +960,7 @@ class SweepRunner:
         metric = self.metric()
         where = f"{self.grid.path}: sweep.metric {metric}"
         for cell in self.cells:
-            if metric in READER_METRICS:
+            if metric in READER_METRICS or metric in GOLD_METRICS:
                 if not cell.config.reader:
                     raise UsageError(f"{where} needs a reader, and cell {cell.index} ({cell.label()}) has none")
             elif int(metric.partition("@")[2]) not in cell.config.ks:
@@ -896,13 +992,13 @@ class SweepRunner:
     def metric_columns(self, rows: Sequence[Mapping[str, Any]]) -> list[str]:
         metric = self.metric()
         ks = sorted({k for c in self.cells for k in c.config.ks})
-        cols = [metric, *READER_METRICS, *(f"acc@{k}" for k in ks), "mrr@10"]
+        cols = [metric, *READER_METRICS, *GOLD_METRICS, *(f"acc@{k}" for k in ks), "mrr@10"]
         return [c for c in dict.fromkeys(cols) if any(c in r and r[c] != "" for r in rows)]
 
     def markdown(self, rows: Sequence[Mapping[str, Any]], plots: Sequence[Path]) -> str:
         grid = self.grid
         metric = self.metric()
-        axes = list(grid.axes)
+        axes = list(grid.dimensions)
         extra = sorted({k for r in rows for k in r if k.endswith((".epoch", ".trained_epochs"))})
         cols = self.metric_columns(rows)
         lines = [
@@ -928,9 +1024,10 @@ class SweepRunner:
             for i, r in enumerate(ordered, 1)
         ]
         lines += _md_table(table)
-        folds = [a for a in axes if a.endswith(".fold")]
+        folds = [a for a in axes if a.endswith(REPEAT_SUFFIXES)]
         if folds and rows:
-            lines += ["", f"**Spread over {folds[0]}** ({metric}: mean ± std over folds, n)", ""]
+            over = folds[0].rsplit(".", 1)[-1] + "s"  # folds, seeds
+            lines += ["", f"**Spread over {folds[0]}** ({metric}: mean ± std over {over}, n)", ""]
             lines += _md_table(
                 [["setting", "mean", "std", "min", "max", "n"], *_fold_spread(rows, axes, folds[0], metric)]
             )
@@ -952,7 +1049,7 @@ class SweepRunner:
             ckpt = next(c for c in _load_checkpoints(self.model_dir(plan)) if c.epoch == epoch)
             options[option] = str(ckpt.path)
         lines = [
-            f"# The best cell of {self.grid.path.name} ({row_label(_typed(row), list(self.grid.axes))}):",
+            f"# The best cell of {self.grid.path.name} ({row_label(_typed(row), list(self.grid.dimensions))}):",
             f"# {self.metric()} = {row.get(self.metric())}. Run it with: odqa run --config best.toml",
         ]
         if self.grid.questions.articles:

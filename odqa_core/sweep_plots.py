@@ -59,16 +59,19 @@ def plot_sweep(rows: Sequence[Mapping[str, Any]], runner: Any, out_dir: Path) ->
     except ImportError:
         return _missing_matplotlib(runner)
     metric = runner.metric()
-    axes = list(runner.grid.axes)
-    folds = [a for a in axes if a.endswith(".fold")]
+    from odqa_core.sweep import REPEAT_SUFFIXES
+
+    dimensions = runner.grid.dimensions
+    axes = list(dimensions)
+    folds = [a for a in axes if a.endswith(REPEAT_SUFFIXES)]
     written = []
     path = _topk(Figure, rows, axes, metric, out_dir)
     if path is not None:
         written.append(path)
     for axis in axes:
-        if axis in folds or len(runner.grid.axes[axis]) < 2:
+        if axis in folds or len(dimensions[axis]) < 2:
             continue
-        written.append(_by_axis(Figure, rows, axes, axis, folds, metric, runner.grid.axes[axis], out_dir))
+        written.append(_by_axis(Figure, rows, axes, axis, folds, metric, dimensions[axis], out_dir))
     if folds:
         written.append(_folds(Figure, rows, axes, folds[0], metric, out_dir))
     return written

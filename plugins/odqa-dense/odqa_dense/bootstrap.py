@@ -8,18 +8,24 @@ BERT miniatures). Every odqa plugin that needs a model without one (dense retrie
 The normaliser is NFKC + lower-casing, not BERT's accent stripping: stripping accents decomposes Hangul syllables
 into jamo, which would make Korean tokens long and opaque.
 
-``tokenizers``' WordPiece trainer numbers its vocabulary in hash-map order, different on every call. The vocabulary
-is therefore renumbered canonically (special tokens, then tokens sorted), and a trained tokenizer is cached under
-:func:`cache_dir` by a hash of its inputs, so that bootstrapping twice from the same corpus gives the same
-tokenizer — and, with the same seed, the same trained model.
+The vocabulary is learned here (:func:`learn_wordpiece_vocabulary`), not by ``tokenizers``' WordPiece trainer:
+that trainer numbers the ``##`` characters in the order of a randomly seeded hash map and breaks ties between
+merges of equal count by those numbers, so every call picks a different set of tokens among the rare ones (six
+calls on the bundled sample gave six vocabularies, 6,870 to 6,872 tokens, whatever ``PYTHONHASHSEED`` or
+``TOKENIZERS_PARALLELISM``). The same merge algorithm with ties broken by the tokens' text depends only on the
+word counts, so the same texts give a byte-identical ``tokenizer.json`` in any process; with the same seed the
+bootstrap model's initial weights and its CPU training are then the same too (the tests check both in two
+subprocesses). A trained tokenizer is also cached under :func:`cache_dir` by a hash of its inputs.
 """
 
 from __future__ import annotations
 
 import hashlib
+import heapq
 import os
 import shutil
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,7 +66,7 @@ def bert_size(name: str) -> BertSize:
 
 
 #: Bump when the tokenizer recipe below changes, so that cached tokenizers of the old recipe are not reused.
-_RECIPE = "wordpiece-nfkc-lower-v1"
+_RECIPE = "wordpiece-nfkc-lower-v2"
 
 
 def cache_dir() -> Path:
@@ -105,19 +111,15 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int = 16000, max_length: i
 
 
 def _train_wordpiece(texts: list[str], vocab_size: int, max_length: int) -> Any:
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(
-        vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), show_progress=False
-    )
-    tokenizer.train_from_iterator(texts, trainer, length=len(texts))
-    learned = set(tokenizer.get_vocab()) - set(SPECIAL_TOKENS)
-    canonical = {token: i for i, token in enumerate([*SPECIAL_TOKENS, *sorted(learned)])}
-    tokenizer.model = models.WordPiece(canonical, unk_token="[UNK]")
+    normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    vocabulary = learn_wordpiece_vocabulary(word_counts(texts, normalizer, pre_tokenizer), vocab_size, SPECIAL_TOKENS)
+    tokenizer = Tokenizer(models.WordPiece({token: i for i, token in enumerate(vocabulary)}, unk_token="[UNK]"))
+    tokenizer.normalizer = normalizer
+    tokenizer.pre_tokenizer = pre_tokenizer
     cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
     tokenizer.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
@@ -134,6 +136,95 @@ def _train_wordpiece(texts: list[str], vocab_size: int, max_length: int) -> Any:
         mask_token="[MASK]",
         model_max_length=max_length,
     )
+
+
+def word_counts(texts: Sequence[str], normalizer: Any, pre_tokenizer: Any) -> Counter[str]:
+    """How often each word occurs in ``texts`` after a ``tokenizers`` normaliser and pre-tokeniser."""
+    from odqa_core.progress import progress
+
+    counts: Counter[str] = Counter()
+    with progress(total=len(texts), desc="counting words", unit="text", leave=False) as bar:
+        for text in texts:
+            counts.update(word for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+            bar.update(1)
+    return counts
+
+
+def learn_wordpiece_vocabulary(
+    counts: Mapping[str, int], vocab_size: int, special_tokens: Sequence[str] = SPECIAL_TOKENS, prefix: str = "##"
+) -> list[str]:
+    """A WordPiece vocabulary of at most ``vocab_size`` tokens learned from word ``counts``, deterministically.
+
+    The algorithm of ``tokenizers``' WordPiece trainer (BPE merges over the words, a word-inner character marked
+    with ``prefix``; every character of the words is kept): start from the characters, then repeatedly merge the
+    most frequent adjacent pair into a new token until the vocabulary is full or every word is one token. Ties
+    between pairs of equal count go to the pair whose texts sort first, so the result depends on the counts
+    alone. Returned canonically numbered: ``special_tokens`` first (their ids as given), then the learned tokens
+    sorted.
+    """
+    tokens: list[str] = list(special_tokens)
+    ids: dict[str, int] = {token: i for i, token in enumerate(tokens)}
+
+    def token_id(token: str) -> int:
+        if token not in ids:
+            ids[token] = len(tokens)
+            tokens.append(token)
+        return ids[token]
+
+    for char in sorted({char for word in counts for char in word}):
+        token_id(char)
+    words = sorted(word for word in counts if word)
+    frequency = [counts[word] for word in words]
+    symbols = [[token_id(word[0]), *(token_id(prefix + char) for char in word[1:])] for word in words]
+    pair_counts: Counter[tuple[int, int]] = Counter()
+    words_with_pair: dict[tuple[int, int], set[int]] = {}
+    for w, pieces in enumerate(symbols):
+        for pair in zip(pieces, pieces[1:]):
+            pair_counts[pair] += frequency[w]
+            words_with_pair.setdefault(pair, set()).add(w)
+    # A max-heap by count, then by the pair's texts; counts of entries go stale and are refreshed when popped.
+    heap = [(-count, tokens[a], tokens[b], a, b) for (a, b), count in pair_counts.items()]
+    heapq.heapify(heap)
+    while len(tokens) < vocab_size and heap:
+        negative_count, left_text, right_text, left, right = heapq.heappop(heap)
+        count = pair_counts.get((left, right), 0)
+        if count != -negative_count:
+            if count > 0:
+                heapq.heappush(heap, (-count, left_text, right_text, left, right))
+            continue
+        merged = token_id(left_text + right_text.removeprefix(prefix))
+        new_pairs: set[tuple[int, int]] = set()
+        for w in sorted(words_with_pair.pop((left, right), ())):
+            pieces = symbols[w]
+            merged_pieces = _merge_pair(pieces, left, right, merged)
+            # Recount the word's pairs: the only pairs whose count grows are those with the merged token.
+            for pair in zip(pieces, pieces[1:]):
+                pair_counts[pair] -= frequency[w]
+            for pair in zip(merged_pieces, merged_pieces[1:]):
+                pair_counts[pair] += frequency[w]
+                words_with_pair.setdefault(pair, set()).add(w)
+                if merged in pair:
+                    new_pairs.add(pair)
+            symbols[w] = merged_pieces
+        pair_counts.pop((left, right), None)
+        for a, b in sorted(new_pairs):
+            if pair_counts[(a, b)] > 0:
+                heapq.heappush(heap, (-pair_counts[(a, b)], tokens[a], tokens[b], a, b))
+    return [*special_tokens, *sorted(tokens[len(special_tokens) :])]
+
+
+def _merge_pair(pieces: list[int], left: int, right: int, merged: int) -> list[int]:
+    """``pieces`` with each ``left right`` replaced by ``merged``, scanning left to right as ``tokenizers`` does."""
+    merged_pieces: list[int] = []
+    i = 0
+    while i < len(pieces):
+        if pieces[i] == left and i + 1 < len(pieces) and pieces[i + 1] == right:
+            merged_pieces.append(merged)
+            i += 2
+        else:
+            merged_pieces.append(pieces[i])
+            i += 1
+    return merged_pieces
 
 
 def bert_config(size: str, vocab_size: int, max_length: int = 512) -> Any:

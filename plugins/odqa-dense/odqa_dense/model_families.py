@@ -31,14 +31,18 @@ class Family:
 
 
 def _wordpiece(texts: Sequence[str], specials: Sequence[str], vocab_size: int, cls_id: int, sep_id: int) -> Any:
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    from odqa_dense.bootstrap import learn_wordpiece_vocabulary, word_counts
+
     # klue and KoELECTRA keep case and accents (accent stripping would decompose Hangul into jamo).
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(specials), show_progress=False)
-    tokenizer.train_from_iterator(texts, trainer)
+    normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    # Learned as the bootstrap's (the same tokenizer.json in every process), specials numbered as given.
+    vocabulary = learn_wordpiece_vocabulary(word_counts(texts, normalizer, pre_tokenizer), vocab_size, specials)
+    tokenizer = Tokenizer(models.WordPiece({token: i for i, token in enumerate(vocabulary)}, unk_token="[UNK]"))
+    tokenizer.normalizer = normalizer
+    tokenizer.pre_tokenizer = pre_tokenizer
     tokenizer.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
         pair="[CLS] $A [SEP] $B:1 [SEP]:1",

@@ -24,6 +24,12 @@ __all__ = ["CrossFuser", "RRFFuser", "SequentialFuser"]
 
 #: The retrievers ``cross`` and ``rrf`` fuse when the user names none: a sparse one and a dense one.
 DEFAULT_PAIR = ("bm25", "dpr")
+#: ``cross``'s λ when neither ``lam`` nor ``weights`` is given: the KLUE competition's ``1.1 · dense + sparse``.
+DEFAULT_LAM = 1.1
+#: ``cross.lam="sample"``: the λ values tried on the bundled sample's training questions (0: λ's retriever off).
+SAMPLE_LAM_GRID = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.1, 1.5, 2.0, 3.0)
+#: The cut-offs whose accuracy a tuned λ must not lower against λ = 0, and whose mean it maximises.
+SAMPLE_LAM_KS = (1, 5, 20)
 
 
 def _empty(n_queries: int, k: int, documents: Sequence[Document]) -> RankedResults:
@@ -196,6 +202,12 @@ class CrossFuser(_NamedRetrieversFuser):
     - ``lam`` (λ, default 1.1) weights the retriever named ``lam_on`` (default ``dpr``), the others weigh 1 — the
       competition's ``1.1 · dense + sparse``. The DPR paper put λ on BM25 instead: ``lam_on="bm25"``.
       ``weights`` (a table by retriever name, or a list in fused order) replaces λ for any number of retrievers.
+    - ``lam="sample"`` (the default on the bundled sample, :meth:`sample_defaults`): λ chosen on the sample's
+      *training* questions (never its evaluation questions) from :data:`SAMPLE_LAM_GRID`, at the first fusion:
+      on the third that the demo models do not train on (``odqa_core.data.sample_tuning_split``).
+      λ = 0 (the other retrievers alone) is on the grid and a λ is chosen only if its acc@1, acc@5 and acc@20
+      are all at least λ = 0's, so the demo's fusion never scores below BM25 alone on those questions; among
+      those the best mean of the three wins, ties to the smaller λ. Explicit ``weights`` take precedence.
     - ``mode="whole"`` scores every passage of the corpus for every question (:meth:`~odqa_core.Retriever.
       score_all`), a block of questions at a time sized so that the block's scratch arrays stay within
       ``memory_mb``: the questions × corpus matrix is never held, for any retriever.
@@ -217,7 +229,7 @@ class CrossFuser(_NamedRetrieversFuser):
         self,
         *,
         retrievers: list[str] | None = None,
-        lam: float | None = None,
+        lam: float | str | None = None,
         lam_on: str = "dpr",
         weights: dict[str, float] | list[float] | None = None,
         mode: str = "whole",
@@ -228,30 +240,120 @@ class CrossFuser(_NamedRetrieversFuser):
     ) -> None:
         owner = f"fuser {self.name!r}"
         self.retrievers = _retriever_list(owner, retrievers)
-        if lam is not None and weights is not None:
+        if lam is not None and lam != "sample" and weights is not None:
             raise UsageError(f"{owner}: give either 'lam' (with 'lam_on') or 'weights', not both")
-        self.lam = None if lam is None else _number(owner, "lam", lam, 0)
+        if isinstance(lam, str) and lam != "sample":
+            raise UsageError(f"{owner}: option 'lam' must be a number or \"sample\", got {lam!r}")
+        self.lam: float | str | None = lam if lam in (None, "sample") else _number(owner, "lam", lam, 0)
         self.lam_on = _name(owner, "lam_on", lam_on)
         self.weights = _check_weights(owner, weights)
+        #: ``lam="sample"``: the chosen λ and the grid's training-question metrics, by fused retriever names.
+        self.lam_tuning: dict[tuple[str, ...], dict[str, Any]] = {}
         self.mode = _choice(owner, "mode", mode, self.MODES)
         self.depth = _positive_int(owner, "depth", depth)
         self.missing = _choice(owner, "missing", missing, self.MISSING)
         self.normalization = _choice(owner, "normalization", normalization, NORMALIZATIONS)
         self.memory_mb = _number(owner, "memory_mb", memory_mb, 1)
 
-    def fused_weights(self, names: Sequence[str]) -> list[float]:
-        """One weight per fused retriever: from ``weights``, else λ on ``lam_on`` and 1 on the others."""
+    @classmethod
+    def sample_defaults(cls) -> dict[str, Any]:
+        return {"lam": "sample"}
+
+    def resolved_config(self) -> dict[str, Any]:
+        """:meth:`config` with the λ in use: 1.1 when unset, the tuned one for ``lam="sample"`` (and its grid)."""
+        config = self.config()
         if self.weights is not None:
-            return super().fused_weights(names)
+            return config
+        if self.lam == "sample":
+            if len(self.lam_tuning) == 1:  # one set of fused retrievers, as in a run: its λ
+                tuning = next(iter(self.lam_tuning.values()))
+                return {**config, "lam": tuning["lam"], "lam_tuning": tuning}
+            return config
+        return {**config, "lam": DEFAULT_LAM if self.lam is None else self.lam}
+
+    def check_names(self, names: Sequence[str]) -> None:
+        Fuser.check_names(self, names)
+        if self.weights is not None:
+            self.fused_weights(names)
+        else:
+            self._lam_slot(names)
+
+    def _lam_slot(self, names: Sequence[str]) -> int:
         matches = [i for i, n in enumerate(names) if n == self.lam_on]
         if len(matches) != 1:
             raise UsageError(
                 f"fuser {self.name!r}: lam_on {self.lam_on!r} must name exactly one of the fused retrievers "
                 f"({', '.join(names)}); set cross.lam_on or cross.weights"
             )
+        return matches[0]
+
+    def _weights_with_lam(self, names: Sequence[str], lam: float) -> list[float]:
         weights = [1.0] * len(names)
-        weights[matches[0]] = 1.1 if self.lam is None else self.lam
+        weights[self._lam_slot(names)] = lam
         return weights
+
+    def fused_weights(self, names: Sequence[str]) -> list[float]:
+        """One weight per fused retriever: from ``weights``, else λ on ``lam_on`` and 1 on the others."""
+        if self.weights is not None:
+            return super().fused_weights(names)
+        if self.lam == "sample":
+            tuning = self.lam_tuning.get(tuple(names))
+            if tuning is None:
+                raise UsageError(f"fuser {self.name!r}: lam='sample' is chosen when fusing; fuse first")
+            return self._weights_with_lam(names, tuning["lam"])
+        return self._weights_with_lam(names, DEFAULT_LAM if self.lam is None else float(self.lam))
+
+    def fuse(self, retrievers: Sequence[Retriever], queries: Sequence[str], k: int) -> RankedResults:
+        if self.lam == "sample" and self.weights is None:
+            self.tune_on_sample(retrievers)
+        return super().fuse(retrievers, queries, k)
+
+    def tune_on_sample(self, retrievers: Sequence[Retriever]) -> dict[str, Any]:
+        """Choose ``lam="sample"``'s λ for ``retrievers`` on the bundled sample's tuning training questions (once).
+
+        Every λ of :data:`SAMPLE_LAM_GRID` fuses the training questions' top 20; a λ qualifies when its acc@1,
+        acc@5 and acc@20 are each at least λ = 0's (the other retrievers alone), and the qualifying λ with the
+        best mean of the three is chosen, ties to the smaller. Returns (and keeps in :attr:`lam_tuning`) the
+        chosen λ with every λ's metrics.
+        """
+        from odqa_core import data
+        from odqa_core.evaluation import evaluate_retrieval, hits_from_results
+
+        names = tuple(r.name for r in retrievers)
+        if names in self.lam_tuning:
+            return self.lam_tuning[names]
+        table = self.check_ready(retrievers)
+        self._lam_slot(names)
+        if not data.is_sample_corpus(table):
+            raise UsageError(
+                f"fuser {self.name!r}: lam='sample' is chosen on the bundled sample's training questions and fits "
+                "only the sample corpus; give a number (-o cross.lam=1.1) or tune one with odqa tune"
+            )
+        # The third of the training questions the demo models did not learn (a DPR scores the questions it was
+        # trained on far better than new ones, and would win every λ on them).
+        _, questions = data.sample_tuning_split(data.load_questions(data.sample_train_questions_path()))
+        texts = [q.text for q in questions]
+        k = min(max(SAMPLE_LAM_KS), len(table))
+        kind = "doc" if all(q.doc_ids for q in questions) else "answer"
+        grid: dict[str, dict[str, float]] = {}
+        for lam in SAMPLE_LAM_GRID:
+            indices, scores = self.fuse_weighted(retrievers, self._weights_with_lam(names, lam), texts, k, table)
+            ranked = hits_from_results(RankedResults(indices, scores, table))
+            metrics = evaluate_retrieval(questions, ranked, SAMPLE_LAM_KS).metrics[kind]
+            grid[f"{lam:g}"] = {f"acc@{c}": metrics[f"acc@{min(c, k)}"] for c in SAMPLE_LAM_KS}
+        alone = grid[f"{SAMPLE_LAM_GRID[0]:g}"]
+        qualifying = [
+            lam for lam in SAMPLE_LAM_GRID if all(grid[f"{lam:g}"][m] >= alone[m] for m in alone)
+        ]  # λ = 0 always qualifies
+        chosen = max(qualifying, key=lambda lam: (sum(grid[f"{lam:g}"].values()), -lam))
+        tuning = {
+            "lam": chosen,
+            "questions": f"sample training, tuning third ({len(questions)})",
+            "metric": kind,
+            "grid": grid,
+        }
+        self.lam_tuning[names] = tuning
+        return tuning
 
     def block_size(self, n_documents: int) -> int:
         """Questions per block in whole mode: as many as fit ``memory_mb`` of scratch."""

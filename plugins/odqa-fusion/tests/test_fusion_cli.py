@@ -244,6 +244,10 @@ def test_retrieve_with_two_indexes_equals_run(fused_run, bm25_index, dpr_index, 
         sources = f"--index-dir {bm25_index} --retriever dpr {dpr}"
     else:
         sources = f"--index-dir {bm25_index} --index-dir {dpr_index} -o dpr.device=cpu"
+    if fuser == "cross" and "cross.lam=" not in RUNS[setting][1]:
+        # A run on the sample uses the demo's λ (lam="sample"); the λ its summary records must reproduce it.
+        lam = json.loads((out / "summary.json").read_text())["components"]["cross"]["lam"]
+        sources += f" -o cross.lam={lam}"
     run_file = tmp_path / "fused.jsonl"
     result = run_cli(
         f"retrieve --fuser {fuser} {sources} {_retrieve_args(setting)} --questions {SAMPLE_QUESTIONS} "

@@ -23,7 +23,8 @@ from odqa_core.pipeline import parse_options
 @click.option(
     "--model",
     default=None,
-    help="Start from this HF model / reader checkpoint (path or id), or a DPR checkpoint's encoder (extractive).",
+    help="Start from this HF model / reader checkpoint (path or id), or a DPR checkpoint's encoder (extractive); "
+    "'lexical': train the extractive reader's lexical span scorer instead (no pretrained model, seconds on a CPU).",
 )
 @click.option(
     "--bootstrap",
@@ -84,6 +85,20 @@ from odqa_core.pipeline import parse_options
     "bootstrap reader learn from few labelled questions.",
 )
 @click.option(
+    "--strip-answer-particles",
+    is_flag=True,
+    help="Trim each training answer span that ends in a Korean particle (세종대왕이 → 세종대왕), as the "
+    "strip-particles postprocessor does to predictions.",
+)
+@click.option(
+    "--lexical-option",
+    "lexical_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="With --model lexical: a setting of the lexical span scorer (l2=0.3, max_iter=150, "
+    "features=span,cross,match,ngram,kiwi,align,passage, max_words=4, hash_bits=20).",
+)
+@click.option(
     "-o",
     "--option",
     "reader_options",
@@ -101,6 +116,7 @@ def train_reader(
     retrievers,
     retrieval_options,
     reader_options,
+    lexical_options,
     split_words,
     stride,
     **opts,
@@ -122,6 +138,8 @@ def train_reader(
       odqa train reader --reader generative -o mode=fid --bootstrap mini --output runs/fid
       odqa train reader ... --folds 5 --epochs 2 --output runs/reader-5fold
       odqa train reader ... --folds 5 --fold 2 --keep-epochs --output runs/reader-fold2   # one fold, every epoch
+      odqa train reader --model lexical --output runs/lexical      # lexical span scorer: no network, seconds
+      odqa run --retriever bm25 --reader extractive -o extractive.model=runs/lexical/best
     """
     from odqa_core import data
     from odqa_readers.training import ReaderTrainConfig
@@ -130,6 +148,7 @@ def train_reader(
     config = ReaderTrainConfig(
         **opts,
         reader_options=parse_options(reader_options),
+        lexical_options=parse_options(lexical_options),
         retrievers=list(retrievers) or ["bm25"],
         retrieval_options=parse_options(retrieval_options),
     ).validate()

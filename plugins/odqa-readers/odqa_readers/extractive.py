@@ -270,6 +270,8 @@ class _WindowBlock:
     number: np.ndarray
     passages_read: float
     passages_cut: int
+    #: Questions whose every window is made once this block is (the progress bar's postfix).
+    questions_done: int = 0
 
     def __len__(self) -> int:
         return len(self.windows)
@@ -379,6 +381,28 @@ class ExtractiveReader(TransformerReader):
             )
 
     # --- model --------------------------------------------------------------------------------------------------
+
+    #: The lexical span scorer (:mod:`odqa_readers.lexical`) when ``model`` is a lexical reader store.
+    lexical: Any = None
+
+    def warm_up(self) -> None:
+        """Load the model: a lexical reader store (recognised by its manifest's kind) reads with the lexical span
+        scorer instead of a transformer; anything else as :meth:`TransformerReader.warm_up`."""
+        if self.lexical is not None or self.network is not None:
+            return
+        from odqa_readers.lexical import LexicalModel, is_lexical_store
+
+        if self.model and is_lexical_store(self.model):
+            lexical = LexicalModel.load(self.model)
+            trained = lexical.settings.include_title
+            if "include_title" in self._user_options and self.include_title != trained:
+                raise UsageError(
+                    f"{self._owner}: the lexical model {self.model} was trained with include_title={trained}; "
+                    "leave include_title unset"
+                )
+            self.include_title, self.source, self.lexical = trained, str(self.model), lexical
+            return
+        super().warm_up()
 
     @property
     def max_positions(self) -> int:
@@ -626,25 +650,39 @@ class ExtractiveReader(TransformerReader):
         if not len(q_of):
             return out
         self.warm_up()
+        self.check_corpus(documents, row_of)
+        if self.lexical is not None:
+            return self.lexical.read(questions, results, n_best, label=f"{self.name}: reading (lexical)")
         question_sides = self.question_sides([q.text for q in questions]) if not self.include_title else None
         best, pairs, numbers = _empty_spans(), np.zeros(0, np.int64), np.zeros(0, np.int64)
         cut = 0
         was_training = self.network.training
         self.network.eval()
+        questions_done, scored = 0, 0  # the bar counts passages; its postfix questions read and windows scored
+
+        def show(windows: int) -> None:
+            bar.set_postfix_str(f"{questions_done:,}/{len(questions):,} questions, {windows:,} windows", False)
+
         try:
             with progress(len(q_of), f"{self.name}: reading", "passage", unit_scale=True) as bar:
                 for block in self._window_blocks(questions, question_sides, documents, q_of, row_of):
                     spans, pair_of, window_of = [best], [pairs], [numbers]
-                    for block_spans, window_ids in self._score_windows(block, n_best):
+                    for batch, (block_spans, window_ids) in enumerate(self._score_windows(block, n_best)):
                         spans.append(block_spans)
                         pair_of.append(block.pair[window_ids])
                         window_of.append(block.number[window_ids])
+                        # A block of window_block windows takes long on a CPU: say so batch by batch.
+                        show(scored + min((batch + 1) * self.batch_size, len(block)))
+                        bar.update(0)
+                    scored += len(block)
                     merged = Spans(*(np.concatenate([getattr(s, f) for s in spans]) for f in _SPAN_FIELDS))
                     pairs, numbers = np.concatenate(pair_of), np.concatenate(window_of)
                     # Each question's n-best so far: a span cut here has n_best better ones, and keeps them.
                     kept = merge_spans(merged, q_of[pairs], row_of[pairs], rank_of[pairs], numbers, n_best)
                     best, pairs, numbers = merged.take(kept), pairs[kept], numbers[kept]
                     cut += block.passages_cut
+                    questions_done = block.questions_done
+                    show(scored)
                     bar.update(block.passages_read - bar.n)
         finally:
             self.network.train(was_training)
@@ -681,6 +719,9 @@ class ExtractiveReader(TransformerReader):
         """Yield the windows of the pairs ``(q_of[i], row_of[i])`` in blocks (:class:`_WindowBlock`) of at most
         ``window_block`` windows; a block never spans two blocks of :data:`PAIR_BLOCK` pairs."""
         read = ReadProgress()
+        # Pairs still to read per question: a question is done when its last pair's last window is made.
+        pairs_left = np.bincount(q_of, minlength=len(questions))
+        done = int((pairs_left == 0).sum())
         for block in range(0, len(q_of), PAIR_BLOCK):
             members = np.arange(block, min(block + PAIR_BLOCK, len(q_of)))
             rows = row_of[members].tolist()
@@ -702,17 +743,21 @@ class ExtractiveReader(TransformerReader):
                 length = len(documents[rows[window.pair]].text)
                 read.advance(block + window.pair, window.read_to, length, window.last)
                 cut += window.last and window.cut
+                if window.last:
+                    question = int(q_of[block + window.pair])
+                    pairs_left[question] -= 1
+                    done += int(pairs_left[question] == 0)
                 windows.append(window)
                 if len(windows) == self.window_block:
-                    yield self._block(windows, members, read.read, cut)
+                    yield self._block(windows, members, read.read, cut, done)
                     windows, cut = [], 0
             if windows:
-                yield self._block(windows, members, read.read, cut)
+                yield self._block(windows, members, read.read, cut, done)
 
     @staticmethod
-    def _block(windows: list[_Window], members: np.ndarray, read: float, cut: int) -> _WindowBlock:
+    def _block(windows: list[_Window], members: np.ndarray, read: float, cut: int, done: int) -> _WindowBlock:
         pair = members[np.asarray([w.pair for w in windows], np.int64)]
-        return _WindowBlock(windows, pair, np.asarray([w.number for w in windows], np.int64), read, cut)
+        return _WindowBlock(windows, pair, np.asarray([w.number for w in windows], np.int64), read, cut, done)
 
     def _score_windows(self, block: _WindowBlock, n_best: int) -> Any:
         """Yield ``(spans, window indices)`` per model batch: each window's ``n_best`` best spans. Windows go

@@ -491,8 +491,11 @@ class GenerativeReader(TransformerReader):
         for row in range(len(questions)):
             ranked = [(r, results.documents[i]) for r, i in enumerate(results.indices[row].tolist()) if i >= 0]
             hits.append(ranked[: self.max_passages] if self.mode == "fid" else ranked)
+        self.check_corpus(results.documents, results.indices[results.indices >= 0])
         read = self._read_fid if self.mode == "fid" else self._read_passages
         self._cut = {"passages": 0, "questions": 0}
+        # Questions read to the end and chunks generated from so far: the progress bar's postfix.
+        self._status = {"questions": 0, "chunks": 0}
         with progress(sum(map(len, hits)), f"{self.name}: reading", "passage", unit_scale=True) as bar:
             candidates = read(questions, hits, bar)
         passages = sum(map(len, hits))
@@ -518,6 +521,8 @@ class GenerativeReader(TransformerReader):
         pairs = [(qi, rank, doc) for qi, row in enumerate(hits) for rank, doc in row]
         pools = [_AnswerPool(self.aggregate) for _ in hits]
         read = ReadProgress()
+        pairs_left = [len(row) for row in hits]
+        self._status["questions"] = pairs_left.count(0)
         for first in range(0, len(pairs), PAIR_BLOCK):
             members = pairs[first : first + PAIR_BLOCK]
             block: list[tuple[int, int, Chunk]] = []
@@ -531,13 +536,20 @@ class GenerativeReader(TransformerReader):
             for pair, number, chunk, cursor in stream:
                 read.advance(first + pair, chunk.end, len(members[pair][2].text), cursor.done)
                 self._cut["passages"] += cursor.done and cursor.cut
+                self._status["chunks"] += 1
+                if cursor.done:
+                    qi = members[pair][0]
+                    pairs_left[qi] -= 1
+                    self._status["questions"] += int(pairs_left[qi] == 0)
                 block.append((first + pair, number, chunk))
                 if len(block) == self.chunk_block:
                     self._generate_block(block, pairs, pools)
+                    self._show_status(bar, len(hits))
                     bar.update(read.read - bar.n)
                     block = []
             if block:
                 self._generate_block(block, pairs, pools)
+                self._show_status(bar, len(hits))
                 bar.update(read.read - bar.n)
         return [pool.pooled() for pool in pools]
 
@@ -609,6 +621,8 @@ class GenerativeReader(TransformerReader):
         total = 0
         for qi, inputs in self._fid_inputs(questions, hits):
             if not inputs:
+                self._status["questions"] += 1
+                self._show_status(bar, len(hits))
                 bar.update(len(hits[qi]))
                 continue
             if group and total + len(inputs) > self.batch_size:
@@ -638,9 +652,19 @@ class GenerativeReader(TransformerReader):
         generated = self._generate(
             encoder_outputs=BaseModelOutput(last_hidden_state=hidden), attention_mask=flat_mask
         )
-        for (qi, _), beams in zip(group, generated):
+        for (qi, inputs), beams in zip(group, generated):
             found[qi] = _pool_max([self._snap_to(text, logprob, hits[qi], None) for text, logprob in beams])
+            self._status["questions"] += 1
+            self._status["chunks"] += len(inputs)
+            self._show_status(bar, len(hits))
             bar.update(len(hits[qi]))
+
+    def _show_status(self, bar: Any, n_questions: int) -> None:
+        """The questions read and the chunks generated from so far, beside the bar's count of passages."""
+        bar.set_postfix_str(
+            f"{self._status['questions']:,}/{n_questions:,} questions, {self._status['chunks']:,} chunks",
+            refresh=False,
+        )
 
     def _inference(self) -> Any:
         import torch

@@ -31,7 +31,8 @@ class TransformerReaderTrainer(ConfigTrainer):
         values = {**self.settings, **overrides, "reader": self.name}
         if isinstance(values.get("retrievers"), str):
             values["retrievers"] = [values["retrievers"]]
-        for name in ("retrievers", "reader_options", "retrieval_options"):  # copies: the caller's stay untouched
+        # Copies: the caller's stay untouched.
+        for name in ("retrievers", "reader_options", "retrieval_options", "lexical_options"):
             if isinstance(values.get(name), (list, dict)):
                 values[name] = type(values[name])(values[name])
         return parse_reader_config(values).validate()

@@ -36,6 +36,8 @@ from odqa_core.types import Document, Question, RankedResults
 from odqa_readers.base import ReaderExample, TransformerReader, gold_results
 
 SELECT = ("f1", "exact_match")
+#: ``--model lexical``: train the extractive reader's lexical span scorer (:mod:`odqa_readers.lexical`).
+LEXICAL = "lexical"
 DEFAULT_LR_PRETRAINED = 5e-5
 DEFAULT_LR_BOOTSTRAP = 5e-4
 
@@ -75,6 +77,12 @@ class ReaderTrainConfig:
     retrieval_options: dict[str, Any] = field(default_factory=dict)
     #: Synthetic cloze questions per corpus passage added to the training examples (:func:`cloze_examples`).
     cloze: int = 0
+    #: Trim each training answer span that ends in a Korean particle (조사: 세종대왕이 → 세종대왕) to the span without
+    #: it, by the ``strip-particles`` postprocessor's rules (:func:`odqa_core.korean.strip_particle`).
+    strip_answer_particles: bool = False
+    #: With ``model = "lexical"``: the lexical span scorer's settings (:class:`odqa_readers.lexical.LexicalSettings`:
+    #: features, l2, max_iter, max_words, hash_bits).
+    lexical_options: dict[str, Any] = field(default_factory=dict)
     #: Also save every epoch's checkpoint as ``epoch-N/`` (``best/`` as always).
     keep_epochs: bool = False
     #: With ``folds > 1``: train only this fold (1-based), directly into the output directory.
@@ -88,6 +96,8 @@ class ReaderTrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise UsageError(f"{name} must be 0 or a positive integer, got {value!r}")
+        if not isinstance(self.strip_answer_particles, bool):
+            raise UsageError(f"strip_answer_particles must be true or false, got {self.strip_answer_particles!r}")
         if self.metric not in METRICS:
             raise UsageError(f"metric must be one of {', '.join(METRICS)}, got {self.metric!r}")
         if self.select not in SELECT:
@@ -99,6 +109,14 @@ class ReaderTrainConfig:
             if key in self.reader_options:
                 raise UsageError(f"give the reader's {key} with --{key}, not as a reader option")
         cls.from_options(self.reader_options)  # unknown or invalid reader options fail before anything runs
+        if self.model == LEXICAL:
+            from odqa_readers.lexical import LexicalSettings
+
+            if self.reader != "extractive":
+                raise UsageError(f"model {LEXICAL!r} is a model of the extractive reader, not of {self.reader!r}")
+            LexicalSettings.from_options(dict(self.lexical_options), self.reader_options.get("include_title"))
+        elif self.lexical_options:
+            raise UsageError(f"lexical_options apply to --model {LEXICAL} only")
         if self.model is None:
             from odqa_dense.bootstrap import bert_size
 
@@ -221,6 +239,28 @@ def cloze_examples(documents: Sequence[Document], per_passage: int, seed: int) -
     return out
 
 
+def strip_answer_particles(examples: Sequence[ReaderExample]) -> tuple[list[ReaderExample], int]:
+    """The examples with every answer span that ends in a Korean particle trimmed to the span without it, and how
+    many were trimmed.
+
+    Only the end moves: the start stays, so a trimmed answer is still the exact passage slice
+    ``text[start:start + len(answer)]``. The question keeps its gold answers (evaluation is unchanged); an example
+    whose answer is no longer one of them is one this trimmed.
+    """
+    from odqa_core.korean import strip_particle
+
+    out: list[ReaderExample] = []
+    trimmed = 0
+    for example in examples:
+        answer = example.answer
+        stripped = strip_particle(answer) if answer else answer
+        if stripped != answer:
+            trimmed += 1
+            example = dataclasses.replace(example, answer=stripped)
+        out.append(example)
+    return out, trimmed
+
+
 def retrieve_for_training(
     documents: Sequence[Document], questions: Sequence[Question], config: ReaderTrainConfig
 ) -> RankedResults:
@@ -330,6 +370,10 @@ class ReaderTrainer:
             "config": self.config.to_json(),
             "n_examples": len(self.examples),
             "n_no_answer_examples": sum(not e.has_answer for e in self.examples),
+            # Answers no longer among their question's gold answers: trimmed by strip_answer_particles.
+            "n_particle_stripped_answers": sum(
+                e.has_answer and e.answer not in e.question.answers for e in self.examples
+            ),
             "n_features": n_features,
             "n_dev": len(self.dev),
             "n_test": len(self.test),
@@ -406,7 +450,7 @@ def train_reader(
     with output_lock(output):
         prepare_output(output, resume=False)
         # The model first: one that cannot be loaded is reported before passages are retrieved or examples built.
-        initial = initial_reader(documents, config)
+        initial = initial_reader(documents, config) if config.model != LEXICAL else None
         if retrieved is None and config.retrieved:
             source = config.fuser or config.retrievers
             echo(f"retrieving {config.retrieved} passages per training question with {source}")
@@ -421,10 +465,21 @@ def train_reader(
         cloze = cloze_examples(documents, config.cloze, config.seed) if config.cloze else []
         if cloze:
             echo(f"{len(cloze)} synthetic cloze questions from {len(documents)} passages")
+        if config.strip_answer_particles:
+            examples, trimmed = strip_answer_particles(examples)
+            cloze, trimmed_cloze = strip_answer_particles(cloze)
+            answers = sum(e.has_answer for e in examples) + len(cloze)
+            echo(f"{trimmed + trimmed_cloze} of {answers} answer spans end in a particle: trimmed")
 
         def train_part(train_idx: np.ndarray, dev: Sequence[Question], out: Path, test: Sequence[Question]) -> dict:
             keep = np.isin(owner, train_idx)
             part = [e for e, k in zip(examples, keep.tolist()) if k] + cloze
+            if initial is None:
+                from odqa_readers.lexical import LexicalTrainer
+
+                return LexicalTrainer(
+                    part, dev, documents, config, out, test=test, echo=echo, questions=questions, retrieved=retrieved
+                ).run()
             return ReaderTrainer(
                 copy.deepcopy(initial), part, dev, documents, config, out, test=test, echo=echo
             ).run()

@@ -245,6 +245,10 @@ def test_run_on_the_sample_trains_demo_models_on_first_use(tmp_path, monkeypatch
     assert summary["retrievers"] == ["bm25", "dpr"] and summary["fuser"] == "cross"
     assert summary["components"]["dpr"]["model"] == "sample"
     assert summary["reader_metrics"]["n_scored"] == len(data.load_questions(data.sample_questions_path()))
+    # Training the demo models on the way is timed apart from the indexing and reading it happened in.
+    assert set(summary["timings"]) == {"train_s", "index_s", "retrieve_s", "read_s"}
+    assert summary["timings"]["train_s"] > 0
+    assert "answers (5 of 107 questions; ✓ exact match):" in result.output
     predictions = json.loads((out / "predictions.json").read_text())
     assert all(isinstance(v, str) for v in predictions.values())
     cached = sorted(p.name.split("-")[0] for p in (tmp_path / "cache" / "sample-models").iterdir())
@@ -256,6 +260,7 @@ def test_run_on_the_sample_trains_demo_models_on_first_use(tmp_path, monkeypatch
     )
     assert again.exit_code == 0, again.output
     assert "first use" not in again.output
+    assert json.loads((tmp_path / "o2" / "summary.json").read_text())["timings"]["train_s"] == 0.0
     assert {p: p.stat().st_mtime for p in mtimes} == mtimes
     assert json.loads((tmp_path / "o2" / "predictions.json").read_text()) == predictions
 

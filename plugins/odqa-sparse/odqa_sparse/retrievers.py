@@ -117,6 +117,10 @@ class SparseRetriever(Retriever):
         """Scoring parameters as resolved (defaults filled in); stored in the manifest."""
         return {}
 
+    def resolved_config(self) -> dict[str, Any]:
+        """The options with the scoring parameters as used (``k1``, ``b``, ... from the variant when unset)."""
+        return {**self.config(), **self.params()}
+
     # ---------------------------------------------------------------------------------------------- accessors
 
     @property
