@@ -91,7 +91,7 @@ def fusion_table(cache: str, lam_used: float) -> tuple[list[list], dict]:
             payload[f"{set_name} / {fuser_name}"] = acc
             rows.append([set_name, len(questions), fuser_name, *(f"{acc[f'acc@{k}']:.3f}" for k in KS)])
     tuning = pipeline.fuser
-    tuning.fuse([bm25, dpr], ["?"], 1)  # runs the lam="sample" choice, to show its grid
+    tuning.fuse([bm25, dpr], [tune[0].text], 1)  # runs the lam="sample" choice, to show its grid
     return rows, {"accuracy": payload, "lam_tuning": tuning.lam_tuning[("bm25", "dpr")]}
 
 

@@ -18,16 +18,19 @@ Features (groups of :data:`FEATURE_GROUPS`, each a set of hashed sparse columns;
   shape (``0가`` for ``1446년``), first and last character, tokens and length bucket, the characters just outside
   it (``(`` after ``세종``), the last character/particle of the token before and the first of the token after;
 - ``cross``: each of those crossed with the question type (:func:`question_type`: 언제, 몇+counter, 누구, 어디,
-  무엇, 얼마, 어느+noun, ...) and with the question's last word (``도시는?`` → 도시): "a 4-digit number ending in
-  년 answers 몇 년", "a span followed by 은/는 rarely answers 누구";
+  무엇, 얼마, 어느+noun, ...), with the question's last word and with its head noun (``시작된 대학은?`` → 대학):
+  "a 4-digit number ending in 년 answers 몇 년", "a span followed by 은/는 rarely answers 누구"; whether the head
+  noun ends or is inside the span (부산대학교); the ending cut off the span against the particle on the question's
+  wh-phrase (``누구에게 박해당했나`` ↔ ``바흐람 1세에게 박해당했다``);
 - ``match``: question-word overlap (tokens reduced to stems by particle trimming, weighted by an IDF table hashed
-  from the training corpus) in windows of 1, 3 and 8 tokens left and right of the span, in its sentence (and
-  whether that sentence is the passage's best-matching one), and inside the span (answers rarely repeat question
-  words);
-- ``ngram``: the same windows over character-bigram overlap (robust to inflection: 반포된 / 반포한);
-- ``kiwi`` (when kiwipiepy is importable at training): Kiwi's POS tags at the span's first and last character
-  and right after it, whether both ends are morpheme boundaries (crossed with the question type), and the window
-  overlap of content morphemes;
+  from the training corpus) in windows of 1, 3 and 8 tokens left and right of the span, in its sentence, and
+  inside the span (answers rarely repeat question words); how much of the question (distinct stems, IDF-weighted)
+  the span's sentence covers, and against the best-covering sentence of all the question's passages;
+- ``ngram``: the same windows and sentence coverage over character bigrams (robust to inflection: 반포된 / 반포한);
+- ``kiwi`` (when kiwipiepy is importable at training): Kiwi's POS tags at the span's first and last character,
+  right after it, at the edges of the neighbouring tokens and at the start of each of its tokens (NNP|NNG),
+  whether both ends are morpheme boundaries (each crossed with the question type), and the window overlap of
+  content morphemes;
 - ``align``: question-to-sentence alignment — the distance to the nearest matching question word left and right
   (bucketed, crossed with the question type) and whether the question's words around its wh-word (``X는 [언제]
   Y했나``) surround the span (``X는 [1446년에] Y했다``);
@@ -429,7 +432,16 @@ class PassageTable:
 
 
 SPAN_TEMPLATES = ("suffix", "shape", "first", "last", "size", "before", "after", "prev", "next", "lead")
-KIWI_TEMPLATES = ("tag_first", "tag_last", "tag_after", "bounds", "tag_prev_token", "tag_next_token")
+KIWI_TEMPLATES = (
+    "tag_first",
+    "tag_last",
+    "tag_after",
+    "bounds",
+    "tag_prev_token",
+    "tag_next_token",
+    "tag_tokens",
+    "tag_prev_first",
+)
 
 
 def _sentence_bounds(texts: list[str], spans: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
@@ -565,7 +577,13 @@ def passage_table(texts: Sequence[str], settings: LexicalSettings, hasher: _Hash
                             # The neighbouring tokens' edges decide where a name starts and ends (앨버트 로젤리니).
                             prev_tag = tag_at[spans[i - 1][1] - 1] if i else "^"
                             next_tag = tag_at[spans[j + 1][0]] if j + 1 < n else "$"
-                            kiwi_rows.append((tag_at[s], tag_at[e - 1], after, bounds, prev_tag, next_tag))
+                            # The tags the span's tokens start with (NNP|NNG: a name and its title), and the one
+                            # the token before starts with.
+                            tokens_tags = "|".join(tag_at[spans[t][0]] for t in range(i, j + 1))
+                            prev_first = tag_at[spans[i - 1][0]] if i else "^"
+                            kiwi_rows.append(
+                                (tag_at[s], tag_at[e - 1], after, bounds, prev_tag, next_tag, tokens_tags, prev_first)
+                            )
                         else:
                             kiwi_rows.append(("",) * len(KIWI_TEMPLATES))
         tok_offsets.append(len(tok_start))
@@ -882,6 +900,7 @@ class FeatureBuilder:
                     cat("k:t:" + name, kiwi_cats[:, k], qtype)
             if "cross" in groups:
                 cat("k:seq", kiwi_cats[:, 0], kiwi_cats[:, 1], kiwi_cats[:, 2], qtype)
+                cat("k:l:tag_tokens", kiwi_cats[:, KIWI_TEMPLATES.index("tag_tokens")], qlast)
 
         def window_features(prefix: str, weight: np.ndarray, norm: np.ndarray) -> np.ndarray:
             cum = np.concatenate([[0.0], np.cumsum(weight)])
@@ -965,7 +984,7 @@ class FeatureBuilder:
             window_features("g", frac, np.ones(len(row_cand)))
             coverage_features("g", gram_cover, np.diff(qtable.gram_offsets)[q_of_pair].astype(np.float64))
         if self.use_kiwi:
-            matched, _, _ = _member_counts(
+            matched, _, morph_cover = _member_counts(
                 table.morph_offsets,
                 table.morphs,
                 pt_pair,
@@ -974,8 +993,15 @@ class FeatureBuilder:
                 qtable.morphs,
                 q_of_pair,
                 self.idf,
+                sentence_of_pt,
             )
             window_features("k", matched, norm)
+            q_morph_idf = np.bincount(
+                np.repeat(np.arange(len(qtable.morph_offsets) - 1), np.diff(qtable.morph_offsets)),
+                weights=self.idf(qtable.morphs),
+                minlength=len(qtable.morph_offsets) - 1,
+            )
+            coverage_features("k", morph_cover, q_morph_idf[q_of_pair])
         if "align" in groups and stem_weight is not None:
             hit_idx = np.where(stem_weight > 0, np.arange(len(stem_weight)), -1)
             prev_hit = np.maximum.accumulate(hit_idx) if len(hit_idx) else hit_idx

@@ -417,3 +417,24 @@ lexical_options = { max_iter = 30, hash_bits = 16 }
         assert row["extractive.epoch"] == "1"
     (model,) = (tmp_path / "out" / "cache" / "models").iterdir()
     assert is_lexical_store(model / "epoch-1")
+
+
+def test_reading_with_a_lexical_model_imports_no_torch(toy_model, tmp_path):
+    import subprocess
+    import sys
+
+    toy_model.save(tmp_path / "lex")
+    check = f"""
+import sys
+import numpy as np
+from odqa_core import plugins
+from odqa_core.types import Document, Question, RankedResults
+doc = Document("d", "이영희은 1923년에 부산에서 태어났다.")
+reader = plugins.create("reader", "extractive", {{"model": {str(tmp_path / "lex")!r}}})
+results = RankedResults(np.zeros((1, 1), np.int64), np.zeros((1, 1), np.float32), [doc])
+(predictions,) = reader.read([Question("q", "이영희은 몇 년에 태어났나?")], results, n_best=1)
+assert predictions[0].answer == "1923년", predictions
+assert "torch" not in sys.modules, "reading with a lexical model imported torch"
+"""
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, env={**os.environ})
+    assert done.returncode == 0, done.stderr
