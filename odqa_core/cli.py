@@ -217,6 +217,10 @@ def index(retriever_name, corpus, index_dir, analyzer, analyzer_options, model, 
     with output_lock(index_dir):  # a second 'odqa index' into the same directory fails now, not after indexing
         check_store_target(index_dir)
         documents = _load_corpus(corpus, split_words, stride, dedupe)
+        from odqa_core import data
+
+        if data.is_sample_corpus(documents):  # the bundled sample: the demo defaults 'odqa run' gives it
+            retriever = plugins.create("retriever", retriever_name, {**type(retriever).sample_defaults(), **opts})
         retriever.warm_up()
         retriever.index(documents)
         retriever.save(index_dir)

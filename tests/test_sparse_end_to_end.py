@@ -29,6 +29,27 @@ def test_main_job_on_the_bundled_sample(odqa, tmp_path):
     assert len(lines) == 107 and len(json.loads(lines[0])["hits"]) == 58
 
 
+def test_sample_defaults_to_character_bigrams_and_the_user_wins(odqa, tmp_path):
+    # Korean particles: on the sample "훈민정음이 반포된 해는 언제인가?" shares no whole word with its document
+    corpus = data.sample_corpus_path()
+    result = odqa(f"run --retriever bm25 --output-dir {tmp_path / 'run'}")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["components"]["bm25"]["analyzer"] == "char-ngram"
+    assert summary["retrieval"]["metrics"]["doc"]["acc@1"] >= 0.95
+    result = odqa(f"index --retriever bm25 --corpus {corpus} --index-dir {tmp_path / 'idx'}")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "idx" / "manifest.json").read_text())["config"]["analyzer"] == "char-ngram"
+    result = odqa(f"index --retriever bm25 --corpus {corpus} --index-dir {tmp_path / 'words'} --analyzer regex")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "words" / "manifest.json").read_text())["config"]["analyzer"] == "regex"
+    for index_dir, first in (("idx", "doc-004"), ("words", None)):
+        result = odqa(f"ask --index-dir {tmp_path / index_dir} --json '훈민정음이 반포된 해는 언제인가?'")
+        assert result.exit_code == 0, result.output
+        top = json.loads(result.output)[0]["passages"][0]
+        assert top["doc_id"] == first if first else top["score"] == 0.0  # whole words: no word in common
+
+
 def test_duplicate_documents_still_count_as_gold():
     documents = data.load_corpus(data.sample_corpus_path())
     merged = [d for d in documents if len(d.source_ids) > 1]
