@@ -98,7 +98,7 @@ def korquad_split(args: Any) -> tuple | None:
     fit = [q for q in train_qs if q.metadata["article"] < args.fit_articles]
     bm25 = plugins.create("retriever", "bm25", BM25)
     bm25.index(passages)
-    return passages, fit, dev, test, retrieve([bm25], None, test, max(KS), bar=False)
+    return passages, fit, dev, test, retrieve([bm25], None, test, max(args.ks), bar=False)
 
 
 def korquad(args: Any, payload: dict[str, Any]) -> None:
@@ -112,11 +112,12 @@ def korquad(args: Any, payload: dict[str, Any]) -> None:
 
     out = Path(args.out) / ("korquad" if args.fit_articles == 92 else f"korquad-fit{args.fit_articles}")
     passages, fit, dev, test, bm25_results = split
-    accuracy = evaluate_retrieval(test, hits_from_results(bm25_results), KS).to_json()["metrics"]["answer"]
-    inputs = {"gold": gold_results(test, passages), **{f"bm25 top-{k}": top(bm25_results, k) for k in KS}}
+    ks = args.ks
+    accuracy = evaluate_retrieval(test, hits_from_results(bm25_results), ks).to_json()["metrics"]["answer"]
+    inputs = {"gold": gold_results(test, passages), **{f"bm25 top-{k}": top(bm25_results, k) for k in ks}}
     payload["korquad"] = {
         "data": {"passages": len(passages), "fit_q": len(fit), "dev_q": len(dev), "test_q": len(test)},
-        "bm25_accuracy": {f"acc@{k}": accuracy[f"acc@{k}"] for k in KS},
+        "bm25_accuracy": {f"acc@{k}": accuracy[f"acc@{k}"] for k in ks},
         "models": [],
     }
     rows = []
@@ -299,7 +300,9 @@ def main() -> None:
         help="KorQuAD: train on the questions of the first N articles (92: the 300-question dev of articles 92-99 "
         "held out, as §7; 100: all of them, the dev then in training).",
     )
+    parser.add_argument("--ks", default=",".join(map(str, KS)), help="KorQuAD: BM25 depths read.")
     args = parser.parse_args()
+    args.ks = tuple(int(k) for k in args.ks.split(","))
     payload: dict[str, Any] = {
         "command": command_line(),
         "machine": machine(),

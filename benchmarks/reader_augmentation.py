@@ -98,23 +98,22 @@ def main() -> None:
         reader, factor = split_variant(name)
         line: list[Any] = [reader, factor]
         for mode, _, _ in MODES:
-            em, f = by_mode[mode]
-            line += [f"{em.mean():.1f}", f"{f.mean():.1f}"]
-            if factor != "baseline" and reader in scores:
-                diff = f - scores[reader][mode][1]
-                low, high = paired_interval(diff, args.resamples, args.seed)
-                deltas[(reader, factor, mode)] = (float(diff.mean()), low, high)
-                line.append(f"{diff.mean():+.1f} [{low:+.1f}, {high:+.1f}]")
-            else:
-                line.append("")
+            for m, values in (("EM", by_mode[mode][0]), ("F1", by_mode[mode][1])):
+                cell = f"{values.mean():.1f}"
+                if factor != "baseline" and reader in scores:
+                    diff = values - scores[reader][mode][0 if m == "EM" else 1]
+                    low, high = paired_interval(diff, args.resamples, args.seed)
+                    deltas[(reader, factor, mode, m)] = (float(diff.mean()), low, high)
+                    cell += f" ({diff.mean():+.1f} [{low:+.1f}, {high:+.1f}])"
+                line.append(cell)
         epoch = info[name]["epoch"]
         line += [str(epoch) if epoch not in (None, "") else "", f"{info[name]['train_s']:.0f}"]
         table.append(line)
-    header = ["reader", "variant", "gold EM", "gold F1", "Δ gold F1 [95 % CI]"]
-    header += ["top-5 EM", "top-5 F1", "Δ top-5 F1 [95 % CI]", "epoch", "train s"]
+    header = ["reader", "variant", "gold EM (Δ [95 % CI])", "gold F1 (Δ [95 % CI])"]
+    header += ["top-5 EM (Δ [95 % CI])", "top-5 F1 (Δ [95 % CI])", "epoch", "train s"]
     text = (
         f"# Reader augmentation: {len(scores)} variants, {len(questions)} questions ({metric} EM/F1)\n\n"
-        "Δ: the variant's F1 minus its reader's baseline on the same questions; 95 % paired bootstrap interval "
+        "Δ: the variant's EM or F1 minus its reader's baseline on the same questions; 95 % paired bootstrap interval "
         f"over questions ({args.resamples} resamples). `@seed43`: the baseline retrained with another seed.\n\n"
         + markdown_table(header, table)
         + "\n"
@@ -126,20 +125,25 @@ def main() -> None:
         plot(deltas, out / "plot-augmentation.png")
 
 
-def plot(deltas: dict[tuple[str, str, str], tuple[float, float, float]], path: Path) -> None:
+def plot(deltas: dict[tuple[str, str, str, str], tuple[float, float, float]], path: Path) -> None:
     from matplotlib.figure import Figure
 
-    readers = list(dict.fromkeys(r for r, _, _ in deltas))
-    factors = list(dict.fromkeys(f for _, f, _ in deltas))
-    fig = Figure(figsize=(9, 4.4), layout="constrained")
-    axes = fig.subplots(1, len(MODES), sharey=True)
+    readers = list(dict.fromkeys(k[0] for k in deltas))
+    factors = list(dict.fromkeys(k[1] for k in deltas))
+    fig = Figure(figsize=(10, 7.5), layout="constrained")
+    grid = fig.subplots(2, len(MODES), sharey="row")
     width = 0.8 / len(readers)
-    for ax, (mode, _, label) in zip(axes, MODES):
+    panels = [
+        (ax, metric, mode, label)
+        for row, metric in zip(grid, ("EM", "F1"))
+        for ax, (mode, _, label) in zip(row, MODES)
+    ]
+    for ax, metric, mode, label in panels:
         for i, reader in enumerate(readers):
             xs, ys, lows, highs = [], [], [], []
             for j, factor in enumerate(factors):
-                if (reader, factor, mode) in deltas:
-                    mean, low, high = deltas[(reader, factor, mode)]
+                if (reader, factor, mode, metric) in deltas:
+                    mean, low, high = deltas[(reader, factor, mode, metric)]
                     xs.append(j + (i - (len(readers) - 1) / 2) * width)
                     ys.append(mean)
                     lows.append(mean - low)
@@ -147,10 +151,10 @@ def plot(deltas: dict[tuple[str, str, str], tuple[float, float, float]], path: P
             ax.bar(xs, ys, width, yerr=[lows, highs], capsize=3, label=reader)
         ax.axhline(0, color="black", linewidth=0.8)
         ax.set_xticks(range(len(factors)), factors, rotation=20)
-        ax.set_title(f"Δ F1 vs the reader's baseline — {label}")
+        ax.set_title(f"Δ {metric} vs the reader's baseline — {label}")
         ax.grid(True, axis="y", alpha=0.3)
-    axes[0].set_ylabel("Δ F1 (points), 95 % paired bootstrap CI")
-    axes[0].legend(fontsize="small")
+        ax.set_ylabel(f"Δ {metric} (points), 95 % paired bootstrap CI")
+    grid[0][0].legend(fontsize="small")
     fig.savefig(path, format="png", dpi=110)
 
 

@@ -95,7 +95,7 @@ from odqa_core.pipeline import parse_options
     "lexical_options",
     multiple=True,
     metavar="KEY=VALUE",
-    help="With --model lexical: a setting of the lexical span scorer (l2=0.3, max_iter=150, "
+    help="With --model lexical: a setting of the lexical span scorer (l2=1.0, max_iter=150, "
     "features=span,cross,match,ngram,kiwi,align,passage, max_words=4, hash_bits=20).",
 )
 @click.option(

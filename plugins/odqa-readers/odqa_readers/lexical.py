@@ -71,6 +71,9 @@ STORE_KIND = "lexical-reader"
 STORE_NAME = "extractive"
 STORE_VERSION = 1
 
+#: The rank of a training passage the retriever did not return (a gold passage it missed).
+UNPLACED = -1
+
 FEATURE_GROUPS = ("span", "cross", "match", "ngram", "kiwi", "align", "passage")
 
 #: Korean endings a candidate's last token may lose: case particles, delimiters, copulas and their combinations.
@@ -236,7 +239,7 @@ class LexicalSettings:
     features: tuple[str, ...] = FEATURE_GROUPS
     max_words: int = 4
     hash_bits: int = 20
-    l2: float = 0.3
+    l2: float = 1.0
     max_iter: int = 150
     idf_bits: int = 18
     include_title: bool = False
@@ -1046,9 +1049,13 @@ class FeatureBuilder:
                 num(f"a:next{k}", a_next)
                 cat(f"a:pn{k}:t", a_prev.astype(np.uint64) * 2 + a_next.astype(np.uint64), qtype)
         if "passage" in groups:
-            rank_b = _bucket(rank[row_pair], (1, 2, 3, 5, 10, 20))
+            # A training passage the retriever did not return (rank UNPLACED) gets a rank bucket and gap of its own,
+            # which reading never meets.
+            unplaced = rank[row_pair] == UNPLACED
+            rank_b = np.where(unplaced, np.uint64(99), _bucket(rank[row_pair], (1, 2, 3, 5, 10, 20)))
             cat("p:rank", rank_b)
-            num("p:gap", score_gap[row_pair])
+            num("p:gap", np.where(unplaced, 0.0, score_gap[row_pair]))
+            num("p:unplaced", unplaced)
             if stem_weight is not None:
                 pair_match = np.bincount(pt_pair, weights=stem_weight, minlength=n_pairs) / q_norm_pair
                 num("p:match", pair_match[row_pair])
@@ -1454,8 +1461,9 @@ class LexicalTrainer:
         self.questions, self.retrieved = questions, retrieved
 
     def _placement(self) -> dict[tuple[str, str], tuple[int, float]]:
-        """(question id, document id) → (rank, score gap) in the question's retrieved list; a gold passage the
-        retriever missed ranks after the list, at the bottom score."""
+        """(question id, document id) → (rank, score gap) in the question's retrieved list. A gold passage the
+        retriever missed gets rank -1 (:data:`UNPLACED`): placed after the list it would always be a positive at
+        its bottom, and the rank and score features would learn that the bottom of a list is good."""
         placed: dict[tuple[str, str], tuple[int, float]] = {}
         if self.retrieved is None:
             return placed
@@ -1473,7 +1481,7 @@ class LexicalTrainer:
             spread = top - bottom
             for rank, (row, score) in enumerate(zip(indices[qi][valid].tolist(), row_scores.tolist())):
                 placed[(q.id, docs[row].id)] = (rank, (top - score) / spread if spread > 0 else 0.0)
-            placed[(q.id, "")] = (int(valid.sum()), 1.0 if spread > 0 else 0.0)
+            placed[(q.id, "")] = (UNPLACED, 0.0)
         return placed
 
     def run(self) -> dict[str, Any]:

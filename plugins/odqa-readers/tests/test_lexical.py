@@ -438,3 +438,30 @@ assert "torch" not in sys.modules, "reading with a lexical model imported torch"
 """
     done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, env={**os.environ})
     assert done.returncode == 0, done.stderr
+
+
+def test_a_gold_passage_the_retriever_missed_is_not_placed_at_the_bottom_of_the_list():
+    from types import SimpleNamespace
+
+    docs = corpus()
+    qs = questions(docs)[:2]
+    retrieved = RankedResults(
+        np.asarray([[3, 0, 5], [7, 8, -1]], np.int64), np.asarray([[9, 5, 1], [4, 2, 0]], np.float32), docs
+    )
+    trainer = lexical.LexicalTrainer([], [], docs, SimpleNamespace(), Path("."), echo=print, questions=qs)
+    trainer.retrieved = retrieved
+    placed = trainer._placement()
+    assert placed[(qs[0].id, "p0")] == (1, 0.5) and placed[(qs[0].id, "p5")] == (2, 1.0)
+    assert placed[(qs[1].id, "p8")] == (1, 1.0)
+    assert placed[(qs[1].id, "")] == (lexical.UNPLACED, 0.0)  # q1's gold p0 was not retrieved
+    # Reading never meets an unplaced passage; training gives it columns of its own.
+    settings = LexicalSettings(features=("passage",), hash_bits=16)
+    builder = lexical.FeatureBuilder(settings, lexical.idf_table([d.text for d in docs], 10), use_kiwi=False)
+    table = builder.passages([docs[0].text])
+    qtable = builder.questions([qs[1].text])
+    one = np.zeros(1, np.int64)
+    placed_rows, _, _ = builder.rows(table, qtable, one, one, np.asarray([2]), np.ones(1))
+    unplaced_rows, _, _ = builder.rows(table, qtable, one, one, np.asarray([lexical.UNPLACED]), np.ones(1))
+    column = numeric_column(builder, "p:unplaced")
+    assert (unplaced_rows.toarray()[:, column] == 1).all() and (placed_rows.toarray()[:, column] == 0).all()
+    assert (unplaced_rows.toarray()[:, numeric_column(builder, "p:gap")] == 0).all()
