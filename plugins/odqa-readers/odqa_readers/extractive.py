@@ -390,17 +390,20 @@ class ExtractiveReader(TransformerReader):
         scorer instead of a transformer; anything else as :meth:`TransformerReader.warm_up`."""
         if self.lexical is not None or self.network is not None:
             return
+        from odqa_readers.base import resolve_model
         from odqa_readers.lexical import LexicalModel, is_lexical_store
 
-        if self.model and is_lexical_store(self.model):
-            lexical = LexicalModel.load(self.model)
+        # The sample's demo model (trained and cached on first use) is a lexical store: resolve it first.
+        spec = str(resolve_model(self.model, self.name)) if self.model == "sample" else self.model
+        if spec and is_lexical_store(spec):
+            lexical = LexicalModel.load(spec)
             trained = lexical.settings.include_title
             if "include_title" in self._user_options and self.include_title != trained:
                 raise UsageError(
-                    f"{self._owner}: the lexical model {self.model} was trained with include_title={trained}; "
+                    f"{self._owner}: the lexical model {spec} was trained with include_title={trained}; "
                     "leave include_title unset"
                 )
-            self.include_title, self.source, self.lexical = trained, str(self.model), lexical
+            self.include_title, self.source, self.lexical = trained, str(spec), lexical
             return
         super().warm_up()
 
