@@ -196,6 +196,9 @@ def cli() -> None:
 def index(retriever_name, corpus, index_dir, analyzer, analyzer_options, model, options, split_words, stride, dedupe):
     """Build a retriever's index over a corpus and save it.
 
+    On the bundled sample's corpus the retriever gets the demo defaults 'odqa run' gives it (bm25/tfidf: the
+    char-ngram analyzer; dpr: model=sample, trained on first use) unless the options set them.
+
     \b
     Examples:
       odqa index --retriever bm25 --corpus wikipedia_documents.json --index-dir idx/bm25

@@ -195,18 +195,6 @@ def test_evaluate_accepts_the_words_sample_and_sample_train(odqa, tmp_path):
     assert_one_line_error(result, None, "sample line 1 column 1: malformed JSON")
 
 
-def test_summary_records_bm25_parameters_as_used(odqa, tmp_path):
-    from odqa_sparse.weighting import BM25_DEFAULTS
-
-    result = odqa(f"run --retriever bm25 --output-dir {tmp_path / 'out'} -o bm25.variant=lucene")
-    assert result.exit_code == 0, result.output
-    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    bm25 = summary["components"]["bm25"]
-    k1, b, delta = BM25_DEFAULTS["lucene"]
-    assert (bm25["variant"], bm25["k1"], bm25["b"], bm25["delta"]) == ("lucene", k1, b, delta)  # not null
-    assert summary["inputs"]["corpus"] == "sample" and summary["inputs"]["questions"] == "sample"
-
-
 def test_ask_on_a_stored_index_of_the_sample_fuses_it_like_a_run(odqa, tmp_path):
     index = tmp_path / "idx"
     assert odqa(f"index --retriever fake --corpus {data.sample_corpus_path()} --index-dir {index}").exit_code == 0

@@ -50,6 +50,18 @@ def test_sample_defaults_to_character_bigrams_and_the_user_wins(odqa, tmp_path):
         assert top["doc_id"] == first if first else top["score"] == 0.0  # whole words: no word in common
 
 
+def test_summary_records_bm25_parameters_as_used(odqa, tmp_path):
+    from odqa_sparse.weighting import BM25_DEFAULTS
+
+    result = odqa(f"run --retriever bm25 --output-dir {tmp_path / 'out'} -o bm25.variant=lucene")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    bm25 = summary["components"]["bm25"]
+    k1, b, delta = BM25_DEFAULTS["lucene"]
+    assert (bm25["variant"], bm25["k1"], bm25["b"], bm25["delta"]) == ("lucene", k1, b, delta)  # not null
+    assert summary["inputs"]["corpus"] == "sample" and summary["inputs"]["questions"] == "sample"
+
+
 def test_duplicate_documents_still_count_as_gold():
     documents = data.load_corpus(data.sample_corpus_path())
     merged = [d for d in documents if len(d.source_ids) > 1]

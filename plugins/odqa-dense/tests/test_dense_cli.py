@@ -116,7 +116,10 @@ def test_missing_model_is_a_one_line_error(tmp_path):
 
 
 def test_no_model_is_a_usage_error(tmp_path):
-    result = run_cli(f"index --retriever dpr --corpus {SAMPLE_CORPUS} --index-dir {tmp_path / 'index'}")
+    # on the bundled sample 'odqa index' would train the demo model (model=sample), as 'odqa run' does
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(json.dumps({"id": "a", "text": "한강은 서울을 지나 서해로 흐른다."}, ensure_ascii=False) + "\n")
+    result = run_cli(f"index --retriever dpr --corpus {corpus} --index-dir {tmp_path / 'index'}")
     assert_one_line_error(result, code=2, contains="needs a model")
     assert not (tmp_path / "index").exists()
 
