@@ -1489,8 +1489,8 @@ class LexicalTrainer:
         import time
 
         from odqa_core.data import gold_results
-        from odqa_core.qa_metrics import evaluate_predictions
         from odqa_core.storage import atomic_write_text
+        from odqa_readers.training import best_answer_metrics, training_report
 
         config = self.config
         settings = LexicalSettings.from_options(
@@ -1516,9 +1516,8 @@ class LexicalTrainer:
         train_s = time.perf_counter() - started
 
         def evaluate(questions: Sequence[Question]) -> dict[str, float]:
-            nbest = model.read(questions, gold_results(questions, self.documents), n_best=1)
-            predictions = {q.id: (p[0].answer if p else "") for q, p in zip(questions, nbest)}
-            report = evaluate_predictions(predictions, questions, config.metric).to_json()
+            gold = gold_results(questions, self.documents)
+            report = best_answer_metrics(model.read, questions, gold, config.metric)
             return {"exact_match": report["exact_match"], "f1": report["f1"]}
 
         row: dict[str, Any] = {"epoch": 1, "loss": model.info["loss"], "train_s": round(train_s, 2)}
@@ -1531,18 +1530,10 @@ class LexicalTrainer:
         model.save(self.output / "best", params=params)
         if config.keep_epochs:
             model.save(self.output / "epoch-1", params=params)
-        report = {
-            "config": config.to_json(),
-            "kind": "lexical",
-            "n_examples": len(self.examples),
-            "n_no_answer_examples": sum(not e.has_answer for e in self.examples),
-            "lexical": model.info,
-            "n_dev": len(self.dev),
-            "n_test": len(self.test),
-            "epochs": [row],
-            "best": {"epoch": 1, "metric": row["metric"]},
-            "done": True,
-        }
+        best = {"epoch": 1, "metric": row["metric"]}
+        report = training_report(
+            config, self.examples, self.dev, self.test, [row], best, True, kind="lexical", lexical=model.info
+        )
         atomic_write_text(self.output / "report.json", json.dumps(report, ensure_ascii=False, indent=1))
         self.echo(
             f"lexical reader: dev EM {row['dev']['exact_match']:.2f} F1 {row['dev']['f1']:.2f} "

@@ -283,9 +283,43 @@ def evaluate_reader(
 ) -> dict[str, Any]:
     """EM / F1 (percent) of the reader's best answer per question."""
     reader.network.eval()
-    nbest = reader.read(questions, results, n_best=1)
+    return best_answer_metrics(reader.read, questions, results, metric)
+
+
+def best_answer_metrics(
+    read: Callable[..., Sequence[Sequence[Any]]], questions: Sequence[Question], results: RankedResults, metric: str
+) -> dict[str, Any]:
+    """EM / F1 (percent) of the best answer ``read(questions, results, n_best=1)`` gives each question."""
+    nbest = read(questions, results, n_best=1)
     predictions = {q.id: (preds[0].answer if preds else "") for q, preds in zip(questions, nbest)}
     return evaluate_predictions(predictions, questions, metric).to_json()
+
+
+def training_report(
+    config: ReaderTrainConfig,
+    examples: Sequence[ReaderExample],
+    dev: Sequence[Question],
+    test: Sequence[Question],
+    history: list[dict[str, Any]],
+    best: dict[str, Any] | None,
+    done: bool,
+    **details: Any,
+) -> dict[str, Any]:
+    """A reader training's ``report.json`` (written atomically into ``config``'s output by the caller): the
+    settings, what was trained on, one row per epoch and the best one; ``details`` are the trainer's own."""
+    return {
+        "config": config.to_json(),
+        **details,
+        "n_examples": len(examples),
+        "n_no_answer_examples": sum(not e.has_answer for e in examples),
+        # Answers no longer among their question's gold answers: trimmed by strip_answer_particles.
+        "n_particle_stripped_answers": sum(e.has_answer and e.answer not in e.question.answers for e in examples),
+        "n_dev": len(dev),
+        "n_test": len(test),
+        "epochs": history,
+        "best": best,
+        "done": done,
+    }
 
 
 class ReaderTrainer:
@@ -366,21 +400,16 @@ class ReaderTrainer:
         return self._write_report(state, n, done=True)
 
     def _write_report(self, state: dict[str, Any], n_features: int, done: bool) -> dict[str, Any]:
-        report = {
-            "config": self.config.to_json(),
-            "n_examples": len(self.examples),
-            "n_no_answer_examples": sum(not e.has_answer for e in self.examples),
-            # Answers no longer among their question's gold answers: trimmed by strip_answer_particles.
-            "n_particle_stripped_answers": sum(
-                e.has_answer and e.answer not in e.question.answers for e in self.examples
-            ),
-            "n_features": n_features,
-            "n_dev": len(self.dev),
-            "n_test": len(self.test),
-            "epochs": state["history"],
-            "best": state["best"],
-            "done": done,
-        }
+        report = training_report(
+            self.config,
+            self.examples,
+            self.dev,
+            self.test,
+            state["history"],
+            state["best"],
+            done,
+            n_features=n_features,
+        )
         atomic_write_text(self.output / "report.json", json.dumps(report, ensure_ascii=False, indent=1))
         return report
 
