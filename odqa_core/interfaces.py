@@ -13,8 +13,6 @@ Conventions shared by all of them (Haystack's, roughly):
 from __future__ import annotations
 
 import inspect
-import json
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,30 +22,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from odqa_core.errors import UsageError
+from odqa_core.options import check_finite_options
 from odqa_core.storage import StoreReader, StoreWriter, open_store, write_store
 from odqa_core.types import Document, Prediction, Question, RankedResults
-
-
-def check_finite_options(options: Mapping[str, Any], where: str = "") -> None:
-    """Refuse a NaN or infinite number in option values (nested lists and tables included), naming the option.
-
-    JSON (``-o k1=Infinity``) and TOML (``k1 = inf``) both spell them, and no option means them: they only
-    turn every score into NaN downstream.
-    """
-
-    def bad(value: Any) -> Any:
-        if isinstance(value, float) and not math.isfinite(value):
-            return value
-        items = value.values() if isinstance(value, Mapping) else value if isinstance(value, (list, tuple)) else ()
-        return next((found for found in map(bad, items) if found is not None), None)
-
-    for key, value in options.items():
-        found = bad(value)
-        if found is not None:
-            raise UsageError(
-                f"{where + ': ' if where else ''}option {key!r} must be a finite number, got "
-                f"{json.dumps(found)}{'' if found is value else f' in {json.dumps(value)}'}"
-            )
 
 
 class Component:

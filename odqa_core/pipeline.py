@@ -18,7 +18,8 @@ import numpy as np
 from odqa_core import plugins
 from odqa_core.errors import UsageError
 from odqa_core.evaluation import DEFAULT_KS, RetrievalReport, evaluate_retrieval, hits_from_results
-from odqa_core.interfaces import Fuser, Postprocessor, Reader, Retriever, check_finite_options
+from odqa_core.interfaces import Fuser, Postprocessor, Reader, Retriever
+from odqa_core.options import check_finite_options, parse_ks, parse_options  # noqa: F401 - re-exported
 from odqa_core.progress import progress
 from odqa_core.qa_metrics import evaluate_predictions
 from odqa_core.runs import write_run
@@ -73,35 +74,6 @@ def retrieve(
     return search_in_batches(
         lambda texts, n: fuse(retrievers, texts, n), questions, k, batch_size, "fuse" if bar else ""
     )
-
-
-def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
-    """``["k1=1.2", "analyzer=kiwi", "tags=[\\"NNG\\"]"]`` → dict; values are JSON when they parse as JSON.
-
-    A non-finite number (``Infinity``, ``-Infinity``, ``NaN``, ``1e999``) is refused, anywhere in the value.
-    """
-    options: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"option {pair!r} is not of the form key=value")
-        try:
-            options[key.strip()] = json.loads(value)
-        except ValueError:
-            options[key.strip()] = value
-    check_finite_options(options)
-    return options
-
-
-def parse_ks(value: str, flag: str = "--k") -> tuple[int, ...]:
-    """``"1,5,20"`` → ``(1, 5, 20)``: evaluation cut-offs given on the command line."""
-    try:
-        ks = tuple(int(k) for k in value.split(",") if k.strip())
-    except ValueError:
-        raise UsageError(f"{flag} expects comma-separated integers, got {value!r}") from None
-    if not ks or min(ks) < 1:
-        raise UsageError(f"{flag} expects positive integers, got {value!r}")
-    return ks
 
 
 def split_stage_options(options: Mapping[str, Any], stages: Sequence[str], default: str) -> dict[str, dict]:
