@@ -9,7 +9,8 @@ directories.
   created or changed in the working tree fails the session, naming the paths. ``ODQA_TEST_TREE_CHECK=0`` turns
   this off, e.g. for a run while files are being edited by hand.
 
-It lives at the repository root (pytest's rootdir) so that it applies to ``tests/`` and to every plugin's tests.
+It also gives every test the ``korquad_path`` fixture (a test that needs the KorQuAD dev set skips cleanly without
+it). It lives at the repository root (pytest's rootdir) so that it applies to ``tests/`` and to every plugin's tests.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent
+KORQUAD = ROOT.parent / "shared" / "data" / "korquad" / "KorQuAD_v1.0_dev.json"
 
 
 def working_tree_status(root: Path = ROOT) -> set[str] | None:
@@ -76,3 +78,11 @@ def _cache_in_tmp(tmp_path_factory):
 def _run_in_tmp_path(tmp_path, monkeypatch):
     """The current directory of every test is its own ``tmp_path``."""
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def korquad_path() -> Path:
+    """The KorQuAD 1.0 dev set beside the checkout (never copied into it); the test is skipped without it."""
+    if not KORQUAD.is_file():
+        pytest.skip(f"KorQuAD dev set not found at {KORQUAD}")
+    return KORQUAD

@@ -1,7 +1,9 @@
-"""Helpers shared by the benchmark scripts: machine description, KorQuAD location, timing and memory."""
+"""Helpers shared by the benchmark scripts: their argument parser and run header (command, machine, versions,
+code), KorQuAD's location and splits, the settings several benchmarks compare against, timing, memory and output."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -16,6 +18,15 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_KORQUAD = "../shared/data/korquad/KorQuAD_v1.0_dev.json"  # relative to the repository root
 DEFAULT_OUT = "/tmp/odqa-bench"
+#: The DPR checkpoint ``korquad_fusion.py`` trains (with its default ``--out``), reused by later benchmarks.
+FUSION_DPR = f"{DEFAULT_OUT}/fusion/dpr/best"
+#: BM25 lucene over character bigrams: the best sparse setting of ``korquad_retrieval.py``, the BM25 that the
+#: KorQuAD dense, fusion and reader benchmarks run beside their models.
+BM25_LUCENE_BIGRAMS = {"variant": "lucene", "analyzer": "char-ngram", "analyzer_options": {"n": 2}}
+#: KorQuAD's reader protocol: readers train on the questions of the articles before this one and select their
+#: epoch on (at most) ``EPOCH_SELECTION_QUESTIONS`` questions of the articles from it to the 100th.
+FIT_ARTICLES = 92
+EPOCH_SELECTION_QUESTIONS = 300
 
 SINGLE_THREAD_ENV = {
     "NUMBA_NUM_THREADS": "1",
@@ -33,6 +44,32 @@ def single_thread_env() -> None:
         os.environ.setdefault(key, value)
 
 
+def benchmark_parser(
+    doc: str | None, *, korquad: bool = False, out: str | None = None, render: str | None = None
+) -> argparse.ArgumentParser:
+    """The scripts' argument parser: ``doc`` (the script's docstring, its protocol) as ``--help``; ``--korquad``
+    for a script that reads KorQuAD; ``--out`` defaulting to the subdirectory ``out`` of :data:`DEFAULT_OUT`
+    (``""``: :data:`DEFAULT_OUT` itself) for a script that writes there; ``--render`` for a script whose result
+    file (``render``, e.g. ``korquad_fusion.json``) can be printed again as Markdown (see :func:`print_rendered`)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    if korquad:
+        parser.add_argument("--korquad", default=None, help=f"KorQuAD 1.0 dev JSON (default {DEFAULT_KORQUAD})")
+    if out is not None:
+        default = f"{DEFAULT_OUT}/{out}" if out else DEFAULT_OUT
+        parser.add_argument("--out", default=default, help="Scratch directory for results (never the repository).")
+    if render is not None:
+        parser.add_argument("--render", default=None, help=f"Only print the Markdown of a {render}.")
+    return parser
+
+
+def print_rendered(args: argparse.Namespace, render: Callable[[Any], str]) -> bool:
+    """With ``--render FILE``: print ``render`` of that result file and return True (the script stops there)."""
+    if not args.render:
+        return False
+    print(render(json.loads(Path(args.render).read_text())))
+    return True
+
+
 def korquad_path(option: str | None) -> Path:
     """The KorQuAD file: the option as given (absolute, or relative to the cwd then the repository root)."""
     p = Path(option or DEFAULT_KORQUAD)
@@ -42,11 +79,73 @@ def korquad_path(option: str | None) -> Path:
 
 
 def require_korquad(option: str | None) -> Path | None:
+    """The KorQuAD file, or None (with a message saying how to point at it) when it is absent: skip the part."""
     p = korquad_path(option)
     if not p.is_file():
         print(f"KorQuAD not found at {p} (pass --korquad PATH); skipping the KorQuAD part.")
         return None
     return p
+
+
+def korquad_split(path: Path) -> tuple[list, list, list, list]:
+    """``(contexts, passages, train, test)`` by the conventions of ../shared/data/korquad/README.md: the distinct
+    contexts (document level), their consecutive 30-word windows (passage level), the questions of the first 100
+    articles (file order) to train on and those of the last 40 to evaluate on."""
+    from odqa_core import data
+
+    docs = data.load_corpus(path)
+    passages = data.split_passages(docs, 30)
+    questions = data.load_questions(path)
+    train = [q for q in questions if q.metadata["article"] < 100]
+    test = [q for q in questions if q.metadata["article"] >= 100]
+    return docs, passages, train, test
+
+
+def epoch_selection_split(train: list, fit_articles: int = FIT_ARTICLES) -> tuple[list, list]:
+    """``(fit, dev)`` of KorQuAD's training questions for a reader: it trains on the questions of the first
+    ``fit_articles`` articles and selects its epoch on questions held out by article (never the evaluation ones)."""
+    dev = [q for q in train if q.metadata["article"] >= FIT_ARTICLES][:EPOCH_SELECTION_QUESTIONS]
+    fit = [q for q in train if q.metadata["article"] < fit_articles]
+    return fit, dev
+
+
+def sample_reading_inputs(k: int = 5) -> tuple[list, list, list, Any, Any]:
+    """The bundled sample as the reader benchmarks read it: ``(corpus, training questions, evaluation questions,
+    the evaluation questions' gold passages, their BM25 top k)``."""
+    from odqa_core import data, plugins
+    from odqa_core.data import gold_results
+    from odqa_core.pipeline import retrieve
+
+    documents = data.load_corpus(data.sample_corpus_path())
+    train = data.load_questions(data.sample_train_questions_path())
+    test = data.load_questions(data.sample_questions_path())
+    bm25 = plugins.create("retriever", "bm25")
+    bm25.index(documents)
+    return documents, train, test, gold_results(test, documents), retrieve([bm25], None, test, k, bar=False)
+
+
+def top_k(results: Any, k: int) -> Any:
+    """The first ``k`` hits of every question of ``results`` (a ``RankedResults``)."""
+    from odqa_core.types import RankedResults
+
+    return RankedResults(results.indices[:, :k], results.scores[:, :k], results.documents)
+
+
+def best_answer_report(questions: list, nbest: list) -> Any:
+    """EM / F1 of each question's best answer in ``nbest`` (one list of predictions per question; a question
+    without one scores 0), as ``odqa evaluate`` computes them."""
+    from odqa_core.qa_metrics import evaluate_predictions
+
+    return evaluate_predictions({q.id: (p[0].answer if p else "") for q, p in zip(questions, nbest)}, questions)
+
+
+def import_now(*modules: str) -> None:
+    """Import the code a long run will use before it starts, so that editing the sources while it goes on cannot
+    mix versions."""
+    import importlib
+
+    for module in modules:
+        importlib.import_module(module)
 
 
 def machine() -> dict[str, Any]:
@@ -72,8 +171,12 @@ def machine() -> dict[str, Any]:
         "gpu": "none",
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "date_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "date_utc": utc_now(),
     }
+
+
+def utc_now() -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
 
 
 def versions(*names: str) -> dict[str, str]:
@@ -104,6 +207,36 @@ def source_state(path: str = "plugins/odqa-sparse/odqa_sparse") -> str:
     return f"{path} at {commit or 'no commit'}" + (" + uncommitted changes" if dirty else "")
 
 
+def run_header(source: str, *packages: str) -> dict[str, Any]:
+    """What every result file starts with: the command, the machine, the versions of ``packages`` and the state of
+    the code measured (``source``, a path in the repository)."""
+    return {
+        "command": command_line(),
+        "machine": machine(),
+        "versions": versions(*packages),
+        "source": source_state(source),
+    }
+
+
+def header_lines(header: dict[str, Any]) -> str:
+    """A run header as printed before a script's results: command, machine, versions and code, one a line."""
+    return f"{header['command']}\n{header['machine']}\n{header['versions']}\n{header['source']}\n"
+
+
+def markdown_header(header: dict[str, Any]) -> str:
+    """A run header as the first lines of a Markdown copy of the tables: date, machine, code, then the command."""
+    m = header["machine"]
+    return (
+        f"{m['date_utc']}; {m['cpu']}, {m['cores']} cores, {m['ram_gb']} GB RAM, no GPU; {header['source']}\n\n"
+        f"`{header['command']}`\n\n"
+    )
+
+
+def headline(header: dict[str, Any]) -> str:
+    """A run header in one line: date, command, code."""
+    return f"{header['machine']['date_utc']}; `{header['command']}`; {header['source']}"
+
+
 def peak_rss_mb() -> float:
     """Peak resident set size of this process so far (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -129,12 +262,23 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def write_json(out_dir: str, name: str, payload: Any) -> Path:
+def write_json(out_dir: str | Path, name: str, payload: Any) -> Path:
+    return write_text(out_dir, name, json.dumps(payload, indent=2, ensure_ascii=False, default=str))
+
+
+def write_text(out_dir: str | Path, name: str, text: str) -> Path:
+    """``text`` written to ``out_dir/name`` (UTF-8), the directory made if needed."""
     path = Path(out_dir)
     path.mkdir(parents=True, exist_ok=True)
     file = path / name
-    file.write_text(json.dumps(payload, indent=2, ensure_ascii=False, default=str))
+    file.write_text(text, encoding="utf-8")
     return file
+
+
+def show_markdown(out_dir: str | Path, name: str, text: str) -> None:
+    """Print a script's Markdown tables and keep a copy as ``out_dir/name``."""
+    write_text(out_dir, name, text)
+    print(text)
 
 
 def command_line() -> str:

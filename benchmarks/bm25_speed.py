@@ -51,19 +51,19 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (  # noqa: E402
-    DEFAULT_OUT,
     SINGLE_THREAD_ENV,
-    command_line,
+    benchmark_parser,
     current_rss_mb,
-    machine,
+    header_lines,
+    markdown_header,
     markdown_table,
     median,
     peak_rss_mb,
     require_korquad,
+    run_header,
     single_thread_env,
-    source_state,
-    versions,
     write_json,
+    write_text,
 )
 
 SYSTEMS = ("odqa", "odqa-eps0", "odqa-exhaustive", "bm25s-numba", "bm25s-numpy", "rank-bm25")
@@ -518,8 +518,7 @@ def targets(results: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--korquad", default=None, help="KorQuAD 1.0 dev JSON (default ../shared/data/korquad/...)")
+    parser = benchmark_parser(__doc__, korquad=True, out="")
     parser.add_argument("--corpora", default="korquad,synthetic", help="comma list of korquad, synthetic, none")
     parser.add_argument("--passages", type=int, default=100_000, help="synthetic corpus size")
     parser.add_argument("--queries", type=int, default=1_000, help="synthetic queries")
@@ -533,7 +532,6 @@ def main() -> None:
     parser.add_argument("--scale-systems", default="odqa,bm25s")
     parser.add_argument("--scale-reps", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per worker subprocess")
-    parser.add_argument("--out", default=DEFAULT_OUT)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -547,13 +545,9 @@ def main() -> None:
 
     out = Path(args.out) / "bm25_speed"
     out.mkdir(parents=True, exist_ok=True)
-    info = {
-        "command": command_line(),
-        "machine": machine(),
-        "code": source_state(),
-        "versions": versions("odqa", "odqa-sparse", "bm25s", "rank-bm25", "numba", "numpy", "scipy"),
-    }
-    print(f"{info['command']}\n{info['machine']}\n{info['versions']}\n{info['code']}\n", flush=True)
+    packages = ("odqa", "odqa-sparse", "bm25s", "rank-bm25", "numba", "numpy", "scipy")
+    info = run_header("plugins/odqa-sparse/odqa_sparse", *packages)
+    print(header_lines(info), flush=True)
     systems = [s for s in args.systems.split(",") if s]
     summary: dict[str, Any] = {"info": info, "corpora": {}, "scale": {}}
     tables = []
@@ -690,12 +684,7 @@ def main() -> None:
         summary["scale"] = {"results": scale, "targets": lines}
 
     file = write_json(str(out.parent), "bm25_speed.json", summary)
-    (out.parent / "bm25_speed.md").write_text(
-        f"{info['machine']['date_utc']}; {info['machine']['cpu']}, {info['machine']['cores']} cores, "
-        f"{info['machine']['ram_gb']} GB RAM, no GPU; {info['code']}\n\n`{info['command']}`\n\n"
-        + "\n\n".join(tables)
-        + "\n"
-    )
+    write_text(out.parent, "bm25_speed.md", markdown_header(info) + "\n\n".join(tables) + "\n")
     print(f"wrote {file} and {out.parent / 'bm25_speed.md'}")
 
 

@@ -19,25 +19,13 @@ and passages/s is compared.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
-    DEFAULT_OUT,
-    command_line,
-    machine,
-    markdown_table,
-    median,
-    require_korquad,
-    source_state,
-    timed,
-    versions,
-    write_json,
-)
+from _common import benchmark_parser, markdown_table, median, require_korquad, run_header, timed, write_json  # noqa: E402
 
 
 def padded_batches(encoder, texts, max_length: int, batch_size: int):
@@ -62,9 +50,7 @@ def padded_batches(encoder, texts, max_length: int, batch_size: int):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--korquad", default=None)
-    parser.add_argument("--out", default=f"{DEFAULT_OUT}/dense-encoding")
+    parser = benchmark_parser(__doc__, korquad=True, out="dense-encoding")
     parser.add_argument("--sizes", default="tiny,mini")
     parser.add_argument("--n", type=int, default=2000, help="Passages encoded by the batched methods.")
     parser.add_argument("--naive-n", type=int, default=300, help="Passages encoded by the naive loop.")
@@ -79,9 +65,9 @@ def main() -> None:
     if path is None:
         return
     import numpy as np
-    from odqa_dense import hf
-    from odqa_dense.bootstrap import bootstrap_encoder
     from odqa_dense.encoder import BiEncoder, passage_texts
+    from odqa_transformers import hf
+    from odqa_transformers.bootstrap import bootstrap_encoder
 
     from odqa_core import data
 
@@ -94,10 +80,7 @@ def main() -> None:
     precision = hf.resolve_precision(args.precision, device)
 
     results = {
-        "command": command_line(),
-        "machine": machine(),
-        "versions": versions("torch", "transformers", "tokenizers"),
-        "source": source_state("plugins/odqa-dense/odqa_dense"),
+        **run_header("plugins/odqa-dense/odqa_dense", "torch", "transformers", "tokenizers"),
         "device": str(device),
         "precision": precision,
         "args": vars(args),

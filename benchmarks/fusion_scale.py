@@ -35,16 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
-    DEFAULT_OUT,
-    command_line,
-    machine,
-    markdown_table,
-    median,
-    source_state,
-    versions,
-    write_json,
-)
+from _common import benchmark_parser, markdown_table, median, run_header, write_json  # noqa: E402
 
 METHODS = ("naive", "naive-argpartition", "odqa")
 LAMBDA = 1.1
@@ -70,8 +61,8 @@ def reset_peak() -> bool:
 
 
 def build(args: Any) -> dict[str, Any]:
-    from odqa_dense.bootstrap import bootstrap_encoder
     from odqa_dense.encoder import BiEncoder
+    from odqa_transformers.bootstrap import bootstrap_encoder
     from synthetic import generate, generate_queries
 
     from odqa_core import Document, plugins
@@ -179,8 +170,7 @@ def agreement(out: Path) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default=f"{DEFAULT_OUT}/fusion-scale")
+    parser = benchmark_parser(__doc__, out="fusion-scale")
     parser.add_argument("--passages", type=int, default=60_000)
     parser.add_argument("--queries", type=int, default=600)
     parser.add_argument("--vocab", type=int, default=50_000)
@@ -198,10 +188,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {
-        "command": command_line(),
-        "machine": machine(),
-        "versions": versions("numpy", "torch", "faiss-cpu", "numba"),
-        "source": source_state("plugins/odqa-fusion/odqa_fusion"),
+        **run_header("plugins/odqa-fusion/odqa_fusion", "numpy", "torch", "faiss-cpu", "numba"),
         "args": vars(args),
     }
     stamp = out / "built.json"

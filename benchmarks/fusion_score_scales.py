@@ -9,7 +9,6 @@ over ``\\w+`` words.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -17,21 +16,27 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import DEFAULT_OUT, command_line, machine, markdown_table, require_korquad  # noqa: E402
-from korquad_dense import load_split  # noqa: E402
+from _common import (  # noqa: E402
+    FUSION_DPR,
+    benchmark_parser,
+    command_line,
+    korquad_split,
+    markdown_table,
+    require_korquad,
+    utc_now,
+)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--korquad", default=None)
-    parser.add_argument("--model", default=f"{DEFAULT_OUT}/fusion/dpr/best")
+    parser = benchmark_parser(__doc__, korquad=True)
+    parser.add_argument("--model", default=FUSION_DPR)
     args = parser.parse_args()
     path = require_korquad(args.korquad)
     if path is None:
         return
     from odqa_core import plugins
 
-    _, passages, _, test = load_split(path)
+    _, passages, _, test = korquad_split(path)
     queries = [q.text for q in test]
     dpr = plugins.create("retriever", "dpr", {"model": args.model, "passage_max_length": 128})
     bm25 = plugins.create("retriever", "bm25", {})
@@ -42,7 +47,7 @@ def main() -> None:
         ranked = -np.sort(-scores, axis=1)
         stats = [ranked[:, 0], ranked[:, 19], ranked[:, 99], scores.mean(axis=1), scores.std(axis=1)]
         rows.append([label, *(f"{np.median(x):.2f}" for x in stats)])
-    print(f"{machine()['date_utc']}; `{command_line()}`; {len(queries)} questions × {len(passages)} passages\n")
+    print(f"{utc_now()}; `{command_line()}`; {len(queries)} questions × {len(passages)} passages\n")
     print(markdown_table(["retriever", "1st", "20th", "100th", "corpus mean", "corpus std"], rows))
 
 

@@ -30,7 +30,6 @@ and ``korquad_dense.json`` with every number printed.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import sys
@@ -41,28 +40,17 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (  # noqa: E402
-    DEFAULT_OUT,
-    command_line,
-    machine,
+    BM25_LUCENE_BIGRAMS,
+    benchmark_parser,
+    korquad_split,
     markdown_table,
     require_korquad,
-    source_state,
-    versions,
+    run_header,
+    show_markdown,
     write_json,
 )
 
 KS = (1, 5, 20, 100)
-
-
-def load_split(path: Path) -> tuple[list, list, list, list]:
-    from odqa_core import data
-
-    docs = data.load_corpus(path)
-    passages = data.split_passages(docs, 30)
-    questions = data.load_questions(path)
-    train = [q for q in questions if q.metadata["article"] < 100]
-    test = [q for q in questions if q.metadata["article"] >= 100]
-    return docs, passages, train, test
 
 
 def metrics_row(report_metrics: dict[str, dict[str, float]], hit: str) -> dict[str, float]:
@@ -77,7 +65,7 @@ def bm25_rows(docs: list, passages: list, test: list) -> list[dict[str, Any]]:
     rows = []
     for label, options in (
         ("bm25 okapi, regex words", {}),
-        ("bm25 lucene, char bigrams", {"variant": "lucene", "analyzer": "char-ngram", "analyzer_options": {"n": 2}}),
+        ("bm25 lucene, char bigrams", BM25_LUCENE_BIGRAMS),
     ):
         for level, corpus, hit in (("document", docs, "doc"), ("passage", passages, "answer")):
             retriever = plugins.create("retriever", "bm25", options)
@@ -216,10 +204,12 @@ def held_out_loss(encoder: Any, config: Any, passages: list, examples: Any) -> f
 
     import numpy as np
     import torch
-    from odqa_dense.training import Trainer
+    from odqa_dense.training import BiEncoderTrainingLoop
 
     with tempfile.TemporaryDirectory() as scratch:
-        trainer = Trainer(encoder, passages, examples, [], config, Path(scratch), echo=lambda message: None)
+        trainer = BiEncoderTrainingLoop(
+            encoder, passages, examples, [], config, Path(scratch), echo=lambda message: None
+        )
         q_rows = encoder.tokenize(examples.questions, config.query_max_length)
         order = np.random.default_rng([config.seed, 0]).permutation(len(examples))
         was_training = [m.training for m in encoder.modules()]
@@ -507,9 +497,7 @@ def render_markdown(results: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--korquad", default=None)
-    parser.add_argument("--out", default=f"{DEFAULT_OUT}/dense")
+    parser = benchmark_parser(__doc__, korquad=True, out="dense")
     parser.add_argument("--sizes", default="tiny,mini", help="Bootstrap sizes for the per-epoch runs.")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--folds", type=int, default=5, help="0 skips the k-fold part.")
@@ -555,12 +543,9 @@ def main() -> None:
     from odqa_dense.training import TrainConfig, train_dpr
 
     out = Path(args.out)
-    docs, passages, train, test = load_split(path)
+    docs, passages, train, test = korquad_split(path)
     results: dict[str, Any] = {
-        "command": command_line(),
-        "machine": machine(),
-        "versions": versions("torch", "transformers", "faiss-cpu", "tokenizers"),
-        "source": source_state("plugins/odqa-dense/odqa_dense"),
+        **run_header("plugins/odqa-dense/odqa_dense", "torch", "transformers", "faiss-cpu", "tokenizers"),
         "data": {"documents": len(docs), "passages": len(passages), "train_q": len(train), "test_q": len(test)},
         "args": vars(args),
     }
@@ -650,9 +635,7 @@ def main() -> None:
             "wall_s": round(time.perf_counter() - started, 1),
         }
     write_json(args.out, "korquad_dense.json", results)
-    markdown = render_markdown(results)
-    (out / "korquad_dense.md").write_text(markdown, encoding="utf-8")
-    print(markdown)
+    show_markdown(out, "korquad_dense.md", render_markdown(results))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ of ../shared/data/korquad/README.md and the DPR benchmark (``korquad_dense.py``)
 Rows: each retriever alone; ``sequential`` (BM25 top 100 → DPR); ``cross`` ``whole`` and ``union`` (depth 2000,
 missing = list minimum) with λ = 1.1 on DPR and each normalization (and, z-scored, the other two missing-score
 policies); ``rrf`` (k = 60, depth 1000); and
-``cross`` ``whole`` with λ and normalization **tuned on the training questions** with ``odqa_core.tuning``
+``cross`` ``whole`` with λ and normalization **tuned on the training questions** with ``odqa_experiments.tuning``
 (the evaluation questions never choose a setting). A second table shows λ's effect on the evaluation questions.
 Metrics: top-1/5/20/100 accuracy and MRR@10.
 
@@ -24,7 +24,6 @@ Everything goes to ``--out`` (scratch): the DPR checkpoint and indexes, ``korqua
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -34,23 +33,21 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (  # noqa: E402
-    DEFAULT_OUT,
-    command_line,
-    machine,
+    BM25_LUCENE_BIGRAMS,
+    benchmark_parser,
+    import_now,
+    korquad_split,
     markdown_table,
+    print_rendered,
     require_korquad,
-    source_state,
-    versions,
+    run_header,
+    show_markdown,
     write_json,
 )
-from korquad_dense import load_split  # noqa: E402
 
 KS = (1, 5, 10, 20, 100)
 SHOWN = ("acc@1", "acc@5", "acc@20", "acc@100", "mrr@10")
-SPARSE = {
-    "okapi words": {},
-    "lucene bigrams": {"variant": "lucene", "analyzer": "char-ngram", "analyzer_options": {"n": 2}},
-}
+SPARSE = {"okapi words": {}, "lucene bigrams": BM25_LUCENE_BIGRAMS}
 NORMALIZATIONS = ("none", "min-max", "z-score")
 LAMBDAS = (0.0, 0.01, 0.03, 0.1, 0.3, 0.5, 1.0, 1.1, 2.0, 3.0, 5.0, 10.0, 30.0, 100.0)
 
@@ -78,10 +75,11 @@ def train_model(passages: list, train: list, test: list, out: Path, args: Any) -
 
 
 def fused_rows(level: str, corpus: list, test: list, train: list, model: str, args: Any, out: dict) -> None:
+    from odqa_experiments.tuning import CachedRetriever, tune_fuser
+
     from odqa_core import plugins
     from odqa_core.evaluation import evaluate_retrieval, hits_from_results
     from odqa_core.pipeline import retrieve
-    from odqa_core.tuning import CachedRetriever, tune_fuser
 
     hit = "doc" if level == "document" else "answer"
     max_length = args.doc_max_length if level == "document" else 128
@@ -200,39 +198,31 @@ def render(results: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--korquad", default=None)
-    parser.add_argument("--out", default=f"{DEFAULT_OUT}/fusion")
+    parser = benchmark_parser(__doc__, korquad=True, out="fusion", render="korquad_fusion.json")
     parser.add_argument("--model", default=None, help="A DPR checkpoint to use instead of training the bootstrap.")
     parser.add_argument("--size", default="tiny", help="Bootstrap size when training.")
     parser.add_argument("--epochs", type=int, default=1, help="Supervised epochs after ICT when training.")
     parser.add_argument("--doc-max-length", type=int, default=384)
     parser.add_argument("--levels", default="document,passage")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--render", default=None, help="Only print the Markdown of a korquad_fusion.json.")
     args = parser.parse_args()
-    if args.render:
-        print(render(json.loads(Path(args.render).read_text())))
+    if print_rendered(args, render):
         return
     path = require_korquad(args.korquad)
     if path is None:
         return
-    # Everything imported now, so that editing the sources while this long run goes on cannot mix versions.
-    import odqa_dense.retriever  # noqa: F401
-    import odqa_dense.training  # noqa: F401
-    import odqa_fusion.fusers  # noqa: F401
-    import odqa_sparse.retrievers  # noqa: F401
-
-    import odqa_core.tuning  # noqa: F401
-
+    import_now(
+        "odqa_dense.retriever",
+        "odqa_dense.training",
+        "odqa_experiments.tuning",
+        "odqa_fusion.fusers",
+        "odqa_sparse.retrievers",
+    )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    docs, passages, train, test = load_split(path)
+    docs, passages, train, test = korquad_split(path)
     results: dict[str, Any] = {
-        "command": command_line(),
-        "machine": machine(),
-        "versions": versions("torch", "transformers", "faiss-cpu", "numba"),
-        "source": source_state("plugins/odqa-fusion/odqa_fusion"),
+        **run_header("plugins/odqa-fusion/odqa_fusion", "torch", "transformers", "faiss-cpu", "numba"),
         "data": {"documents": len(docs), "passages": len(passages), "train_q": len(train), "test_q": len(test)},
         "args": vars(args),
         "rows": [],
@@ -247,9 +237,7 @@ def main() -> None:
         corpus = docs if level == "document" else passages
         fused_rows(level, corpus, test, train, model, args, results)
         write_json(args.out, "korquad_fusion.json", results)
-    markdown = render(results)
-    (out / "korquad_fusion.md").write_text(markdown, encoding="utf-8")
-    print(markdown)
+    show_markdown(out, "korquad_fusion.md", render(results))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ Everything goes to ``--out`` (scratch): indexes, checkpoints, ``korquad_reader.j
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
@@ -34,18 +33,22 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (  # noqa: E402
-    DEFAULT_OUT,
-    command_line,
-    machine,
+    BM25_LUCENE_BIGRAMS,
+    FUSION_DPR,
+    benchmark_parser,
+    best_answer_report,
+    epoch_selection_split,
+    import_now,
+    korquad_split,
     markdown_table,
+    print_rendered,
     require_korquad,
-    source_state,
-    versions,
+    run_header,
+    show_markdown,
+    top_k,
     write_json,
 )
-from korquad_dense import load_split  # noqa: E402
 
-BM25 = {"variant": "lucene", "analyzer": "char-ngram", "analyzer_options": {"n": 2}}
 POSTS = ("clean", "strip-particles", "vote")
 
 
@@ -69,7 +72,7 @@ def retrieval(passages: list, train: list, test: list, dpr_model: str, args: Any
     from odqa_core.pipeline import retrieve
 
     k = max(args.ks)
-    bm25 = plugins.create("retriever", "bm25", BM25)
+    bm25 = plugins.create("retriever", "bm25", BM25_LUCENE_BIGRAMS)
     bm25.index(passages)
     dpr = plugins.create("retriever", "dpr", {"model": dpr_model, "passage_max_length": 128, "device": args.device})
     dpr.index(passages)
@@ -90,20 +93,11 @@ def retrieval(passages: list, train: list, test: list, dpr_model: str, args: Any
     return out
 
 
-def top(results: Any, k: int) -> Any:
-    from odqa_core.types import RankedResults
-
-    return RankedResults(results.indices[:, :k], results.scores[:, :k], results.documents)
-
-
 def read_row(reader: Any, questions: list, results: Any, n_best: int = 10) -> tuple[dict[str, Any], list]:
-    from odqa_core.qa_metrics import evaluate_predictions
-
     started = time.perf_counter()
     nbest = reader.read(questions, results, n_best=n_best)
     seconds = time.perf_counter() - started
-    predictions = {q.id: (p[0].answer if p else "") for q, p in zip(questions, nbest)}
-    report = evaluate_predictions(predictions, questions)
+    report = best_answer_report(questions, nbest)
     row = {"em": round(report.exact_match, 2), "f1": round(report.f1, 2), "qps": round(len(questions) / seconds, 1)}
     return row, nbest
 
@@ -111,17 +105,16 @@ def read_row(reader: Any, questions: list, results: Any, n_best: int = 10) -> tu
 def post_rows(questions: list, nbest: list) -> dict[str, dict[str, float]]:
     """EM/F1 after each postprocessor alone and after all of them chained, from the same n-best lists."""
     from odqa_core import plugins
-    from odqa_core.qa_metrics import evaluate_predictions
 
     rows = {}
     for chain in [*([p] for p in POSTS), list(POSTS)]:
         posts = [plugins.create("postprocessor", name) for name in chain]
-        answers = {}
+        processed = []
         for q, preds in zip(questions, nbest):
             for post in posts:
                 preds = post.process(q, preds)
-            answers[q.id] = preds[0].answer if preds else ""
-        report = evaluate_predictions(answers, questions)
+            processed.append(preds)
+        report = best_answer_report(questions, processed)
         rows["+".join(chain)] = {"em": round(report.exact_match, 2), "f1": round(report.f1, 2)}
     return rows
 
@@ -214,9 +207,7 @@ def render(results: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--korquad", default=None)
-    parser.add_argument("--out", default=f"{DEFAULT_OUT}/reader")
+    parser = benchmark_parser(__doc__, korquad=True, out="reader", render="korquad_reader.json")
     parser.add_argument("--dpr-model", default=None, help="DPR checkpoint for cross (default: korquad_fusion's).")
     parser.add_argument("--size", default="tiny", help="Bootstrap size of every reader.")
     parser.add_argument("--epochs", type=int, default=6)
@@ -233,46 +224,39 @@ def main() -> None:
     )
     parser.add_argument("--device", default="auto")
     parser.add_argument("--limit", type=int, default=None, help="Smoke test: only this many questions per split.")
-    parser.add_argument("--render", default=None, help="Only print the Markdown of a korquad_reader.json.")
     args = parser.parse_args()
     args.ks = [int(k) for k in args.ks.split(",")]
-    if args.render:
-        print(render(json.loads(Path(args.render).read_text())))
+    if print_rendered(args, render):
         return
     path = require_korquad(args.korquad)
     if path is None:
         return
-    # Everything imported now, so that editing the sources while this long run goes on cannot mix versions.
-    import odqa_dense.retriever  # noqa: F401
-    import odqa_dense.training  # noqa: F401
-    import odqa_fusion.fusers  # noqa: F401
-    import odqa_postprocess.postprocessors  # noqa: F401
-    import odqa_readers.extractive  # noqa: F401
-    import odqa_readers.generative  # noqa: F401
-    import odqa_readers.training  # noqa: F401
-    import odqa_sparse.retrievers  # noqa: F401
-    from odqa_readers.base import gold_results
-
+    import_now(
+        "odqa_dense.retriever",
+        "odqa_dense.training",
+        "odqa_fusion.fusers",
+        "odqa_postprocess.postprocessors",
+        "odqa_readers.extractive",
+        "odqa_readers.generative",
+        "odqa_readers.training",
+        "odqa_sparse.retrievers",
+    )
     from odqa_core import plugins
+    from odqa_core.data import gold_results
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    _, passages, train_qs, test = load_split(path)
-    # Epoch selection on training questions held out by article, never on the evaluation questions.
-    dev = [q for q in train_qs if q.metadata["article"] >= 92][:300]
-    fit = [q for q in train_qs if q.metadata["article"] < 92]
+    _, passages, train_qs, test = korquad_split(path)
+    fit, dev = epoch_selection_split(train_qs)
     if args.limit:
         dev, fit, test = dev[: args.limit], fit[: args.limit], test[: args.limit]
     results: dict[str, Any] = {
-        "command": command_line(),
-        "machine": machine(),
-        "versions": versions("torch", "transformers", "tokenizers"),
-        "source": source_state("plugins/odqa-readers/odqa_readers"),
+        **run_header("plugins/odqa-readers/odqa_readers", "torch", "transformers", "tokenizers"),
         "data": {"passages": len(passages), "train_q": len(train_qs), "dev_q": len(dev), "test_q": len(test)},
         "args": vars(args),
         "readers": [],
     }
-    fusion_dpr = Path(DEFAULT_OUT) / "fusion" / "dpr" / "best"
+    fusion_dpr = Path(FUSION_DPR)
     dpr_model = args.dpr_model or (
         str(fusion_dpr)
         if (fusion_dpr / "manifest.json").is_file()
@@ -385,16 +369,14 @@ def main() -> None:
         for source in ("bm25", "cross"):
             row[source] = {}
             for k in args.ks:
-                row[source][str(k)], nbest = read_row(reader, test, top(ret[source], k))
+                row[source][str(k)], nbest = read_row(reader, test, top_k(ret[source], k))
                 if source == "bm25" and k == 5:
                     none = {m: row[source][str(k)][m] for m in ("em", "f1")}
                     row["post"]["BM25 top-5"] = {"none": none, **post_rows(test, nbest)}
                 print(f"{name} {source} top-{k}: {row[source][str(k)]}", flush=True)
         results["readers"].append(row)
         write_json(args.out, "korquad_reader.json", results)
-    markdown = render(results)
-    (out / "korquad_reader.md").write_text(markdown, encoding="utf-8")
-    print(markdown)
+    show_markdown(out, "korquad_reader.md", render(results))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ with the analyzer given as an option, so the numbers are what a user of the plug
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 import traceback
@@ -29,14 +28,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (  # noqa: E402
-    DEFAULT_OUT,
-    command_line,
-    machine,
+    benchmark_parser,
+    header_lines,
+    markdown_header,
     markdown_table,
     require_korquad,
-    source_state,
-    versions,
+    run_header,
     write_json,
+    write_text,
 )
 
 KS = (1, 5, 10, 20, 100)
@@ -107,8 +106,7 @@ def sklearn_results(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--korquad", default=None, help="KorQuAD 1.0 dev JSON (default ../shared/data/korquad/...)")
+    parser = benchmark_parser(__doc__, korquad=True, out="")
     parser.add_argument("--levels", default="document,passage")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--analyzers", default=",".join(ANALYZERS))
@@ -117,7 +115,6 @@ def main() -> None:
     parser.add_argument("--no-title", action="store_true", help="index passage text only (include_title=false)")
     parser.add_argument("--kiwi-workers", type=int, default=None, help="kiwi analyzer num_workers option")
     parser.add_argument("--max-questions", type=int, default=None, help="evaluate only the first N (smoke runs)")
-    parser.add_argument("--out", default=DEFAULT_OUT)
     args = parser.parse_args()
 
     path = require_korquad(args.korquad)
@@ -126,13 +123,9 @@ def main() -> None:
     from odqa_core.data import load_corpus, load_questions
     from odqa_core.evaluation import evaluate_retrieval, hits_from_results
 
-    info = {
-        "command": command_line(),
-        "machine": machine(),
-        "code": source_state(),
-        "versions": versions("odqa", "odqa-sparse", "kiwipiepy", "tokenizers", "scikit-learn", "numpy"),
-    }
-    print(f"{info['command']}\n{info['machine']}\n{info['versions']}\n{info['code']}\n", flush=True)
+    packages = ("odqa", "odqa-sparse", "kiwipiepy", "tokenizers", "scikit-learn", "numpy")
+    info = run_header("plugins/odqa-sparse/odqa_sparse", *packages)
+    print(header_lines(info), flush=True)
     out = Path(args.out)
     questions = load_questions(path)
     if args.max_questions:
@@ -250,10 +243,7 @@ def main() -> None:
     table = markdown_table(header, table_rows)
     print(table)
     file = write_json(args.out, "korquad_retrieval.json", {"info": info, "rows": rows})
-    (out / "korquad_retrieval.md").write_text(
-        f"{info['machine']['date_utc']}; {info['machine']['cpu']}, {info['machine']['cores']} cores, "
-        f"{info['machine']['ram_gb']} GB RAM, no GPU; {info['code']}\n\n`{info['command']}`\n\n{table}\n"
-    )
+    write_text(out, "korquad_retrieval.md", markdown_header(info) + table + "\n")
     print(f"\nwrote {file} and {out / 'korquad_retrieval.md'}")
 
 

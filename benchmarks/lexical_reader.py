@@ -23,7 +23,6 @@ Models and JSON go to ``--out`` (scratch).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -35,17 +34,21 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (  # noqa: E402
-    DEFAULT_OUT,
-    command_line,
-    machine,
+    BM25_LUCENE_BIGRAMS,
+    FIT_ARTICLES,
+    benchmark_parser,
+    best_answer_report,
+    epoch_selection_split,
+    headline,
+    korquad_split,
     markdown_table,
     require_korquad,
-    source_state,
-    versions,
+    run_header,
+    sample_reading_inputs,
+    top_k,
     write_json,
 )
 
-BM25 = {"variant": "lucene", "analyzer": "char-ngram", "analyzer_options": {"n": 2}}
 KS = (1, 5, 10, 20)
 
 
@@ -63,12 +66,10 @@ def train(passages: list, train_qs: list, dev: list | None, out: Path, **setting
 
 
 def scores(reader: Any, questions: list, results: Any) -> tuple[dict[str, float], float]:
-    from odqa_core.qa_metrics import evaluate_predictions
-
     started = time.perf_counter()
     nbest = reader.read(questions, results, n_best=1)
     seconds = time.perf_counter() - started
-    report = evaluate_predictions({q.id: p[0].answer if p else "" for q, p in zip(questions, nbest)}, questions)
+    report = best_answer_report(questions, nbest)
     return {"exact_match": report.exact_match, "f1": report.f1}, seconds
 
 
@@ -76,33 +77,24 @@ def cell(m: dict[str, float]) -> str:
     return f"{m['exact_match']:.1f} / {m['f1']:.1f}"
 
 
-def top(results: Any, k: int) -> Any:
-    from odqa_core.types import RankedResults
-
-    return RankedResults(results.indices[:, :k], results.scores[:, :k], results.documents)
-
-
-def korquad_split(args: Any) -> tuple | None:
+def korquad_inputs(args: Any) -> tuple | None:
     """Passages, training (first 92 articles), dev (300 of articles 92-99), evaluation questions, BM25 results."""
     path = require_korquad(args.korquad)
     if path is None:
         return None
-    from korquad_dense import load_split
-
     from odqa_core import plugins
     from odqa_core.pipeline import retrieve
 
-    _, passages, train_qs, test = load_split(path)
-    dev = [q for q in train_qs if q.metadata["article"] >= 92][:300]
+    _, passages, train_qs, test = korquad_split(path)
     # --fit-articles 92: the §7 protocol (dev held out); 100: every training question (dev then only reports fit).
-    fit = [q for q in train_qs if q.metadata["article"] < args.fit_articles]
-    bm25 = plugins.create("retriever", "bm25", BM25)
+    fit, dev = epoch_selection_split(train_qs, args.fit_articles)
+    bm25 = plugins.create("retriever", "bm25", BM25_LUCENE_BIGRAMS)
     bm25.index(passages)
     return passages, fit, dev, test, retrieve([bm25], None, test, max(args.ks), bar=False)
 
 
 def korquad(args: Any, payload: dict[str, Any]) -> None:
-    split = korquad_split(args)
+    split = korquad_inputs(args)
     if split is None:
         return
 
@@ -110,11 +102,11 @@ def korquad(args: Any, payload: dict[str, Any]) -> None:
     from odqa_core.data import gold_results
     from odqa_core.evaluation import evaluate_retrieval, hits_from_results
 
-    out = Path(args.out) / ("korquad" if args.fit_articles == 92 else f"korquad-fit{args.fit_articles}")
+    out = Path(args.out) / ("korquad" if args.fit_articles == FIT_ARTICLES else f"korquad-fit{args.fit_articles}")
     passages, fit, dev, test, bm25_results = split
     ks = args.ks
     accuracy = evaluate_retrieval(test, hits_from_results(bm25_results), ks).to_json()["metrics"]["answer"]
-    inputs = {"gold": gold_results(test, passages), **{f"bm25 top-{k}": top(bm25_results, k) for k in ks}}
+    inputs = {"gold": gold_results(test, passages), **{f"bm25 top-{k}": top_k(bm25_results, k) for k in ks}}
     payload["korquad"] = {
         "data": {"passages": len(passages), "fit_q": len(fit), "dev_q": len(dev), "test_q": len(test)},
         "bm25_accuracy": {f"acc@{k}": accuracy[f"acc@{k}"] for k in ks},
@@ -131,7 +123,7 @@ def korquad(args: Any, payload: dict[str, Any]) -> None:
             out / name,
             retrieved=retrieved,
             lexical_options=options,
-            retrieval_options={"bm25." + k: v for k, v in BM25.items()},
+            retrieval_options={"bm25." + k: v for k, v in BM25_LUCENE_BIGRAMS.items()},
         )
         reader = plugins.create("reader", "extractive", {"model": model})
         reader.warm_up()
@@ -164,7 +156,7 @@ def korquad(args: Any, payload: dict[str, Any]) -> None:
 
 def ablations(args: Any, payload: dict[str, Any]) -> None:
     """Each feature group left out in turn (and two subsets), trained on gold passages."""
-    split = korquad_split(args)
+    split = korquad_inputs(args)
     if split is None:
         return
     from odqa_readers.lexical import FEATURE_GROUPS
@@ -174,7 +166,7 @@ def ablations(args: Any, payload: dict[str, Any]) -> None:
 
     out = Path(args.out) / "korquad"
     passages, fit, dev, test, bm25_results = split
-    inputs = {"gold": gold_results(test, passages), "bm25 top-5": top(bm25_results, 5)}
+    inputs = {"gold": gold_results(test, passages), "bm25 top-5": top_k(bm25_results, 5)}
     options = json.loads(args.lexical_options)
     payload.setdefault("korquad", {})["ablations"] = []
     if True:
@@ -213,17 +205,11 @@ def ablations(args: Any, payload: dict[str, Any]) -> None:
 
 
 def sample(args: Any, payload: dict[str, Any]) -> None:
-    from odqa_core import data, plugins
-    from odqa_core.data import gold_results
-    from odqa_core.pipeline import retrieve
+    from odqa_core import plugins
 
     out = Path(args.out) / "sample"
-    documents = data.load_corpus(data.sample_corpus_path())
-    train_qs = data.load_questions(data.sample_train_questions_path())
-    test = data.load_questions(data.sample_questions_path())
-    bm25 = plugins.create("retriever", "bm25")
-    bm25.index(documents)
-    inputs = {"gold": gold_results(test, documents), "bm25 top-5": retrieve([bm25], None, test, 5, bar=False)}
+    documents, train_qs, test, gold, bm25_top5 = sample_reading_inputs(5)
+    inputs = {"gold": gold, "bm25 top-5": bm25_top5}
     payload["sample"] = {"models": []}
     rows = []
     for retrieved in (int(r) for r in args.retrieved.split(",")):
@@ -287,16 +273,14 @@ def sample(args: Any, payload: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--korquad", default=None)
-    parser.add_argument("--out", default=f"{DEFAULT_OUT}/lexical")
+    parser = benchmark_parser(__doc__, korquad=True, out="lexical")
     parser.add_argument("--retrieved", default="0,2", help="BM25 passages per training question, one model each.")
     parser.add_argument("--lexical-options", default="{}", help="JSON: LexicalSettings of every model.")
     parser.add_argument("--parts", default="korquad,sample", help="Of korquad, ablations, sample.")
     parser.add_argument(
         "--fit-articles",
         type=int,
-        default=92,
+        default=FIT_ARTICLES,
         help="KorQuAD: train on the questions of the first N articles (92: the 300-question dev of articles 92-99 "
         "held out, as §7; 100: all of them, the dev then in training).",
     )
@@ -304,10 +288,7 @@ def main() -> None:
     args = parser.parse_args()
     args.ks = tuple(int(k) for k in args.ks.split(","))
     payload: dict[str, Any] = {
-        "command": command_line(),
-        "machine": machine(),
-        "versions": versions("numpy", "scipy", "scikit-learn", "kiwipiepy"),
-        "source": source_state("plugins/odqa-readers/odqa_readers"),
+        **run_header("plugins/odqa-readers/odqa_readers", "numpy", "scipy", "scikit-learn", "kiwipiepy"),
         "args": vars(args),
     }
     parts = args.parts.split(",")
@@ -318,7 +299,7 @@ def main() -> None:
     if "sample" in parts:
         sample(args, payload)
     write_json(args.out, f"lexical_reader-{'-'.join(parts)}-fit{args.fit_articles}.json", payload)
-    print(f"{payload['machine']['date_utc']}; `{payload['command']}`; {payload['source']}")
+    print(headline(payload))
     for part in ("korquad", "sample"):
         for key in ("table", "ablation_table"):
             if key in payload.get(part, {}):

@@ -12,14 +12,13 @@ a query costs a few microseconds, so fixed per-query costs matter. This times, o
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import command_line, require_korquad, single_thread_env, source_state  # noqa: E402
+from _common import benchmark_parser, command_line, require_korquad, single_thread_env, source_state, utc_now  # noqa: E402
 
 
 def median_time(fn, reps: int) -> float:
@@ -32,8 +31,7 @@ def median_time(fn, reps: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--korquad", default=None, help="KorQuAD 1.0 dev JSON (default ../shared/data/korquad/...)")
+    parser = benchmark_parser(__doc__, korquad=True)
     parser.add_argument("--reps", type=int, default=21)
     args = parser.parse_args()
     single_thread_env()
@@ -43,7 +41,7 @@ def main() -> None:
     import bm25_speed as bench
 
     corpus, queries, desc = bench.load_tokens({"corpus": "korquad", "path": str(path)})
-    print(f"{command_line()}\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {source_state()}")
+    print(f"{command_line()}\n{utc_now()}; {source_state()}")
     print(f"{desc['passages']:,} passages, {len(queries):,} queries, k = 10, median of {args.reps}\n")
     n = len(queries)
 

@@ -14,7 +14,6 @@ into ``--out`` (default: the sweep's output directory). Nothing is trained or re
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -24,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import REPO, markdown_table  # noqa: E402
+from _common import REPO, benchmark_parser, markdown_table, show_markdown  # noqa: E402
 
 DEFAULT_GRID = REPO / "benchmarks" / "grids" / "korquad_reader_augmentation.toml"
 MODES = (("gold", "gold_predictions.json", "gold passage"), ("top5", "predictions.json", "BM25 top-5"))
@@ -60,15 +59,18 @@ def paired_interval(diff: np.ndarray, resamples: int, seed: int) -> tuple[float,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--grid", default=str(DEFAULT_GRID))
     parser.add_argument("--out", default=None, help="Where to write augmentation.md and the plot (default: sweep's).")
     parser.add_argument("--resamples", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
+    from odqa_experiments.caches import MODEL_MANIFEST
+    from odqa_experiments.grid import read_grid
+    from odqa_experiments.runner import SweepRunner
+
     from odqa_core import data
-    from odqa_core.sweep import MODEL_MANIFEST, SweepRunner, read_grid
 
     runner = SweepRunner(read_grid(args.grid))
     out = Path(args.out) if args.out else runner.grid.output_dir
@@ -118,9 +120,7 @@ def main() -> None:
         + markdown_table(header, table)
         + "\n"
     )
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "augmentation.md").write_text(text, encoding="utf-8")
-    print(text)
+    show_markdown(out, "augmentation.md", text)
     if deltas:
         plot(deltas, out / "plot-augmentation.png")
 

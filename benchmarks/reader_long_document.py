@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import REPO, command_line, machine, markdown_table, source_state, write_json  # noqa: E402
+from _common import REPO, benchmark_parser, markdown_table, run_header, write_json  # noqa: E402
 
 CHILD = "--child"
 
@@ -132,7 +132,7 @@ def measure(args: argparse.Namespace, n: int, code: str | None) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = benchmark_parser(__doc__, out="reader-long-document")
     parser.add_argument(CHILD, action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--questions", default="1,10,100", help="Question counts to measure.")
@@ -145,7 +145,6 @@ def main() -> None:
     parser.add_argument("--code", default=None, help="Also measure the reader of this checkout (before/after).")
     parser.add_argument("--rss-limit-gb", type=float, default=6.0, help="Stop a run whose RSS passes this.")
     parser.add_argument("--time-limit-s", type=float, default=0, help="Stop a run that takes longer (0: never).")
-    parser.add_argument("--out", default="/tmp/odqa-bench/reader-long-document")
     args = parser.parse_args()
     if args.child:
         child(args)
@@ -153,9 +152,8 @@ def main() -> None:
 
     counts = [int(n) for n in args.questions.split(",")]
     codes = [("this checkout", None)] + ([(f"{args.code}", args.code)] if args.code else [])
-    print(f"# {command_line()}")
-    print(f"# {machine()}")
-    print(f"# {source_state('plugins/odqa-readers/odqa_readers')}")
+    info = run_header("plugins/odqa-readers/odqa_readers", "torch", "transformers", "tokenizers")
+    print(f"# {info['command']}\n# {info['machine']}\n# {info['source']}")
     print(f"# load average before: {os.getloadavg()}")
     rows, runs = [], []
     for n in counts:
@@ -177,7 +175,7 @@ def main() -> None:
     print(f"# load average after: {os.getloadavg()}")
     header = ["questions", "code", "peak RSS MB", "RSS after loading MB", "read s", "process wall s", "answers"]
     print(markdown_table(header, rows))
-    write_json(args.out, "results.json", {"command": command_line(), "machine": machine(), "runs": runs})
+    write_json(args.out, "results.json", {**info, "runs": runs})
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ on, on the third λ is chosen on, and on the evaluation questions.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -23,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import DEFAULT_OUT, command_line, machine, markdown_table, source_state, write_json  # noqa: E402
+from _common import benchmark_parser, markdown_table, run_header, write_json  # noqa: E402
 
 COMMAND = ["odqa", "run", "--retriever", "bm25", "--fuser", "cross", "--reader", "extractive"]
 KS = (1, 5, 20)
@@ -59,10 +58,11 @@ def accuracies(questions, ranked) -> dict[str, float]:
 def fusion_table(cache: str, lam_used: float) -> tuple[list[list], dict]:
     os.environ["ODQA_CACHE_DIR"] = cache  # the first cold run's demo DPR, not a new one
     from odqa_core import data
-    from odqa_core.pipeline import Pipeline, run_config
+    from odqa_core.pipeline import Pipeline
+    from odqa_core.spec import PipelineSpec
 
     documents = data.load_corpus(data.sample_corpus_path())
-    pipeline = Pipeline.from_config(run_config({"retrievers": ["bm25"], "fuser": "cross"}, sample=True))
+    pipeline = Pipeline.from_spec(PipelineSpec.from_settings({"retrievers": ["bm25"], "fuser": "cross"}, sample=True))
     pipeline.index(documents)
     bm25, dpr = pipeline.retrievers
     fit, tune = data.sample_tuning_split(data.load_questions(data.sample_train_questions_path()))
@@ -96,8 +96,7 @@ def fusion_table(cache: str, lam_used: float) -> tuple[list[list], dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default=f"{DEFAULT_OUT}/sample-reproducibility")
+    parser = benchmark_parser(__doc__, out="sample-reproducibility")
     args = parser.parse_args()
     work = Path(args.out)
     work.mkdir(parents=True, exist_ok=True)
@@ -110,7 +109,8 @@ def main() -> None:
     lam_used = first["summary"]["components"]["cross"]["lam"]
     rows, fusion = fusion_table(first["cache"], lam_used)
 
-    print(f"# {command_line()}\n# machine: {machine()}\n# source: {source_state('plugins')}")
+    header = run_header("plugins", "torch", "transformers", "tokenizers")
+    print(f"# {header['command']}\n# machine: {header['machine']}\n# source: {header['source']}")
     print(f"cold runs: {first['seconds']} s and {second['seconds']} s")
     print(f"same demo tokenizers and weights (sha256 of {len(first['hashes'])} files): {same_models}")
     for path, digest in first["hashes"].items():
@@ -126,8 +126,7 @@ def main() -> None:
         args.out,
         "results.json",
         {
-            "machine": machine(),
-            "command": command_line(),
+            **header,
             "runs": {
                 k: {**v, "summary": {m: v["summary"].get(m) for m in (*metric_keys, "components")}}
                 for k, v in runs.items()

@@ -20,20 +20,11 @@ import click
 from odqa_core import __version__, plugins
 from odqa_core.errors import OdqaError, UsageError
 from odqa_core.evaluation import DEFAULT_KS, evaluate_retrieval
-from odqa_core.pipeline import (
-    Pipeline,
-    RunConfig,
-    load_retrievers,
-    parse_ks,
-    parse_options,
-    route_options,
-    run_config,
-    run_pipeline,
-    stage_options,
-)
-from odqa_core.pipeline import retrieve as retrieve_all
+from odqa_core.options import parse_ks, parse_options
+from odqa_core.pipeline import Pipeline, run_pipeline
 from odqa_core.qa_metrics import METRICS, evaluate_predictions, load_predictions
 from odqa_core.runs import RUN_FORMATS, read_run, write_run
+from odqa_core.spec import PipelineSpec, merge_settings, read_pipeline_file
 from odqa_core.storage import previous_output
 
 
@@ -179,7 +170,7 @@ def cli() -> None:
       odqa run --retriever bm25 --fuser cross -o dpr.model=runs/dpr/best   # 1.1 x DPR + BM25 (needs odqa-fusion)
       odqa retrieve --fuser rrf --index-dir idx/bm25 --index-dir idx/dpr --questions dev.jsonl --output rrf.jsonl
       odqa tune --fuser cross --index-dir idx/bm25 --index-dir idx/dpr --questions dev.jsonl --grid lam=0.5,1.1,2
-      odqa sweep --config grid.toml                  # a grid of models, epochs, folds, k: table and plots
+      odqa sweep --config grid.toml                  # a grid of models, epochs, folds, k (needs odqa-experiments)
       odqa plugins
     """
 
@@ -276,14 +267,14 @@ def retrieve(index_dirs, retriever_names, fuser, questions, top_k, output, fmt, 
       odqa retrieve --fuser sequential --index-dir idx/bm25 --retriever dpr -o dpr.model=runs/dpr/best \\
           --questions dev.jsonl --output seq.jsonl      # DPR reranks BM25's top 100, no DPR index needed
     """
-    if top_k < 1:
-        raise UsageError(f"--top-k must be at least 1, got {top_k}")
     if not index_dirs:
         raise UsageError("give the index to search (--index-dir)")
-    parsed = parse_options(options)
+    settings = {"retrievers": list(retriever_names), "fuser": fuser, "options": parse_options(options)}
+    spec = PipelineSpec.from_settings(
+        {**settings, "top_k": top_k, "batch_size": batch_size}, sample=False, index_dirs=index_dirs
+    )
     qs = _load_questions(questions)  # a bad questions file fails before the (possibly slow) index loading
-    retrievers, fuser_component = load_retrievers(index_dirs, retriever_names, fuser, parsed)
-    results = retrieve_all(retrievers, fuser_component, qs, top_k, batch_size)
+    results = Pipeline.from_spec(spec).retrieve(qs)
     write_run(output, qs, results, fmt=fmt)
     click.echo(f"wrote {len(qs)} rankings to {'standard output' if output == '-' else output}", err=True)
 
@@ -416,48 +407,42 @@ def pipeline_options(func):
     return func
 
 
-def _apply_pipeline_file(ctx: click.Context, config_path: str | None, params: dict[str, Any]) -> None:
-    """Fill ``params`` from a pipeline file (``--config``): a setting given on the command line wins, ``options``
-    add up (the command line's last, so they override). Keys of settings the command does not have (a run's
-    ``questions`` or ``output_dir`` for 'odqa ask') are left out."""
+#: Each pipeline-file key and the pipeline option that gives it ('odqa ask' has all but the run's questions,
+#: output directory, k's and metric).
+_SETTING_PARAMS = {
+    "retrievers": "retriever_names",
+    **{key: key for key in ("fuser", "reader", "post", "corpus", "questions", "output_dir", "top_k", "n_best")},
+    **{key: key for key in ("reader_top_k", "ks", "metric", "batch_size", "analyzer", "analyzer_options")},
+    **{key: key for key in ("split_words", "stride", "dedupe", "options")},
+}
+
+
+def _pipeline_settings(ctx: click.Context, config_path: str | None, params: dict[str, Any]) -> dict[str, Any]:
+    """The pipeline settings of 'odqa run' or 'odqa ask': the pipeline options' values, or with a pipeline file
+    (``--config``) the file's, overridden by the options given on the command line (those left at their default
+    only fill in what the file does not set); ``options`` add up, the command line's last so that they win. Keys of
+    settings the command does not have (a run's ``questions`` or ``output_dir`` for 'odqa ask') are left out."""
+    keys = {key: param for key, param in _SETTING_PARAMS.items() if param in params}
+    flags = {key: _flag_setting(key, params[param]) for key, param in keys.items()}
     if config_path is None:
-        return
+        return flags
     from click.core import ParameterSource
 
-    from odqa_core.pipeline import read_pipeline_file
-
-    settings = read_pipeline_file(config_path)
-    given = {k for k in params if ctx.get_parameter_source(k) not in (ParameterSource.DEFAULT, None)}
-    renames = {"retrievers": "retriever_names", "ks": "ks", "post": "post"}
-    for key, value in settings.items():
-        param = renames.get(key, key)
-        if key == "options":
-            params["options"] = tuple(f"{k}={json.dumps(v)}" for k, v in value.items()) + params["options"]
-        elif param in params and param not in given:
-            if key == "post":
-                value = ",".join(value)
-            elif key == "ks":
-                value = ",".join(map(str, value))
-            elif key == "retrievers":
-                value = tuple(value)
-            params[param] = value
+    from_file = {key: value for key, value in read_pipeline_file(config_path).items() if key in keys}
+    defaults = {key: value for key, value in flags.items() if key not in from_file}
+    given = [key for key, param in keys.items() if ctx.get_parameter_source(param) is not ParameterSource.DEFAULT]
+    return merge_settings({**defaults, **from_file}, {key: flags[key] for key in given})
 
 
-def _pipeline_settings(params: dict[str, Any]) -> dict[str, Any]:
-    """Pipeline settings (:func:`~odqa_core.pipeline.run_config`'s) from the pipeline options' values."""
-    return {
-        "retrievers": list(params["retriever_names"]),
-        "fuser": params["fuser"],
-        "reader": params["reader"],
-        "post": [p.strip() for p in params["post"].split(",") if p.strip()],
-        "options": parse_options(params["options"]),
-        "top_k": params["top_k"],
-        "n_best": params["n_best"],
-        "batch_size": params["batch_size"],
-        "reader_top_k": params["reader_top_k"],
-        "analyzer": params["analyzer"],
-        "analyzer_options": parse_options(params["analyzer_options"]),
-    }
+def _flag_setting(key: str, value: Any) -> Any:
+    """A pipeline option's value as the setting ``key`` of a pipeline file."""
+    if key in ("options", "analyzer_options"):
+        return parse_options(value)
+    if key == "post":
+        return [name.strip() for name in value.split(",") if name.strip()]
+    if key == "ks":
+        return list(parse_ks(value))
+    return list(value) if key == "retrievers" else value
 
 
 @cli.command()
@@ -520,27 +505,26 @@ def run(ctx, config_path, **params):
       odqa run --reader generative -o generative.mode=fid --retriever bm25 --top-k 5
       odqa run --config pipeline.toml --output-dir out/     # a pipeline file; flags override it
     """
-    _apply_pipeline_file(ctx, config_path, params)
-    _run(**params)
+    settings = _pipeline_settings(ctx, config_path, params)
+    output_dir = settings.pop("output_dir")
+    _run(PipelineSpec.from_settings(settings), output_dir, params["overwrite"], params["shown"], params["as_json"])
 
 
-def _run(questions, output_dir, overwrite, ks, metric, shown, as_json, **params):
-    corpus, split_words, stride, dedupe = (params[k] for k in ("corpus", "split_words", "stride", "dedupe"))
-    settings = {**_pipeline_settings(params), "ks": parse_ks(ks), "metric": metric}
+def _run(spec: PipelineSpec, output_dir: str, overwrite: bool, shown: int, as_json: bool) -> None:
+    data = spec.data
     if shown < 0:
         raise UsageError(f"--show must be 0 or more, got {shown}")
-    _check_inputs(corpus, _questions_path(questions))  # before building components or reading a large corpus
+    _check_inputs(data.corpus, _questions_path(data.questions))  # before building or reading a large corpus
     previous_output(output_dir, overwrite=overwrite)  # a directory it may not write is refused before any work
-    config = run_config(settings, sample=corpus is None)
-    pipeline = Pipeline.from_config(config)
-    qs = _load_questions(questions)
-    documents = _load_corpus(corpus, split_words, stride, dedupe)
+    pipeline = Pipeline.from_spec(spec)
+    qs = _load_questions(data.questions)
+    documents = _load_corpus(data.corpus, data.split_words, data.stride, data.dedupe)
     inputs = {
-        "corpus": corpus or "sample",
-        "questions": questions or "sample",
-        "split_words": split_words,
-        "stride": stride,
-        "dedupe": dedupe,
+        "corpus": data.corpus or "sample",
+        "questions": data.questions or "sample",
+        "split_words": data.split_words,
+        "stride": data.stride,
+        "dedupe": data.dedupe,
     }
     summary = run_pipeline(pipeline, documents, qs, output_dir, overwrite=overwrite, inputs=inputs)
     report = summary.pop("report")
@@ -552,13 +536,13 @@ def _run(questions, output_dir, overwrite, ks, metric, shown, as_json, **params)
         click.echo(f"{len(documents)} documents, {len(qs)} questions → {output_dir}")
         click.echo(report.table())
         if qa_report is not None:
-            posts = settings["post"]
-            click.echo(f"reader ({config.reader}{' + ' + ','.join(posts) if posts else ''}):")
+            posts = spec.postprocessors
+            click.echo(f"reader ({spec.reader}{' + ' + ','.join(posts) if posts else ''}):")
             click.echo(qa_report.table())
         if nbest is not None and shown:
             from odqa_core.answers import answer_table
 
-            table = answer_table(qs, nbest, metric, limit=shown)
+            table = answer_table(qs, nbest, spec.metric, limit=shown)
             if table:
                 click.echo(table)
 
@@ -596,14 +580,14 @@ def ask(ctx, questions, config_path, index_dirs, passages, as_json, **params):
     from odqa_core.answers import answer_json, format_answer
     from odqa_core.types import Question
 
-    _apply_pipeline_file(ctx, config_path, params)
+    settings = _pipeline_settings(ctx, config_path, params)
     if passages < 0:
         raise UsageError(f"--passages must be 0 or more, got {passages}")
     blank = [i for i, text in enumerate(questions, 1) if not text.strip()]
     if blank:
         raise UsageError(f"question {blank[0]} is empty; give the question's text")
     qs = [Question(f"q{i}", " ".join(text.split())) for i, text in enumerate(questions, 1)]
-    pipeline = _ask_pipeline(params, index_dirs)
+    pipeline = _ask_pipeline(settings, index_dirs)
     results = pipeline.retrieve(qs)
     nbest = pipeline.read(qs, results) if pipeline.reader is not None else None
     if as_json:
@@ -618,215 +602,21 @@ def ask(ctx, questions, config_path, index_dirs, passages, as_json, **params):
     click.echo("\n\n".join(blocks), color=color)
 
 
-def _ask_pipeline(params: dict[str, Any], index_dirs: tuple[str, ...]) -> Pipeline:
-    """The pipeline 'odqa ask' answers with, ready to retrieve: its corpus indexed now, or its indexes loaded.
+def _ask_pipeline(settings: dict[str, Any], index_dirs: tuple[str, ...]) -> Pipeline:
+    """The pipeline 'odqa ask' answers with, ready to retrieve: its corpus indexed now, or its indexes opened.
 
-    With --index-dir the indexes' manifests name the retrievers; the reader gets the sample's demo model
-    (model=sample) when the index holds the bundled sample and no model was given, as 'odqa run' does."""
-    settings = _pipeline_settings(params)
-    corpus = params["corpus"]
+    With --index-dir the indexes' manifests name the retrievers; on indexes of the bundled sample the fuser and the
+    reader get the sample's demo defaults (model=sample) where not given, as 'odqa run' gives them."""
+    spec = PipelineSpec.from_settings(settings, index_dirs=index_dirs)
     if not index_dirs:
-        _check_inputs(corpus)
-        pipeline = Pipeline.from_config(run_config(settings, sample=corpus is None))
-        if pipeline.reader is not None:  # a missing model fails now, before the corpus is indexed
-            pipeline.reader.warm_up()
-        pipeline.index(_load_corpus(corpus, params["split_words"], params["stride"], params["dedupe"]))
-        return pipeline
-    if corpus is not None:
-        raise UsageError("give either --corpus (indexed now) or --index-dir (already indexed), not both")
-    from odqa_core import data
-
-    reading = {settings["reader"], *settings["post"]} - {None}
-    options = settings["options"]
-    reader_options = {k: v for k, v in options.items() if k.partition(".")[0] in reading}
-    retrieval_options = {k: v for k, v in options.items() if k not in reader_options}
-    retrievers, fuser = load_retrievers(index_dirs, settings["retrievers"], settings["fuser"], retrieval_options)
-    sample = data.is_sample_corpus(retrievers[0].documents)
-    if sample and fuser is not None:  # the fuser's demo settings on the sample (cross's λ), as 'odqa run' has them
-        given = stage_options(retrieval_options, fuser.name)
-        fuser = plugins.create("fuser", fuser.name, {**type(fuser).sample_defaults(), **given})
-        fuser.check_ready(retrievers)
-    config = run_config(
-        {**settings, "retrievers": [r.name for r in retrievers], "options": reader_options}, sample=sample
-    )
-    reader = plugins.create("reader", config.reader, config.options[config.reader]) if config.reader else None
-    posts = [plugins.create("postprocessor", name, config.options[name]) for name in config.postprocessors]
-    if reader is not None:
-        reader.warm_up()
-    return Pipeline(config, retrievers, fuser, reader, posts)
-
-
-@cli.command()
-@click.option("--fuser", required=True, help="The fuser to tune (cross, rrf, sequential, ...).")
-@click.option("--index-dir", "index_dirs", multiple=True, help="A retriever's index (repeat for each retriever).")
-@click.option("--retriever", "retriever_names", multiple=True, help="A retriever name (with --corpus, or unindexed).")
-@click.option("--corpus", default=None, help="Index the --retriever's over this corpus in memory instead.")
-@click.option("--questions", required=True, help="Dev questions with answers or gold document ids.")
-@click.option(
-    "--grid",
-    "grid_pairs",
-    multiple=True,
-    metavar="KEY=V1,V2,...",
-    help="An option of the fuser and the values to try (repeat for more axes; a JSON array also works).",
-)
-@click.option("--metric", default="acc@20", show_default=True, help="What to maximise: acc@K, mrr@K or recall@K.")
-@click.option("--hit", default=None, help="doc (gold document) or answer (answer string); default doc when known.")
-@click.option("--top-k", type=int, default=100, show_default=True, help="Fused hits per question.")
-@click.option("--k", "ks", default="1,5,10,20,100", show_default=True, help="Cut-offs reported for every cell.")
-@click.option("--batch-size", type=int, default=1024, show_default=True, help="Questions per fuse call.")
-@click.option("--output", default=None, type=click.Path(dir_okay=False), help="Write every cell as JSON here.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@_stage_option
-@corpus_options
-def tune(
-    fuser,
-    index_dirs,
-    retriever_names,
-    corpus,
-    questions,
-    grid_pairs,
-    metric,
-    hit,
-    top_k,
-    ks,
-    batch_size,
-    output,
-    as_json,
-    options,
-    split_words,
-    stride,
-    dedupe,
-):
-    """Evaluate a grid of a fuser's options (λ, weights, normalization, ...) on dev questions; report the best.
-
-    Each cell runs the real fuser; the retrievers' searches and scores are computed once and shared by the cells.
-    Fixed options go in -o (cross.mode=union), tuned ones in --grid (lam=0.5,1,2); they may not overlap.
-
-    \b
-    Examples:
-      odqa tune --fuser cross --index-dir idx/bm25 --index-dir idx/dpr --questions dev.jsonl \\
-          --grid lam=0.1,0.5,1,1.1,2,5 --grid normalization=none,min-max,z-score
-      odqa tune --fuser rrf --index-dir idx/bm25 --index-dir idx/dpr --questions dev.jsonl \\
-          --grid rrf_k=10,30,60,100 --metric mrr@10 --hit answer --output tune.json
-      odqa tune --fuser cross --retriever bm25 --retriever dpr --corpus corpus.jsonl --questions dev.jsonl \\
-          -o dpr.model=runs/dpr/best --grid 'weights=[{"dpr": 1}, {"dpr": 2}, {"dpr": 4}]'
-    """
-    from odqa_core.tuning import parse_grid, tune_fuser
-
-    grid = parse_grid(grid_pairs)
-    cutoffs = parse_ks(ks)
-    if top_k < 1:
-        raise UsageError(f"--top-k must be at least 1, got {top_k}")
-    parsed = parse_options(options)
-    if corpus is not None and index_dirs:
-        raise UsageError("give either --corpus (indexed in memory) or --index-dir, not both")
-    if corpus is None and not index_dirs:
-        raise UsageError("give the retrievers' indexes (--index-dir) or a --corpus to index")
-    _check_inputs(corpus)
-    qs = _load_questions(questions)  # a bad questions file fails before indexes are loaded or built
-    if corpus is not None:
-        names, routed = route_options(parsed, retriever_names, fuser)
-        pipeline = Pipeline.from_config(RunConfig(retrievers=names, fuser=fuser, options=routed, top_k=top_k))
-        retrievers = pipeline.retrievers
-        pipeline.index(_load_corpus(corpus, split_words, stride, dedupe))
-    else:
-        retrievers, _ = load_retrievers(index_dirs, retriever_names, fuser, parsed)
-    report = tune_fuser(
-        fuser,
-        stage_options(parsed, fuser),
-        grid,
-        retrievers,
-        qs,
-        top_k=top_k,
-        ks=cutoffs,
-        metric=metric,
-        hit=hit,
-        batch_size=batch_size,
-    )
-    if output is not None:
-        from odqa_core.storage import atomic_write_text
-
-        atomic_write_text(output, json.dumps(report.to_json(), ensure_ascii=False, indent=1))
-    click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=1) if as_json else report.table())
-
-
-@cli.command()
-@click.option(
-    "--config",
-    "config_path",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="Grid file (TOML): [sweep], [pipeline], [train.<component>], [axes] tables.",
-)
-@click.option(
-    "--output-dir",
-    default=None,
-    type=click.Path(file_okay=False),
-    help="Where results go (default: the grid's sweep.output_dir, else sweep-<grid name> beside the grid file).",
-)
-@click.option("--dry-run", is_flag=True, help="List the cells, which are done and what they train; run nothing.")
-@click.option("--json", "as_json", is_flag=True, help="Print the finished rows (or with --dry-run the plan) as JSON.")
-def sweep(config_path, output_dir, dry_run, as_json):
-    """Run a grid of pipeline and training settings; one row per cell in results.csv, with tables and plots.
-
-    Each cell trains the models it needs (reused across cells and sweeps with identical settings), indexes
-    (reused the same way), retrieves, reads and evaluates, then appends its row. Running the same grid again
-    continues an interrupted sweep: finished cells are never recomputed.
-
-    \b
-    Outputs in the output directory: results.csv (every finished cell), results.md (ranked table, best
-    cell, fold spread), plot-topk.png, plot-<axis>.png (e.g. accuracy against epochs), plot-folds.png,
-    best.toml (the best cell as a pipeline file: odqa run --config best.toml), cells/<key>/ (each cell's
-    run.jsonl, summary.json, predictions), cache/ (trained models and indexes).
-
-    \b
-    Examples:
-      odqa sweep --config benchmarks/grids/sample_dpr_cross.toml     # the bundled sample, under a minute
-      odqa sweep --config benchmarks/grids/korquad_dpr_sizes_epochs.toml
-      odqa sweep --config grid.toml --dry-run           # the cells, done or not, and what they will train
-      odqa sweep --config grid.toml --output-dir sweeps/try2
-
-    \b
-    A grid file:
-      [pipeline]
-      retriever = "bm25"
-      fuser = "cross"
-      [train.dpr]
-      epochs = 2
-      [axes]
-      "train.dpr.bootstrap_size" = ["micro", "tiny"]
-      "pipeline.options.cross.lam" = [0.5, 1.1, 2.0]
-    """
-    from odqa_core.sweep import SweepRunner, read_grid, row_label
-
-    grid = read_grid(config_path, output_dir)
-    runner = SweepRunner(grid)
-    if dry_run:
-        plan = runner.describe()
-        if as_json:
-            click.echo(json.dumps(plan, ensure_ascii=False, indent=1))
-            return
-        todo = [c for c in plan if not c["done"]]
-        click.echo(f"{len(plan)} cells, {len(plan) - len(todo)} done, {len(todo)} to run → {grid.output_dir}")
-        for cell in runner.cells:
-            entry = plan[cell.index - 1]
-            models = "; ".join(
-                f"{m['trainer']} {'cached' if m['cached'] else 'to train'}"
-                + (f", epoch {m['epoch']}" if m["epoch"] is not None else "")
-                for m in entry["models"]
-            )
-            status = "done" if entry["done"] else "todo"
-            click.echo(f"  {cell.index:>3}  {status}  {cell.label()}" + (f"  [{models}]" if models else ""))
-        return
-    rows = runner.run()
-    if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
-        return
-    metric = runner.metric()
-    best = runner.best(rows)
-    click.echo(f"{len(rows)} cells → {grid.output_dir}/results.csv, results.md")
-    if best is not None:
-        click.echo(f"best: {row_label(best, list(grid.dimensions))} with {metric} = {best[metric]:.4f} (best.toml)")
+        _check_inputs(spec.data.corpus)
+    pipeline = Pipeline.from_spec(spec)
+    if pipeline.reader is not None:  # a missing model fails now, before the corpus is indexed
+        pipeline.reader.warm_up()
+    if not index_dirs:
+        data = spec.data
+        pipeline.index(_load_corpus(data.corpus, data.split_words, data.stride, data.dedupe))
+    return pipeline
 
 
 @cli.group()

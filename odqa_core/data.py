@@ -536,32 +536,6 @@ def _hf_columns(src: _Source) -> dict[str, list[Any]]:
 # --------------------------------------------------------------------------------------------------- transforms
 
 
-def select_articles(questions: Sequence[Question], articles: str, label: str = "questions") -> list[Question]:
-    """The questions of a range of articles of a SQuAD-layout file, by article index in file order, as a Python
-    slice: ``":100"`` (the first 100), ``"100:"`` (from the 101st on), ``"10:20"``.
-
-    The KorQuAD benchmark split (train on the first 100 articles, evaluate on the last 40) is
-    ``select_articles(qs, ":100")`` / ``select_articles(qs, "100:")``.
-    """
-    start_text, sep, stop_text = articles.partition(":")
-    try:
-        if not sep or ":" in stop_text:
-            raise ValueError
-        start = int(start_text) if start_text.strip() else None
-        stop = int(stop_text) if stop_text.strip() else None
-    except ValueError:
-        raise UsageError(f"articles must be a range like ':100', '100:' or '10:20', got {articles!r}") from None
-    if not questions:
-        return []
-    if any("article" not in q.metadata for q in questions):
-        raise UsageError(
-            f"{label}: articles selects questions of a SQuAD/KorQuAD JSON file by article; these have none"
-        )
-    count = max(q.metadata["article"] for q in questions) + 1
-    chosen = set(range(count)[slice(start, stop)])
-    return [q for q in questions if q.metadata["article"] in chosen]
-
-
 def deduplicate(documents: Iterable[Document]) -> list[Document]:
     """Collapse documents with identical (stripped) texts into the first of them, in order.
 

@@ -525,19 +525,25 @@ class StoreReader:
             raise IndexFormatError(f"{file}: unreadable JSON ({exc})") from None
 
     def load_documents(self) -> list[Document]:
+        return list(self.iter_documents())
+
+    def iter_documents(self) -> Iterator[Document]:
+        """The document table one document at a time: a caller that stops early reads no further (whether an
+        index holds the bundled sample is known from its first document that is not the sample's)."""
         file = self.path(DOCUMENTS)
-        documents: list[Document] = []
+        read = 0
         try:
             with open(file, encoding="utf-8") as fh:
                 for line in fh:
-                    documents.append(_document(json.loads(line)))
+                    document = _document(json.loads(line))
+                    read += 1
+                    yield document
         except UnicodeDecodeError:  # decoded in blocks: the line is not known
-            raise IndexFormatError(f"{file}: not UTF-8 text (after {len(documents)} documents)") from None
+            raise IndexFormatError(f"{file}: not UTF-8 text (after {read} documents)") from None
         except (ValueError, KeyError, TypeError) as exc:
             raise IndexFormatError(
-                f"{file} line {len(documents) + 1}: not a stored document ({exc.__class__.__name__}: {exc})"
+                f"{file} line {read + 1}: not a stored document ({exc.__class__.__name__}: {exc})"
             ) from None
-        return documents
 
 
 def _document(row: Any) -> Document:

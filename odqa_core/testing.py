@@ -676,3 +676,26 @@ class FakePlugin:
     @hookimpl
     def register_trainers(self, register: Any) -> None:
         register(FakeTrainer)
+
+
+# Fixtures shared by odqa's test suites (the core's and the plugins'): a conftest.py imports the ones its tests use,
+# ``from odqa_core.testing import fake_plugins, odqa, toy_files``.
+
+
+@pytest.fixture
+def fake_plugins() -> Iterator[FakePlugin]:
+    """The fake components registered as a throwaway plugin ``odqa-fakes`` for one test."""
+    with registered_plugin(FakePlugin(), "odqa-fakes") as plugin:
+        yield plugin
+
+
+@pytest.fixture
+def odqa() -> Callable[[str], Any]:
+    """Run the CLI in-process: ``odqa(f"index --retriever bm25 --corpus {path}")`` → click ``Result``."""
+    return run_cli
+
+
+@pytest.fixture
+def toy_files(tmp_path: Path) -> tuple[Path, Path]:
+    """The toy corpus and questions as files: ``corpus, questions = toy_files``."""
+    return write_toy_files(tmp_path)

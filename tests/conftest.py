@@ -1,20 +1,9 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from odqa_core import plugins
-from odqa_core.testing import FakePlugin, registered_plugin, run_cli, write_toy_files
-
-KORQUAD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "korquad" / "KorQuAD_v1.0_dev.json"
-
-
-@pytest.fixture
-def fake_plugins():
-    """Register the fake components as a throwaway plugin for one test."""
-    with registered_plugin(FakePlugin(), "odqa-fakes") as plugin:
-        yield plugin
+from odqa_core.testing import fake_plugins, odqa, toy_files  # noqa: F401 - fixtures shared with the plugins' tests
 
 
 @pytest.fixture
@@ -23,22 +12,3 @@ def fresh_plugins(monkeypatch):
     plugins.reset()
     yield
     plugins.reset()
-
-
-@pytest.fixture(scope="session")
-def korquad_path() -> Path:
-    if not KORQUAD.is_file():
-        pytest.skip(f"KorQuAD dev set not found at {KORQUAD}")
-    return KORQUAD
-
-
-@pytest.fixture
-def odqa():
-    """Run the CLI in-process: ``odqa(f"index --retriever bm25 --corpus {path}")`` → click ``Result``."""
-    return run_cli
-
-
-@pytest.fixture
-def toy_files(tmp_path):
-    """The toy corpus and questions as files: ``corpus, questions = toy_files``."""
-    return write_toy_files(tmp_path)

@@ -219,18 +219,12 @@ def _fail_if_called(what):
     return fail
 
 
-def test_missing_questions_are_reported_before_the_index_loads(odqa, toy_files, toy_index, tmp_path, monkeypatch):
-    import odqa_core.cli
+def test_missing_questions_are_reported_before_the_index_loads(odqa, toy_index, tmp_path, monkeypatch):
+    import odqa_core.pipeline
 
-    corpus, _ = toy_files
     missing = tmp_path / "no-questions.jsonl"
-    monkeypatch.setattr(odqa_core.cli, "load_retrievers", _fail_if_called("loading the index"))
+    monkeypatch.setattr(odqa_core.pipeline, "load_retriever", _fail_if_called("loading the index"))
     result = odqa(f"retrieve --index-dir {toy_index} --questions {missing} --output {tmp_path / 'run.jsonl'}")
-    assert_one_line_error(result, 1, "no-questions.jsonl: no such file or directory")
-    result = odqa(f"tune --fuser fake-sum --index-dir {toy_index} --questions {missing} --grid depth=2,4")
-    assert_one_line_error(result, 1, "no-questions.jsonl: no such file or directory")
-    monkeypatch.setattr(odqa_core.cli.Pipeline, "index", _fail_if_called("indexing"))
-    result = odqa(f"tune --fuser fake-sum --retriever fake --corpus {corpus} --questions {missing} --grid depth=2,4")
     assert_one_line_error(result, 1, "no-questions.jsonl: no such file or directory")
     assert not (tmp_path / "run.jsonl").exists()
 

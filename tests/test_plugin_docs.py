@@ -1,5 +1,6 @@
 """docs/plugins.md is runnable: its files make a plugin package that installs, works through ``odqa`` and passes
-the documented contract tests.
+the documented contract tests; and it is complete: every hook of ``odqa_core.hookspecs`` is documented on the page
+and implemented by its example plugin, whose result these tests check.
 
 Every fenced block whose header names a file (```` ```python title="odqa_ngram/retriever.py" ````) is written out
 as that file; the package is installed once with pip (no network: ``--no-deps --no-build-isolation``, the build
@@ -9,6 +10,7 @@ a real ``odqa`` process, and pytest runs the page's ``tests/test_contracts.py`` 
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import os
@@ -20,11 +22,25 @@ from pathlib import Path
 
 import pytest
 
-from odqa_core import data
+from odqa_core import data, hookspecs
 from odqa_core.testing import write_toy_files
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
 FILE_BLOCK = re.compile(r'^```\w+ title="(?P<path>[^"]+)"\n(?P<body>.*?)^```$', re.MULTILINE | re.DOTALL)
+CODE_BLOCK = re.compile(r"^```.*?^```$", re.MULTILINE | re.DOTALL)
+#: Every hook odqa calls: the functions pluggy's ``hookspec`` marker tagged in odqa_core.hookspecs.
+HOOKS = sorted(name for name, value in vars(hookspecs).items() if hasattr(value, "odqa_spec"))
+#: What ``odqa plugins`` lists for the example plugin, by kind: the components of each ``register_<kind>`` hook.
+LISTED = {
+    "retrievers": "ngram, ngram-title",
+    "fusers": "weighted-sum",
+    "readers": "overlap",
+    "postprocessors": "unquote",
+    "analyzers": "ngram",
+    "trainers": "overlap",
+}
+#: The commands the example plugin adds (``register_commands``) that the page's try-it.sh runs.
+COMMANDS = ("odqa corpus-stats", "odqa train overlap")
 
 #: What the tests set themselves: the session's other ODQA_* variables (its cache directory) pass through.
 PLUGIN_VARIABLES = ("ODQA_LOAD_PLUGINS", "ODQA_BLOCK_PLUGINS", "ODQA_STRICT_PLUGINS")
@@ -78,7 +94,7 @@ def installed(tmp_path_factory) -> tuple[Path, Path]:
 
 def test_the_page_has_every_kind_and_a_complete_pyproject():
     files = documented_files()
-    kinds = {"retriever", "fuser", "reader", "postprocessor", "trainer", "commands", "plugin"}
+    kinds = {"retriever", "fuser", "reader", "postprocessor", "analyzer", "trainer", "commands", "plugin"}
     assert {f"odqa_ngram/{kind}.py" for kind in kinds} <= set(files)
     pyproject = files["pyproject.toml"]
     for section in ("[build-system]", "[project]", "[project.entry-points.odqa]", "[tool.setuptools]"):
@@ -104,14 +120,9 @@ def test_the_documented_commands_run(installed, tmp_path):
 
     listed = outputs["odqa plugins"]
     assert "ngram (odqa-ngram 0.1.0)" in listed
-    for kind, names in {
-        "retrievers": "ngram, ngram-title",
-        "fusers": "weighted-sum",
-        "readers": "overlap",
-        "postprocessors": "unquote",
-        "trainers": "overlap",
-    }.items():
+    for kind, names in LISTED.items():
         assert f"  {kind}: {names}" in listed
+    assert set(COMMANDS) <= set(outputs), "the plugin's commands ran"
     sample_size = len(data.load_corpus(data.sample_corpus_path()))
     assert outputs["odqa corpus-stats"].startswith(f"{sample_size} documents, ")
 
@@ -154,3 +165,40 @@ def test_the_documented_contract_tests_pass(installed):
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     passed = re.search(r"(\d+) passed", result.stdout)
     assert passed and int(passed[1]) >= 50 and "skipped" not in result.stdout, result.stdout[-2000:]
+
+
+# --- the page covers every hook (datasette's meta-tests) ------------------------------------------------------------
+
+
+def hook_implementations(source: str) -> set[str]:
+    """The module-level functions of ``source`` decorated with ``odqa_core.hookimpl`` (or a bare ``hookimpl``)."""
+    return {
+        node.name
+        for node in ast.parse(source).body
+        if isinstance(node, ast.FunctionDef)
+        and any(ast.unparse(decorator).split(".")[-1] == "hookimpl" for decorator in node.decorator_list)
+    }
+
+
+def test_the_hookspecs_are_found():
+    assert {"register_retrievers", "register_commands"} <= set(HOOKS)
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_is_documented(hook):
+    """A heading of docs/plugins.md names the hook, or one of its code examples implements it."""
+    page = DOC.read_text(encoding="utf-8")
+    headings = [line for line in CODE_BLOCK.sub("", page).splitlines() if line.startswith("#") and hook in line]
+    examples = [block for block in CODE_BLOCK.findall(page) if re.search(rf"^def {hook}\(", block, re.MULTILINE)]
+    assert headings or examples, f"{hook} has no heading and no code example in {DOC.name}"
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_is_implemented_by_the_example_plugin_and_checked(hook):
+    """The example plugin, which test_the_documented_commands_run installs and runs, implements the hook, and that
+    test checks what the hook registers: its components in ``odqa plugins``, or its commands run."""
+    assert hook in hook_implementations(documented_files()["odqa_ngram/plugin.py"]), (
+        f"the example plugin of {DOC.name} does not implement {hook}"
+    )
+    checked = {f"register_{kind}" for kind in LISTED} | ({"register_commands"} if COMMANDS else set())
+    assert hook in checked, f"{hook}: add what it registers to LISTED (or COMMANDS)"

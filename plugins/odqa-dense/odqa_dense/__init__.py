@@ -1,7 +1,8 @@
 """odqa-dense: dense passage retrieval (DPR) for odqa.
 
-- :mod:`odqa_dense.hf` — finding and loading HuggingFace models offline, devices, precisions (shared by plugins)
-- :mod:`odqa_dense.bootstrap` — a WordPiece tokenizer trained on the corpus and a small BERT from a config
+The HuggingFace loading, the offline bootstrap and the training loop's pieces are odqa-transformers' (shared with
+the readers).
+
 - :mod:`odqa_dense.encoder` — the bi-encoder, fast length-sorted encoding, safetensors checkpoints
 - :mod:`odqa_dense.vectors` — FAISS inner-product indexes (flat, HNSW, IVF)
 - :mod:`odqa_dense.retriever` — the ``dpr`` retriever

@@ -10,14 +10,8 @@ Similarity is the dot product of the pooled vectors, in training (:mod:`odqa_den
 Encoding is the fast path: texts are tokenized in blocks, sorted by length inside each block and encoded in
 batches padded only to the longest text of the batch, under ``torch.inference_mode()``.
 
-A trained bi-encoder is saved as an odqa store of kind ``checkpoint``::
-
-    manifest.json                 encoders, pooling, max lengths, base model, checksums of every file
-    config.json                   the HuggingFace config of the encoder(s)
-    tokenizer.json, tokenizer_config.json
-    encoder.safetensors           (shared)  or  question_encoder.safetensors + passage_encoder.safetensors
-    heads.safetensors             (shared-heads, beside encoder.safetensors) question.weight/.bias, passage.*
-    training_state.safetensors    optimizer state, only in a resumable ``last/`` checkpoint
+A trained bi-encoder is saved as a DPR checkpoint, an odqa store of kind ``checkpoint`` whose layout
+:mod:`odqa_transformers.encoder_checkpoint` defines (so that other plugins read its encoders without this one).
 """
 
 from __future__ import annotations
@@ -28,20 +22,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from odqa_transformers import hf
+from odqa_transformers.encoder_checkpoint import (
+    CHECKPOINT_KIND,
+    CHECKPOINT_NAME,
+    CHECKPOINT_VERSION,
+    ENCODERS,
+    HEADS_FILE,
+    encoder_files,
+    load_weights,
+    open_checkpoint,
+)
 
-from odqa_core.errors import DataError, IndexFormatError, UsageError
+from odqa_core.errors import DataError, UsageError
 from odqa_core.progress import progress
-from odqa_core.storage import StoreWriter, open_store, write_store
+from odqa_core.storage import StoreWriter, write_store
 from odqa_core.types import Document
-from odqa_dense import hf
 
 POOLINGS = ("cls", "pooler", "mean")
-ENCODERS = ("shared", "separate", "shared-heads")
-#: Where ``shared-heads`` keeps its two linear heads, beside the shared ``encoder.safetensors``.
-HEADS_FILE = "heads.safetensors"
-CHECKPOINT_KIND = "checkpoint"
-CHECKPOINT_NAME = "dpr"
-CHECKPOINT_VERSION = 1
 #: Texts tokenized (then length-sorted) at a time while encoding: bounds memory on large corpora.
 TOKENIZE_BLOCK = 8192
 
@@ -310,13 +308,12 @@ class BiEncoder:
 
         writer.path("config.json").write_text(self.passage_model.config.to_json_string(), encoding="utf-8")
         self.tokenizer.save_pretrained(str(writer.root))
-        if self.encoders != "separate":
-            save_model(self.passage_model, str(writer.path("encoder.safetensors")))
-            if self.heads is not None:
-                save_model(self.heads, str(writer.path(HEADS_FILE)))
-        else:
-            save_model(self.question_model, str(writer.path("question_encoder.safetensors")))
-            save_model(self.passage_model, str(writer.path("passage_encoder.safetensors")))
+        files = encoder_files(self.encoders)
+        save_model(self.passage_model, str(writer.path(files["passage"])))
+        if self.encoders == "separate":
+            save_model(self.question_model, str(writer.path(files["question"])))
+        if self.heads is not None:
+            save_model(self.heads, str(writer.path(HEADS_FILE)))
         writer.params.update({"encoders": self.encoders, "pooling": self.pooling, "dim": self.dim})
 
     def save(self, path: str | Path, *, config: dict[str, Any] | None = None, params: dict | None = None) -> None:
@@ -371,13 +368,7 @@ class BiEncoder:
 
     @classmethod
     def _load_checkpoint(cls, model_dir: Path, question_model: str | None, pooling: str | None) -> BiEncoder:
-        from safetensors.torch import load_model
-
-        manifest = open_store(model_dir, verify=False).manifest
-        kind, name = manifest.get("kind"), manifest.get("name")
-        if (kind, name) != (CHECKPOINT_KIND, CHECKPOINT_NAME):
-            raise DataError(f"{model_dir} is an odqa {kind} {name!r}, not a DPR checkpoint or a HuggingFace model")
-        reader = open_store(model_dir, kind=CHECKPOINT_KIND, name=CHECKPOINT_NAME, format_version=CHECKPOINT_VERSION)
+        reader = open_checkpoint(model_dir)  # every checksum verified
         stored = reader.config
         if question_model:
             raise UsageError("question_model applies to HuggingFace models; a DPR checkpoint holds both encoders")
@@ -387,30 +378,14 @@ class BiEncoder:
             )
         tokenizer = hf.load_tokenizer(model_dir)
         config = hf.load_config(model_dir)
-
-        def weights(file: str, module: Any = None) -> Any:
-            module = hf.encoder_from_config(config) if module is None else module
-            try:
-                load_model(module, str(reader.path(file)))
-            except (RuntimeError, OSError, ValueError) as exc:
-                raise IndexFormatError(
-                    f"{model_dir / file}: cannot load weights ({str(exc).splitlines()[0]})"
-                ) from None
-            return module
-
-        layout = stored.get("encoders")
-        if layout not in ENCODERS:
-            raise IndexFormatError(
-                f"{model_dir}: checkpoint encoders {layout!r} are not one of {', '.join(ENCODERS)} "
-                "(written by a newer odqa-dense?)"
-            )
+        files = encoder_files(stored["encoders"])
+        passage = load_weights(hf.encoder_from_config(config), reader.path(files["passage"]))
+        question = passage
+        if stored["encoders"] == "separate":
+            question = load_weights(hf.encoder_from_config(config), reader.path(files["question"]))
         heads = None
-        if layout == "separate":
-            question, passage = weights("question_encoder.safetensors"), weights("passage_encoder.safetensors")
-        else:
-            question = passage = weights("encoder.safetensors")
-            if layout == "shared-heads":
-                heads = weights(HEADS_FILE, identity_heads(int(passage.config.hidden_size), passage))
+        if stored["encoders"] == "shared-heads":
+            heads = load_weights(identity_heads(int(passage.config.hidden_size), passage), reader.path(HEADS_FILE))
         return cls(
             tokenizer,
             question,

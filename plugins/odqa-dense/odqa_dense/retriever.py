@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from odqa_core import DataError, Document, RankedResults, Retriever, UsageError
+from odqa_core import DataError, Document, RankedResults, Retriever, UsageError, options
 from odqa_core.interfaces import check_candidates
 from odqa_core.storage import StoreReader, StoreWriter
 
@@ -25,12 +25,6 @@ __all__ = ["DPRRetriever"]
 #: Bytes of gathered passage vectors (``(block, C, dim)`` float32) that :meth:`DPRRetriever.score` and
 #: :meth:`DPRRetriever.score_documents` hold at once.
 GATHER_BYTES = 32 << 20
-
-
-def _positive_int(owner: str, name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise UsageError(f"{owner}: option {name!r} must be a positive integer, got {value!r}")
-    return value
 
 
 class DPRRetriever(Retriever):
@@ -79,8 +73,9 @@ class DPRRetriever(Retriever):
         nlist: int | None = None,
         nprobe: int = 16,
     ) -> None:
+        from odqa_transformers.hf import DEVICES, PRECISIONS
+
         from odqa_dense.encoder import check_pooling
-        from odqa_dense.hf import DEVICES, PRECISIONS
         from odqa_dense.vectors import INDEX_TYPES
 
         owner = f"retriever {self.name!r}"
@@ -88,11 +83,11 @@ class DPRRetriever(Retriever):
             raise UsageError(f"{owner}: option 'model' must be a model path or HuggingFace id, got {model!r}")
         if pooling is not None:
             check_pooling(pooling)
-        if include_title is not None and not isinstance(include_title, bool):
-            raise UsageError(f"{owner}: option 'include_title' must be true or false, got {include_title!r}")
+        if include_title is not None:
+            options.boolean(owner, "include_title", include_title)
         for opt, value in (("query_max_length", query_max_length), ("passage_max_length", passage_max_length)):
             if value is not None:
-                _positive_int(owner, opt, value)
+                options.positive_int(owner, opt, value)
         for opt, value in (
             ("batch_size", batch_size),
             ("hnsw_m", hnsw_m),
@@ -100,17 +95,12 @@ class DPRRetriever(Retriever):
             ("ef_search", ef_search),
             ("nprobe", nprobe),
         ):
-            _positive_int(owner, opt, value)
+            options.positive_int(owner, opt, value)
         if nlist is not None:
-            _positive_int(owner, "nlist", nlist)
-        if device not in DEVICES:
-            raise UsageError(f"{owner}: option 'device' must be one of {', '.join(DEVICES)}, got {device!r}")
-        if precision not in PRECISIONS:
-            raise UsageError(f"{owner}: option 'precision' must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-        if index_type not in INDEX_TYPES:
-            raise UsageError(
-                f"{owner}: option 'index_type' must be one of {', '.join(INDEX_TYPES)}, got {index_type!r}"
-            )
+            options.positive_int(owner, "nlist", nlist)
+        options.choice(owner, "device", device, DEVICES)
+        options.choice(owner, "precision", precision, PRECISIONS)
+        options.choice(owner, "index_type", index_type, INDEX_TYPES)
         self.model = model
         self.question_model = question_model
         self.pooling = pooling
@@ -153,7 +143,8 @@ class DPRRetriever(Retriever):
                 "retriever 'dpr' needs a model: -o model=PATH, or -o dpr.model=PATH beside other stages (a "
                 "checkpoint from 'odqa train dpr', or a HuggingFace encoder directory or id)"
             )
-        from odqa_dense import hf
+        from odqa_transformers import hf
+
         from odqa_dense.encoder import BiEncoder
 
         model = self.model

@@ -33,7 +33,6 @@ import hashlib
 import json
 import math
 import re
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -41,27 +40,30 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from odqa_transformers import hf
+from odqa_transformers.config import TrainingConfig
+from odqa_transformers.loop import (
+    TRAINING_STATE,
+    Stepper,
+    finish_folds,
+    group_folds,
+    load_training_state,
+    prepare_output,
+    recover_last_checkpoint,
+    save_training_state,
+)
 
 from odqa_core import plugins
 from odqa_core.errors import DataError, IndexFormatError, UsageError
 from odqa_core.evaluation import evaluate_retrieval, hits_from_results, normalize_for_match
 from odqa_core.pipeline import search_in_batches
-from odqa_core.progress import progress, stderr_echo
-from odqa_core.storage import (
-    atomic_directory,
-    atomic_write_text,
-    open_store,
-    output_lock,
-    recover_interrupted_write,
-)
+from odqa_core.progress import stderr_echo
+from odqa_core.storage import atomic_write_text, open_store, output_lock
 from odqa_core.types import Document, Question, RankedResults
-from odqa_dense import hf
 from odqa_dense.encoder import BiEncoder, check_encoders, check_pooling, passage_texts
 from odqa_dense.vectors import VectorIndex
 
-KEEP_FOLDS = ("best", "all")
 HITS = ("auto", "answer", "doc")
-TRAINING_STATE = "training_state"
 #: Learning rates used when none is given: fine-tuning a pretrained encoder vs. training a bootstrap one.
 DEFAULT_LR_PRETRAINED = 2e-5
 DEFAULT_LR_BOOTSTRAP = 1e-4
@@ -71,53 +73,19 @@ DEFAULT_ICT_LR_BOOTSTRAP = 5e-4
 DEFAULT_ICT_EPOCHS_BOOTSTRAP = 3
 
 
-def check_training_settings(config: Any, positive: Sequence[str] = ()) -> None:
-    """What every odqa training config (DPR's, the readers') must satisfy: positive counts (epochs, batch size,
-    gradient accumulation, folds, vocabulary size and ``positive``), a positive learning rate, a warmup fraction
-    or step count, a known ``keep_folds``, a dev fraction within 0-1, a boolean ``keep_epochs`` and a ``fold``
-    (when set) within ``1..folds`` of a k-fold run. One-line usage errors."""
-    for name in ("epochs", "batch_size", "grad_accum", "folds", "vocab_size", *positive):
-        value = getattr(config, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise UsageError(f"{name.replace('_', '-')} must be a positive integer, got {value!r}")
-    if not isinstance(config.keep_epochs, bool):
-        raise UsageError(f"keep-epochs must be true or false, got {config.keep_epochs!r}")
-    fold = config.fold
-    if fold is not None:
-        if isinstance(fold, bool) or not isinstance(fold, int):
-            raise UsageError(f"fold must be an integer, got {fold!r}")
-        if config.folds < 2:
-            raise UsageError(f"fold {fold} needs a k-fold run (folds of 2 or more), got folds {config.folds}")
-        if not 1 <= fold <= config.folds:
-            raise UsageError(f"fold {fold} is out of range for folds {config.folds}")
-    if config.lr is not None and not config.lr > 0:
-        raise UsageError(f"learning rate must be positive, got {config.lr}")
-    if not config.warmup >= 0:
-        raise UsageError(f"warmup must be a fraction of the steps (0-1) or a step count, got {config.warmup}")
-    if config.keep_folds not in KEEP_FOLDS:
-        raise UsageError(f"keep-folds must be one of {', '.join(KEEP_FOLDS)}, got {config.keep_folds!r}")
-    if not 0 < config.dev_fraction < 1:
-        raise UsageError(f"dev fraction must be between 0 and 1, got {config.dev_fraction}")
-
-
 @dataclass
-class TrainConfig:
-    """Everything that defines a DPR training run (``odqa train dpr --help`` documents each field)."""
+class TrainConfig(TrainingConfig):
+    """Everything that defines a DPR training run (``odqa train dpr --help`` documents each field): the settings
+    every training has (:class:`odqa_transformers.config.TrainingConfig`) and DPR's own."""
 
-    model: str | None = None
-    bootstrap_size: str = "tiny"
-    vocab_size: int = 16000
+    default_lr_pretrained = DEFAULT_LR_PRETRAINED
+    default_lr_bootstrap = DEFAULT_LR_BOOTSTRAP
+
     encoders: str = "shared"
     #: None: ``cls`` for a pretrained model (DPR's choice), ``mean`` for a bootstrap one, which learns much faster
     #: from random weights (benchmarks/RESULTS.md).
     pooling: str | None = None
     include_title: bool = True
-    epochs: int = 3
-    lr: float | None = None
-    warmup: float = 0.1
-    weight_decay: float = 0.01
-    batch_size: int = 16
-    grad_accum: int = 1
     hard_negatives: int = 1
     negative_retriever: str = "bm25"
     negative_options: dict[str, Any] = field(default_factory=dict)
@@ -125,26 +93,16 @@ class TrainConfig:
     query_max_length: int = 64
     passage_max_length: int = 256
     max_grad_norm: float = 2.0
-    seed: int = 42
-    device: str = "auto"
-    precision: str = "auto"
     eval_ks: tuple[int, ...] = (1, 5, 20, 100)
     select: str = "acc@20"
     hit: str = "auto"
     eval_batch_size: int = 128
-    folds: int = 1
-    keep_folds: str = "best"
-    dev_fraction: float = 0.1
     #: Inverse Cloze Task epochs over the corpus before the supervised ones (None: 3 for a bootstrap model, else 0).
     ict_epochs: int | None = None
     ict_samples: int = 2
     ict_keep_span: float = 0.1
     #: ICT learning rate (default: ``lr``'s default for the model).
     ict_lr: float | None = None
-    #: Also save every epoch's checkpoint as ``epoch-N/`` (best/ and last/ as always).
-    keep_epochs: bool = False
-    #: With ``folds > 1``: train only this fold (1-based), directly into the output directory.
-    fold: int | None = None
     #: ``encoders="shared-heads"`` only: peak learning rate of the two linear heads, in the ICT epochs too (None:
     #: the encoder's rate of each phase, ``lr`` then ``ict_lr``).
     head_lr: float | None = None
@@ -160,7 +118,7 @@ class TrainConfig:
             self.pooling = "mean"
         if self.pooling is not None:
             check_pooling(self.pooling)
-        check_training_settings(self, ("negative_depth", "eval_batch_size"))
+        self.check_common(("negative_depth", "eval_batch_size"))
         if self.ict_epochs is None:
             self.ict_epochs = 0 if self.model else DEFAULT_ICT_EPOCHS_BOOTSTRAP
         if self.ict_epochs < 0 or self.ict_samples < 1 or not 0 <= self.ict_keep_span <= 1:
@@ -176,23 +134,7 @@ class TrainConfig:
         if not isinstance(ks, (tuple, list)) or not all(type(v) is int and v >= 1 for v in ks):
             raise UsageError(f"eval-ks must be a list of positive integers, got {ks!r}")
         self.eval_ks = tuple(sorted(set(ks) | {int(k)}))
-        if self.model is None:
-            from odqa_dense.bootstrap import bert_size
-
-            bert_size(self.bootstrap_size)
         return self
-
-    @property
-    def learning_rate(self) -> float:
-        if self.lr is not None:
-            return self.lr
-        return DEFAULT_LR_PRETRAINED if self.model else DEFAULT_LR_BOOTSTRAP
-
-    def to_json(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        out["eval_ks"] = list(self.eval_ks)
-        out["learning_rate"] = self.learning_rate
-        return out
 
     def digest(self) -> str:
         """What a resumed run must share with the stopped one (run-time settings like the device may differ)."""
@@ -335,22 +277,6 @@ def ict_examples(documents: Sequence[Document], config: TrainConfig) -> tuple[li
     return contexts, Examples(queries, np.arange(n), np.zeros((n, 0), np.int64), np.arange(n))
 
 
-def group_folds(questions: Sequence[Question], folds: int, seed: int) -> list[np.ndarray]:
-    """Question indices of each fold; questions about the same gold document stay in the same fold."""
-    groups: dict[str, list[int]] = {}
-    for i, q in enumerate(questions):
-        groups.setdefault(q.doc_ids[0] if q.doc_ids else q.id, []).append(i)
-    if len(groups) < folds:
-        raise UsageError(f"{folds} folds need at least {folds} question groups (gold documents); found {len(groups)}")
-    keys = list(groups)
-    order = np.random.default_rng(seed).permutation(len(keys))
-    members: list[list[int]] = [[] for _ in range(folds)]
-    for rank in order:  # largest-first would be tighter; seeded round-robin keeps fold sizes within one group
-        smallest = min(range(folds), key=lambda f: len(members[f]))
-        members[smallest].extend(groups[keys[rank]])
-    return [np.asarray(sorted(m), np.int64) for m in members]
-
-
 # --- evaluation -------------------------------------------------------------------------------------------------
 
 
@@ -398,159 +324,10 @@ def selected_metric(report: dict[str, Any], config: TrainConfig) -> float:
 # --- the training loop ------------------------------------------------------------------------------------------
 
 
-def lr_at(step: int, total: int, warmup_steps: int, peak: float) -> float:
-    """Linear warmup to ``peak``, then linear decay to 0 (DPR's schedule)."""
-    if step < warmup_steps:
-        return peak * (step + 1) / warmup_steps
-    return peak * max(0.0, (total - step) / max(1, total - warmup_steps))
-
-
-def _save_training_state(path: Path, optimizer: Any, state: dict[str, Any]) -> None:
-    """Optimizer tensors as safetensors, the rest as JSON: no pickle, loadable without executing anything."""
-    from safetensors.torch import save_file
-
-    tensors, groups = {}, []
-    for pid, pstate in optimizer.state_dict()["state"].items():
-        for key, value in pstate.items():
-            tensors[f"{pid}.{key}"] = value.detach().cpu().contiguous().reshape(-1) if value.ndim == 0 else value
-    for group in optimizer.state_dict()["param_groups"]:
-        groups.append({k: v for k, v in group.items()})
-    save_file(tensors, str(path / f"{TRAINING_STATE}.safetensors"))
-    (path / f"{TRAINING_STATE}.json").write_text(json.dumps({**state, "param_groups": groups}, indent=1))
-
-
-def _load_training_state(path: Path, optimizer: Any) -> dict[str, Any]:
-    from safetensors.torch import load_file
-
-    state = json.loads((path / f"{TRAINING_STATE}.json").read_text())
-    tensors = load_file(str(path / f"{TRAINING_STATE}.safetensors"))
-    per_param: dict[int, dict[str, Any]] = {}
-    for name, value in tensors.items():
-        pid, key = name.split(".", 1)
-        per_param.setdefault(int(pid), {})[key] = value.reshape(()) if key == "step" else value
-    optimizer.load_state_dict({"state": per_param, "param_groups": state.pop("param_groups")})
-    return state
-
-
-@dataclass
-class Stepper:
-    """AdamW (no weight decay on biases and norms) with DPR's schedule — linear warmup, then linear decay — plus
-    gradient accumulation, clipping and fp16 loss scaling: how every odqa training loop (DPR, readers) steps."""
-
-    optimizer: Any
-    scaler: Any
-    parameters: list[Any]
-    total: int
-    warmup_steps: int
-    peak_lr: float
-    grad_accum: int
-    max_grad_norm: float
-
-    @classmethod
-    def create(
-        cls,
-        named_parameters: Sequence[tuple[str, Any]],
-        *,
-        lr: float,
-        weight_decay: float,
-        precision: str,
-        micro_per_epoch: int,
-        epochs: int,
-        warmup: float,
-        grad_accum: int,
-        max_grad_norm: float,
-        own_rates: Sequence[tuple[Sequence[Any], float]] = (),
-    ) -> Stepper:
-        """``own_rates``: ``(parameters, peak)`` pairs, parameters that follow the same schedule to their own peak
-        learning rate (e.g. the heads of ``shared-heads`` DPR) instead of ``lr``."""
-        import torch
-
-        params = [p for _, p in named_parameters]
-        apart = {id(p) for group, _ in own_rates for p in group}
-        common = [p for p in params if id(p) not in apart]
-        groups: list[dict[str, Any]] = [
-            {"params": [p for p in common if p.ndim > 1], "weight_decay": weight_decay},
-            {"params": [p for p in common if p.ndim <= 1], "weight_decay": 0.0},
-        ]
-        for group, peak in own_rates:
-            for decayed in (True, False):
-                members = [p for p in group if (p.ndim > 1) == decayed]
-                if members:
-                    groups.append({"params": members, "weight_decay": weight_decay if decayed else 0.0, "peak": peak})
-        optimizer = torch.optim.AdamW(groups, lr=lr)
-        scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
-        total = math.ceil(micro_per_epoch / grad_accum) * epochs
-        warmup_steps = int(warmup * total) if warmup < 1 else int(warmup)
-        return cls(optimizer, scaler, params, total, warmup_steps, lr, grad_accum, max_grad_norm)
-
-    @classmethod
-    def for_config(
-        cls,
-        named_parameters: Sequence[tuple[str, Any]],
-        config: Any,
-        precision: str,
-        micro_per_epoch: int,
-        own_rates: Sequence[tuple[Sequence[Any], float]] = (),
-    ) -> Stepper:
-        """:meth:`create` with the settings of a training config (DPR's or a reader's: ``learning_rate``,
-        ``weight_decay``, ``epochs``, ``warmup``, ``grad_accum``, ``max_grad_norm``)."""
-        return cls.create(
-            named_parameters,
-            lr=config.learning_rate,
-            weight_decay=config.weight_decay,
-            precision=precision,
-            micro_per_epoch=micro_per_epoch,
-            epochs=config.epochs,
-            warmup=config.warmup,
-            grad_accum=config.grad_accum,
-            max_grad_norm=config.max_grad_norm,
-            own_rates=own_rates,
-        )
-
-    def run_epoch(
-        self,
-        loss_of: Callable[[int], Any],
-        micro_batches: int,
-        state: dict[str, Any],
-        device: Any,
-        precision: str,
-        desc: str,
-    ) -> list[float]:
-        """One epoch of ``micro_batches`` calls ``loss_of(i)`` (under autocast); ``state["step"]`` counts the
-        optimizer steps across epochs (the schedule's position). Returns the micro-batch losses."""
-        import torch
-
-        optimizer, scaler = self.optimizer, self.scaler
-        losses: list[float] = []
-        optimizer.zero_grad(set_to_none=True)
-        with progress(micro_batches, desc, "batch") as bar:
-            for micro in range(micro_batches):
-                with hf.autocast(device, precision):
-                    loss = loss_of(micro)
-                scaled = loss / self.grad_accum
-                (scaler.scale(scaled) if scaler else scaled).backward()
-                losses.append(float(loss.detach()))
-                if (micro + 1) % self.grad_accum == 0 or micro + 1 == micro_batches:
-                    for group in optimizer.param_groups:
-                        peak = group.get("peak", self.peak_lr)
-                        group["lr"] = lr_at(state["step"], self.total, self.warmup_steps, peak)
-                    if scaler:
-                        scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(self.parameters, self.max_grad_norm)
-                    if scaler:
-                        scaler.step(optimizer)
-                        scaler.update()
-                    else:
-                        optimizer.step()
-                    optimizer.zero_grad(set_to_none=True)
-                    state["step"] += 1
-                bar.update(1)
-                bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
-        return losses
-
-
-class Trainer:
-    """Trains one bi-encoder on one set of examples, evaluating on ``dev`` after every epoch."""
+class BiEncoderTrainingLoop:
+    """Trains one bi-encoder on one set of examples, evaluating on ``dev`` after every epoch: the training loop of
+    :func:`train_dpr` (the ``dpr`` :class:`odqa_core.interfaces.Trainer` is
+    :class:`odqa_dense.trainers.DPRTrainer`)."""
 
     def __init__(
         self,
@@ -610,7 +387,7 @@ class Trainer:
 
         state: dict[str, Any] = {"epoch": 0, "step": 0, "history": [], "best": None, "config": config.digest()}
         if resuming:
-            state = _load_training_state(last, optimizer)
+            state = load_training_state(last, optimizer)
             self.echo(f"resuming {self.output} after epoch {state['epoch']}")
 
         for epoch in range(state["epoch"] + 1, config.epochs + 1):
@@ -698,7 +475,7 @@ class Trainer:
             self.encoder.write_files(writer)
             writer.params.update({"epoch": epoch, "loss": row["loss"], "dev_metric": row["metric"]})
             if optimizer is not None:
-                _save_training_state(writer.root, optimizer, state)
+                save_training_state(writer.root, optimizer, state)
 
     def _load_last(self, last: Path) -> BiEncoder:
         reader = open_store(last, kind="checkpoint", name="dpr", verify=False)
@@ -743,7 +520,7 @@ def initial_encoder(documents: Sequence[Document], config: TrainConfig) -> BiEnc
         return BiEncoder.from_models(
             loaded.tokenizer, loaded.passage_model, encoders=config.encoders, pooling=config.pooling
         )
-    from odqa_dense.bootstrap import bootstrap_encoder
+    from odqa_transformers.bootstrap import bootstrap_encoder
 
     texts = [f"{d.title} {d.text}" if d.title else d.text for d in documents]
     tokenizer, model = bootstrap_encoder(
@@ -778,7 +555,7 @@ def pretrain_ict(
         keep_epochs=False,
         lr=config.ict_lr or (config.learning_rate if config.model else DEFAULT_ICT_LR_BOOTSTRAP),
     )
-    trainer = Trainer(
+    trainer = BiEncoderTrainingLoop(
         encoder,
         contexts,
         examples,
@@ -799,45 +576,6 @@ def _check_gold(questions: Sequence[Question], config: TrainConfig) -> None:
     if not needed:
         what = {"answer": "answers", "doc": "gold document ids", "auto": "answers or gold document ids"}[config.hit]
         raise DataError(f"the questions that select the best epoch have no {what}; give --dev-questions with them")
-
-
-def prepare_output(output: Path, resume: bool) -> None:
-    if output.exists() and not output.is_dir():
-        raise UsageError(f"output {output} exists and is not a directory")
-    if output.exists() and any(output.iterdir()):
-        if not resume:
-            raise UsageError(
-                f"output directory {output} is not empty; pass --resume to continue it or choose another"
-            )
-        # --resume writes report.json and checkpoints into the directory: it must be a training's, not a stranger's.
-        ours = ("report.json", "last", "ict", "best", "fold-1", ".last.old-*")
-        if not any(any(output.glob(name)) for name in ours):
-            raise UsageError(
-                f"output directory {output} is not an odqa training output (no report.json, last/ or fold-1/); "
-                "refusing to resume into it"
-            )
-    output.mkdir(parents=True, exist_ok=True)
-
-
-def copy_dir_atomic(source: Path, target: Path) -> None:
-    with atomic_directory(target) as tmp:  # locked, swapped in whole, leftovers of a killed copy removed
-        shutil.copytree(source, tmp, dirs_exist_ok=True)
-
-
-def recover_last_checkpoint(last: Path, echo: Callable[[str], None]) -> None:
-    """Before resuming: a run killed between the two renames that replace ``last/`` left the previous checkpoint
-    in ``.last.old-*`` and no ``last/``. Put it back; where that is not ours to do (a name without the writer's
-    pid), say so rather than silently start over."""
-    restored = recover_interrupted_write(last)
-    if restored is not None:
-        echo(f"restored {last} from {restored.name}, left by a checkpoint write that was interrupted")
-    if not last.exists():
-        left = sorted(last.parent.glob(f".{last.name}.old-*"))
-        if left:
-            raise UsageError(
-                f"{last} is missing, but {left[-1]} holds the checkpoint an interrupted write moved aside; rename "
-                f"it to {last} to resume from it, or delete it to start over"
-            )
 
 
 def train_dpr(
@@ -901,7 +639,7 @@ def train_dpr(
             else:
                 train_idx = np.arange(len(questions))
             fold = config.fold or 1
-            trainer = Trainer(
+            trainer = BiEncoderTrainingLoop(
                 _fresh(initial),
                 documents,
                 _subset(examples_all, train_idx),
@@ -924,7 +662,7 @@ def train_dpr(
                 continue
             echo(f"fold {f}/{config.folds}: {len(held)} held-out questions")
             train_idx = np.setdiff1d(np.arange(len(questions)), held)
-            trainer = Trainer(
+            trainer = BiEncoderTrainingLoop(
                 _fresh(initial),
                 documents,
                 _subset(examples_all, train_idx),
@@ -955,28 +693,3 @@ def _fresh(encoder: BiEncoder) -> BiEncoder:
     copied = copy.deepcopy(encoder)
     copied.source, copied.fingerprint = encoder.source, encoder.fingerprint
     return copied
-
-
-def finish_folds(output: Path, config: TrainConfig, fold_reports: list[dict[str, Any]]) -> dict[str, Any]:
-    best_metrics = [r["best"]["metric"] for r in fold_reports]
-    best_fold = int(np.argmax(best_metrics)) + 1
-    copy_dir_atomic(output / f"fold-{best_fold}" / "best", output / "best")
-    if config.keep_folds == "best":
-        for f in range(1, len(fold_reports) + 1):
-            for sub in ("best", "last"):
-                if f != best_fold or sub == "last":
-                    shutil.rmtree(output / f"fold-{f}" / sub, ignore_errors=True)
-    report = {
-        "config": config.to_json(),
-        "folds": [
-            {"fold": f, "best_epoch": r["best"]["epoch"], "metric": r["best"]["metric"], "epochs": r["epochs"]}
-            for f, r in enumerate(fold_reports, 1)
-        ],
-        "metric_mean": float(np.mean(best_metrics)),
-        "metric_std": float(np.std(best_metrics)),
-        "best_fold": best_fold,
-        "best": {"fold": best_fold, **fold_reports[best_fold - 1]["best"]},
-        "done": True,
-    }
-    atomic_write_text(output / "report.json", json.dumps(report, ensure_ascii=False, indent=1))
-    return report

@@ -76,7 +76,7 @@ def wide_checkpoint(tmp_path_factory, vocab_texts):
 def hf_model(tmp_path_factory, vocab_texts):
     """``(directory, tokenizer, model)``: a HuggingFace model directory (``save_pretrained``, not an odqa checkpoint)
     and the in-memory objects it was saved from. Search it with pooling=mean (see above)."""
-    from odqa_dense.bootstrap import bootstrap_encoder
+    from odqa_transformers.bootstrap import bootstrap_encoder
 
     path = tmp_path_factory.mktemp("models") / "hf-micro"
     tokenizer, model = bootstrap_encoder(vocab_texts, "micro", 500, 512, 3)

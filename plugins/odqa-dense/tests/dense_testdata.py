@@ -31,8 +31,8 @@ def save_bootstrap_checkpoint(
     encoders: str = "shared",
 ) -> str:
     """A randomly initialised bi-encoder (tokenizer trained on ``texts``) saved as an odqa checkpoint."""
-    from odqa_dense.bootstrap import bootstrap_encoder
     from odqa_dense.encoder import BiEncoder
+    from odqa_transformers.bootstrap import bootstrap_encoder
 
     tokenizer, model = bootstrap_encoder(texts, size, vocab_size, 512, seed)
     BiEncoder.from_models(tokenizer, model, encoders=encoders, pooling=pooling).save(path)

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import unicodedata
 
 import numpy as np
 import pytest
 from dense_testdata import flip_byte
-from odqa_dense import hf
-from odqa_dense.bootstrap import BERT_SIZES, bert_size, bootstrap_encoder, train_wordpiece
 from odqa_dense.encoder import BiEncoder
+from odqa_transformers import hf
+from odqa_transformers.bootstrap import bootstrap_encoder
 
 from odqa_core import DataError, Document, IndexFormatError, UsageError
 from odqa_core.storage import open_store
@@ -344,91 +343,6 @@ def test_huggingface_question_model_pair(hf_model_dir, micro_checkpoint, vocab_t
     wide.save_pretrained(str(tmp_path / "wide"))
     with pytest.raises(DataError, match="dimension 128.*32"):
         BiEncoder.load(hf_model_dir, question_model=str(tmp_path / "wide"))
-
-
-def test_missing_model_path_names_the_path(tmp_path):
-    missing = str(tmp_path / "no" / "such" / "model")
-    with pytest.raises(DataError, match="not found") as info:
-        BiEncoder.load(missing)
-    assert missing in str(info.value)
-
-
-def test_model_path_that_is_not_a_model(tmp_path):
-    (tmp_path / "file.bin").write_bytes(b"x")
-    with pytest.raises(DataError, match="is a file"):
-        BiEncoder.load(str(tmp_path / "file.bin"))
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(DataError, match="no config.json"):
-        BiEncoder.load(str(tmp_path / "empty"))
-    with pytest.raises(UsageError, match="no model"):
-        BiEncoder.load("  ")
-
-
-def test_unknown_hub_id_offline_is_a_data_error(monkeypatch, tmp_path):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))  # an empty cache
-    monkeypatch.chdir(tmp_path)  # so the id cannot name a local directory
-    with pytest.raises(DataError, match="HF_HUB_OFFLINE") as info:
-        BiEncoder.load("no-such-org/no-such-model")
-    assert "no-such-org/no-such-model" in str(info.value)
-
-
-# --- the bootstrap ------------------------------------------------------------------------------------------------
-
-
-def test_korean_tokens_stay_syllables(sample_documents):
-    korean = [d.text for d in sample_documents if any("\uac00" <= c <= "\ud7a3" for c in d.text)]
-    assert len(korean) >= 10
-    tokenizer = train_wordpiece(korean, vocab_size=800)
-    tokens = tokenizer.tokenize("한국어 질문")
-    assert tokens and "[UNK]" not in tokens
-    assert not [c for t in tokens for c in t if "\u1100" <= c <= "\u11ff"], f"jamo in {tokens}"
-    assert "".join(t.removeprefix("##") for t in tokens) == "한국어질문"
-    vocab = "".join(tokenizer.get_vocab())
-    assert not any("\u1100" <= c <= "\u11ff" for c in vocab), "the vocabulary holds decomposed jamo"
-
-
-def test_wordpiece_normalises_nfkc_and_lowercase(vocab_texts):
-    tokenizer = train_wordpiece(vocab_texts, vocab_size=600)
-    assert tokenizer.tokenize("ＳＥＯＵＬ") == tokenizer.tokenize("seoul") == tokenizer.tokenize("Seoul")
-    assert unicodedata.normalize("NFKC", "ＳＥＯＵＬ").lower() == "seoul"
-    assert tokenizer.is_fast and tokenizer.model_max_length == 512
-    ids = tokenizer("부산", "항구")["input_ids"]
-    assert ids[0] == tokenizer.cls_token_id and ids.count(tokenizer.sep_token_id) == 2
-    assert tokenizer.pad_token_id == 0
-
-
-def test_wordpiece_bad_input():
-    with pytest.raises(UsageError, match="too small"):
-        train_wordpiece(["some text"], vocab_size=10)
-    with pytest.raises(DataError, match="no text"):
-        train_wordpiece(["", "   "], vocab_size=100)
-
-
-def test_bootstrap_sizes(vocab_texts):
-    assert list(BERT_SIZES) == ["micro", "tiny", "mini", "small", "medium", "base"]
-    assert (bert_size("base").layers, bert_size("base").hidden, bert_size("base").intermediate) == (12, 768, 3072)
-    tokenizer, model = bootstrap_encoder(vocab_texts[:20], "micro", 300, 128, 0)
-    config = model.config
-    assert (config.num_hidden_layers, config.hidden_size, config.num_attention_heads) == (1, 32, 2)
-    assert config.vocab_size == len(tokenizer) and config.max_position_embeddings == 128
-    with pytest.raises(UsageError, match="micro, tiny"):
-        bootstrap_encoder(vocab_texts, "huge")
-
-
-def test_wordpiece_training_is_deterministic(vocab_texts):
-    vocabularies = [train_wordpiece(vocab_texts, vocab_size=1000).get_vocab() for _ in range(3)]
-    assert vocabularies[0] == vocabularies[1] == vocabularies[2]
-
-
-def test_bootstrap_is_seeded(vocab_texts):
-    import torch
-
-    a = bootstrap_encoder(vocab_texts[:20], "micro", 300, 128, 5)[1].state_dict()
-    b = bootstrap_encoder(vocab_texts[:20], "micro", 300, 128, 5)[1].state_dict()
-    c = bootstrap_encoder(vocab_texts[:20], "micro", 300, 128, 6)[1].state_dict()
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    assert not all(torch.equal(a[k], c[k]) for k in a)
 
 
 def test_passage_input_is_title_and_text(mean_encoder):

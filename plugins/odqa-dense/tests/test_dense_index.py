@@ -323,7 +323,7 @@ def test_relative_model_path_is_stored_absolute(
 
 
 def test_huggingface_question_model(hf_model_dir, vocab_texts, sample_documents, sample_queries, tmp_path):
-    from odqa_dense.bootstrap import bootstrap_encoder
+    from odqa_transformers.bootstrap import bootstrap_encoder
 
     _, question = bootstrap_encoder(vocab_texts, "micro", 500, 512, 8)
     question.save_pretrained(str(tmp_path / "question"))

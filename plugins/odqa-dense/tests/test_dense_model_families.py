@@ -1,5 +1,6 @@
-"""DPR with the model families users bring (:mod:`odqa_dense.model_families`: tiny random-weight models built offline
-with each family's own tokenizer), and HuggingFace model directories whose weights are a pickle or broken.
+"""DPR with the model families users bring (:mod:`odqa_transformers.model_families`: tiny random-weight models built
+offline with each family's own tokenizer), and HuggingFace model directories whose weights or tokenizer are broken
+(a pickled ``pytorch_model.bin`` and the safe loader: odqa-transformers' ``tests/test_hf.py``).
 
 Every encoder family trains (``odqa train dpr``), indexes and retrieves through the CLI, and must learn the dozen
 questions it trains on; an encoder-decoder is refused in one line; ``pooler`` pooling on a model without a pooler
@@ -8,13 +9,12 @@ is a one-line error before anything is encoded.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 
 import numpy as np
 import pytest
-from odqa_dense.model_families import (
+from odqa_transformers.model_families import (
     ENCODER_FAMILIES,
     FAMILY_DOCUMENTS,
     FAMILY_QUESTIONS,
@@ -43,24 +43,6 @@ def family_model(tmp_path_factory):
 def family_files(tmp_path_factory):
     """``(corpus, questions)`` files of the family passages and their dozen questions."""
     return write_toy_files(tmp_path_factory.mktemp("family-data"), FAMILY_DOCUMENTS, FAMILY_QUESTIONS)
-
-
-def test_the_families_have_their_quirks(family_model):
-    """The builders reproduce what makes each family different (else the tests below would prove nothing)."""
-    from transformers import AutoConfig, AutoTokenizer
-
-    klue = AutoTokenizer.from_pretrained(str(family_model("klue-roberta")))
-    assert (klue.cls_token_id, klue.pad_token_id, klue.sep_token_id) == (0, 1, 2)
-    assert "token_type_ids" in klue.model_input_names and max(klue("a", "b")["token_type_ids"]) == 1
-    assert AutoConfig.from_pretrained(str(family_model("klue-roberta"))).type_vocab_size == 1
-    assert type(AutoTokenizer.from_pretrained(str(family_model("xlm-roberta")))).__name__.startswith("XLMRoberta")
-    assert "model.safetensors" in {p.name for p in family_model("electra").iterdir()}
-    forced = json.loads((family_model("bart-forced-bos") / "generation_config.json").read_text())
-    assert forced["forced_bos_token_id"] == 0
-    plain = json.loads((family_model("bart") / "generation_config.json").read_text())
-    assert "forced_bos_token_id" not in plain
-    kobart = AutoTokenizer.from_pretrained(str(family_model("kobart")))
-    assert kobart("안녕")["input_ids"] == kobart("안녕", add_special_tokens=False)["input_ids"]  # adds none
 
 
 @pytest.mark.parametrize("family", ENCODER_FAMILIES)
@@ -149,58 +131,13 @@ def test_huggingface_dpr_encoders_need_pooler_pooling(family_model):
         BiEncoder.from_models(tokenizer, DPRContextEncoder(config), pooling="cls")
 
 
-# --- weights that are a pickle, or not weights at all ---------------------------------------------------------------
+# --- weights or a tokenizer that are broken ------------------------------------------------------------------------
 
 
 def _copy_without_weights(model, target):
     shutil.copytree(model, target)
     (target / "model.safetensors").unlink()
     return target
-
-
-@pytest.fixture(scope="module")
-def pickled_model(family_model, tmp_path_factory):
-    """The bert family model with its weights as a pickled ``pytorch_model.bin`` (tensors only), as older hub
-    models ship them."""
-    import torch
-    from safetensors.torch import load_file
-
-    model = family_model("bert")
-    target = _copy_without_weights(model, tmp_path_factory.mktemp("pickled") / "bert-bin")
-    torch.save(load_file(str(model / "model.safetensors")), target / "pytorch_model.bin")
-    return target
-
-
-def test_a_pickled_model_loads_through_the_safe_loader_only(pickled_model, family_model, monkeypatch):
-    import torch
-    from odqa_dense.encoder import BiEncoder
-
-    weights_only = []
-    real_load = torch.load
-
-    def recording_load(*args, **kwargs):
-        weights_only.append(kwargs.get("weights_only"))
-        return real_load(*args, **kwargs)
-
-    monkeypatch.setattr(torch, "load", recording_load)
-    texts = [d.text for d in FAMILY_DOCUMENTS]
-    from_pickle = BiEncoder.load(str(pickled_model), pooling="mean").encode(texts, "passage", 64, desc="")
-    assert weights_only and all(value is True for value in weights_only), weights_only
-    from_safetensors = BiEncoder.load(str(family_model("bert")), pooling="mean").encode(texts, "passage", 64, desc="")
-    np.testing.assert_allclose(from_pickle, from_safetensors, rtol=1e-5, atol=1e-6)
-
-
-def test_a_pickle_the_safe_loader_refuses_is_a_one_line_error(pickled_model, family_files, tmp_path):
-    import torch
-
-    corpus, _ = family_files
-    unsafe = shutil.copytree(pickled_model, tmp_path / "unsafe")
-    torch.save({"embeddings": argparse.Namespace(note="not a tensor")}, unsafe / "pytorch_model.bin")
-    result = run_cli(f"index --retriever dpr --model {unsafe} --corpus {corpus} --index-dir {tmp_path / 'ix'}")
-    assert_one_line_error(result, None, f"{unsafe / 'pytorch_model.bin'} is a pickle")
-    assert "argparse.Namespace" in result.output and "convert it to safetensors" in result.output
-    assert "weights_only=False" not in result.output
-    assert not (tmp_path / "ix").exists()
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated"])

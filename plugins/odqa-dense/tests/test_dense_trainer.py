@@ -10,7 +10,8 @@ import pytest
 from dense_testdata import assert_same_weights, question_rows, write_jsonl
 from odqa_dense.encoder import BiEncoder
 from odqa_dense.trainers import DPRTrainer
-from odqa_dense.training import TrainConfig, group_folds
+from odqa_dense.training import TrainConfig
+from odqa_transformers.loop import group_folds
 
 from odqa_core import EpochCheckpoint, Trainer, UsageError, data, plugins
 from odqa_core.storage import open_store

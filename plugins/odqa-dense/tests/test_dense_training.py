@@ -8,11 +8,9 @@ from collections import Counter
 import numpy as np
 import pytest
 from dense_testdata import FAST_TRAINING, assert_same_weights, weights
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from odqa_dense.encoder import BiEncoder
 from odqa_dense.retriever import DPRRetriever
-from odqa_dense.training import TrainConfig, build_examples, group_folds, ict_examples, train_dpr
+from odqa_dense.training import TrainConfig, build_examples, ict_examples, train_dpr
 
 from odqa_core import DataError, Question, UsageError
 from odqa_core.evaluation import evaluate_retrieval, hits_from_results, normalize_for_match
@@ -353,16 +351,6 @@ def test_checkpoint_pooling_cannot_change(start_model, sample_documents, sample_
         train_dpr(sample_documents, sample_questions, config(model=start_model, pooling="cls"), tmp_path, echo=quiet)
 
 
-def test_learning_rate_schedule():
-    from odqa_dense.training import lr_at
-
-    rates = [lr_at(step, 10, 2, 1.0) for step in range(10)]
-    assert rates[:2] == [0.5, 1.0]  # linear warmup to the peak
-    assert rates[2] == 1.0 and all(a > b for a, b in zip(rates[2:], rates[3:]))  # then linear decay
-    assert rates[-1] == pytest.approx(1 / 8)
-    assert lr_at(10, 10, 2, 1.0) == 0.0 and lr_at(0, 10, 0, 1.0) == 1.0
-
-
 def test_same_seed_gives_the_same_weights_with_the_bootstrap(sample_documents, sample_questions, tmp_path):
     for name in ("a", "b"):
         train_dpr(sample_documents, sample_questions, config(epochs=1, seed=5), tmp_path / name, echo=quiet)
@@ -449,45 +437,6 @@ def test_empty_inputs_are_data_errors(sample_documents, sample_questions, tmp_pa
 
 
 # --- folds --------------------------------------------------------------------------------------------------------
-
-
-def test_group_folds_on_the_sample(sample_questions):
-    folds = group_folds(sample_questions, 3, seed=0)
-    assert len(folds) == 3
-    everything = np.concatenate(folds)
-    assert sorted(everything.tolist()) == list(range(len(sample_questions)))
-    fold_of_doc = {}
-    for f, members in enumerate(folds):
-        for i in members.tolist():
-            assert fold_of_doc.setdefault(sample_questions[i].doc_ids[0], f) == f
-    assert group_folds(sample_questions, 3, seed=0)[1].tolist() == folds[1].tolist()
-    assert [m.tolist() for m in group_folds(sample_questions, 3, seed=1)] != [m.tolist() for m in folds]
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    docs=st.lists(st.one_of(st.none(), st.integers(0, 12)), min_size=1, max_size=40),
-    folds=st.integers(1, 6),
-    seed=st.integers(0, 2**16),
-)
-def test_group_folds_partitions_and_keeps_documents_together(docs, folds, seed):
-    questions = [Question(f"q{i}", "?", doc_ids=() if d is None else (f"d{d}",)) for i, d in enumerate(docs)]
-    groups = {q.doc_ids[0] if q.doc_ids else q.id for q in questions}
-    if len(groups) < folds:
-        with pytest.raises(UsageError, match="folds need at least"):
-            group_folds(questions, folds, seed)
-        return
-    members = group_folds(questions, folds, seed)
-    assert len(members) == folds and all(len(m) > 0 for m in members)
-    flat = np.concatenate(members).tolist()
-    assert sorted(flat) == list(range(len(questions)))
-    owner = {}
-    for f, m in enumerate(members):
-        for i in m.tolist():
-            key = questions[i].doc_ids[0] if questions[i].doc_ids else questions[i].id
-            assert owner.setdefault(key, f) == f
-    largest = max(Counter(q.doc_ids[0] if q.doc_ids else q.id for q in questions).values())
-    assert max(map(len, members)) - min(map(len, members)) <= largest
 
 
 @pytest.fixture(scope="module")

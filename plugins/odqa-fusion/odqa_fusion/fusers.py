@@ -10,13 +10,12 @@ Rankings follow the odqa convention: best first, ties broken by ascending docume
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
-from odqa_core import Document, Fuser, RankedResults, Retriever, UsageError
+from odqa_core import Document, Fuser, RankedResults, Retriever, UsageError, options
 from odqa_core.types import top_k_candidates, top_k_rows
 from odqa_fusion.scoring import NORMALIZATIONS, ListLookup, normalize_, row_stats, union_candidates
 
@@ -36,29 +35,9 @@ def _empty(n_queries: int, k: int, documents: Sequence[Document]) -> RankedResul
     return RankedResults(np.zeros((n_queries, k), np.int64), np.zeros((n_queries, k), np.float32), documents)
 
 
-def _positive_int(owner: str, name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise UsageError(f"{owner}: option {name!r} must be a positive integer, got {value!r}")
-    return value
-
-
-def _number(owner: str, name: str, value: Any, minimum: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise UsageError(f"{owner}: option {name!r} must be a number, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise UsageError(f"{owner}: option {name!r} must be >= {minimum:g}, got {value!r}")
-    return float(value)
-
-
 def _name(owner: str, option: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise UsageError(f"{owner}: option {option!r} must be a retriever name, got {value!r}")
-    return value
-
-
-def _choice(owner: str, option: str, value: Any, choices: Sequence[str]) -> str:
-    if value not in choices:
-        raise UsageError(f"{owner}: option {option!r} must be one of {', '.join(choices)}, got {value!r}")
     return value
 
 
@@ -69,11 +48,11 @@ def _check_weights(owner: str, weights: Any) -> Any:
     if isinstance(weights, Mapping):
         for key, value in weights.items():
             _name(owner, "weights", key)
-            _number(owner, f"weights.{key}", value, 0)
+            options.number(owner, f"weights.{key}", value, minimum=0)
         return dict(weights)
     if isinstance(weights, (list, tuple)) and weights:
         for i, value in enumerate(weights):
-            _number(owner, f"weights[{i}]", value, 0)
+            options.number(owner, f"weights[{i}]", value, minimum=0)
         return list(weights)
     raise UsageError(
         f"{owner}: option 'weights' must be a list of numbers or a table {{retriever: weight}}, got {weights!r}"
@@ -160,7 +139,7 @@ class SequentialFuser(Fuser):
         owner = f"fuser {self.name!r}"
         self.first = None if first is None else _name(owner, "first", first)
         self.second = None if second is None else _name(owner, "second", second)
-        self.candidates = _positive_int(owner, "candidates", candidates)
+        self.candidates = options.positive_int(owner, "candidates", candidates)
 
     def slots(self) -> list[str]:
         """``first`` and ``second`` (bm25 and dpr unless set); the pipeline's retrievers fill the unset ones."""
@@ -244,16 +223,18 @@ class CrossFuser(_NamedRetrieversFuser):
             raise UsageError(f"{owner}: give either 'lam' (with 'lam_on') or 'weights', not both")
         if isinstance(lam, str) and lam != "sample":
             raise UsageError(f"{owner}: option 'lam' must be a number or \"sample\", got {lam!r}")
-        self.lam: float | str | None = lam if lam in (None, "sample") else _number(owner, "lam", lam, 0)
+        self.lam: float | str | None = (
+            lam if lam in (None, "sample") else options.number(owner, "lam", lam, minimum=0)
+        )
         self.lam_on = _name(owner, "lam_on", lam_on)
         self.weights = _check_weights(owner, weights)
         #: ``lam="sample"``: the chosen λ and the grid's training-question metrics, by fused retriever names.
         self.lam_tuning: dict[tuple[str, ...], dict[str, Any]] = {}
-        self.mode = _choice(owner, "mode", mode, self.MODES)
-        self.depth = _positive_int(owner, "depth", depth)
-        self.missing = _choice(owner, "missing", missing, self.MISSING)
-        self.normalization = _choice(owner, "normalization", normalization, NORMALIZATIONS)
-        self.memory_mb = _number(owner, "memory_mb", memory_mb, 1)
+        self.mode = options.choice(owner, "mode", mode, self.MODES)
+        self.depth = options.positive_int(owner, "depth", depth)
+        self.missing = options.choice(owner, "missing", missing, self.MISSING)
+        self.normalization = options.choice(owner, "normalization", normalization, NORMALIZATIONS)
+        self.memory_mb = options.number(owner, "memory_mb", memory_mb, minimum=1)
 
     @classmethod
     def sample_defaults(cls) -> dict[str, Any]:
@@ -421,8 +402,8 @@ class RRFFuser(_NamedRetrieversFuser):
     ) -> None:
         owner = f"fuser {self.name!r}"
         self.retrievers = _retriever_list(owner, retrievers)
-        self.rrf_k = _number(owner, "rrf_k", rrf_k, 0)
-        self.depth = _positive_int(owner, "depth", depth)
+        self.rrf_k = options.number(owner, "rrf_k", rrf_k, minimum=0)
+        self.depth = options.positive_int(owner, "depth", depth)
         self.weights = _check_weights(owner, weights)
 
     def fuse_weighted(self, retrievers, weights, queries, k, table) -> tuple[np.ndarray, np.ndarray]:

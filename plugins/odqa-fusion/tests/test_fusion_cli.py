@@ -66,8 +66,8 @@ def work(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def model(work) -> str:
     """A random micro bi-encoder checkpoint (seed 0, mean pooling) with a vocabulary of the sample."""
-    from odqa_dense.bootstrap import bootstrap_encoder
     from odqa_dense.encoder import BiEncoder
+    from odqa_transformers.bootstrap import bootstrap_encoder
 
     texts = [f"{d.title} {d.text}" for d in data.load_corpus(SAMPLE_CORPUS)]
     texts += [q.text for q in data.load_questions(SAMPLE_QUESTIONS)]
@@ -499,7 +499,7 @@ NO_TORCH = r"""
 import sys
 import odqa_core
 from odqa_core import plugins
-from odqa_core.pipeline import route_options
+from odqa_core.spec import PipelineSpec
 
 fusers = odqa_core.plugins.registry("fuser")
 assert {"cross", "rrf", "sequential"} <= set(fusers), sorted(fusers)
@@ -508,7 +508,8 @@ for kind in ("retriever", "reader", "postprocessor", "analyzer"):
 for name in ("cross", "rrf", "sequential"):
     fuser = plugins.create("fuser", name, {})
     assert fuser.select_retrievers([]) == ["bm25", "dpr"], name
-assert route_options({"dpr.model": "m"}, ["bm25"], "cross")[0] == ["bm25", "dpr"]
+settings = {"retrievers": ["bm25"], "fuser": "cross", "options": {"dpr.model": "m"}}
+assert PipelineSpec.from_settings(settings, sample=False).retrievers == ("bm25", "dpr")
 heavy = sorted(m for m in ("torch", "transformers", "faiss", "tokenizers", "safetensors") if m in sys.modules)
 print(",".join(heavy))
 """

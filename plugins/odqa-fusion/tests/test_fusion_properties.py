@@ -134,9 +134,10 @@ def test_zero_weight_retriever_is_not_scored():
 
 
 def test_tune_checks_every_cells_names_before_running_any():
+    from odqa_experiments.tuning import tune_fuser
+
     from odqa_core import UsageError
     from odqa_core.testing import TOY_QUESTIONS
-    from odqa_core.tuning import tune_fuser
 
     sparse, dense, _ = build(2, 20, 1)
     spy = SpyRetriever(dense)

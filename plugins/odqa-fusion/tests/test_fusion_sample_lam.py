@@ -10,7 +10,7 @@ from odqa_fusion.fusers import SAMPLE_LAM_GRID, SAMPLE_LAM_KS, CrossFuser
 
 from odqa_core import Document, UsageError, data, plugins
 from odqa_core.evaluation import evaluate_retrieval, hits_from_results
-from odqa_core.pipeline import run_config
+from odqa_core.spec import PipelineSpec
 
 
 @pytest.fixture(scope="module")
@@ -101,11 +101,14 @@ def test_sample_lam_on_another_corpus_is_a_usage_error(bm25):
 
 
 def test_the_sample_pipeline_uses_the_sample_lam_unless_told_otherwise():
+    def cross_options(settings, sample):
+        return PipelineSpec.from_settings(settings, sample=sample).options_of("cross")
+
     settings = {"retrievers": ["bm25"], "fuser": "cross"}
-    assert run_config(settings, sample=True).options["cross"]["lam"] == "sample"
-    assert run_config({**settings, "options": {"cross.lam": 2}}, sample=True).options["cross"]["lam"] == 2
-    assert "lam" not in run_config(settings, sample=False).options["cross"]
-    with_weights = run_config({**settings, "options": {"cross.weights": [1, 0.5]}}, sample=True).options["cross"]
+    assert cross_options(settings, sample=True)["lam"] == "sample"
+    assert cross_options({**settings, "options": {"cross.lam": 2}}, sample=True)["lam"] == 2
+    assert "lam" not in cross_options(settings, sample=False)
+    with_weights = cross_options({**settings, "options": {"cross.weights": [1, 0.5]}}, sample=True)
     assert CrossFuser(**with_weights).fused_weights(["bm25", "dpr"]) == [1.0, 0.5]  # explicit weights win
 
 

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, ClassVar
 
-from odqa_core import DataError, Postprocessor, Prediction, Question, UsageError
-from odqa_core.korean import DEFAULT_KEEP, DEFAULT_PARTICLES, particle_may_go, strip_particle
+from odqa_core import DataError, Postprocessor, Prediction, Question, UsageError, options
+from odqa_postprocess.korean import DEFAULT_KEEP, DEFAULT_PARTICLES, particle_may_go, strip_particle
 
 __all__ = [
     "CleanPostprocessor",
@@ -30,24 +30,6 @@ __all__ = [
 
 
 # --- option checks -----------------------------------------------------------------------------------------------
-
-
-def _check_bool(owner: str, name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise UsageError(f"{owner}: option {name!r} must be true or false, got {value!r}")
-    return value
-
-
-def _check_int(owner: str, name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise UsageError(f"{owner}: option {name!r} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
-def _check_choice(owner: str, name: str, value: Any, choices: Sequence[str]) -> str:
-    if not isinstance(value, str) or value not in choices:
-        raise UsageError(f"{owner}: option {name!r} must be one of {', '.join(choices)}, got {value!r}")
-    return value
 
 
 def _check_words(owner: str, name: str, value: Any, *, empty: bool = False) -> list[str] | None:
@@ -210,8 +192,8 @@ class CleanPostprocessor(Postprocessor):
 
     def __init__(self, *, brackets: bool = True, whitespace: bool = True) -> None:
         owner = f"postprocessor {self.name!r}"
-        self.brackets = _check_bool(owner, "brackets", brackets)
-        self.whitespace = _check_bool(owner, "whitespace", whitespace)
+        self.brackets = options.boolean(owner, "brackets", brackets)
+        self.whitespace = options.boolean(owner, "whitespace", whitespace)
 
     def clean(self, prediction: Prediction) -> Prediction:
         text = prediction.answer
@@ -286,9 +268,9 @@ class StripParticlesPostprocessor(Postprocessor):
         keep: list[str] | None = None,
     ) -> None:
         owner = f"postprocessor {self.name!r}"
-        self.analyzer = _check_choice(owner, "analyzer", analyzer, self.ANALYZERS)
+        self.analyzer = options.choice(owner, "analyzer", analyzer, self.ANALYZERS)
         self.particles = _check_words(owner, "particles", particles)
-        self.min_stem = _check_int(owner, "min_stem", min_stem, 1)
+        self.min_stem = options.positive_int(owner, "min_stem", min_stem)
         self.keep = _check_words(owner, "keep", keep, empty=True)
         if self.analyzer == "kiwi":
             if self.particles is not None:
@@ -377,15 +359,10 @@ class VotePostprocessor(Postprocessor):
 
     def __init__(self, *, aggregate: str = "sum-softmax", temperature: float = 1.0) -> None:
         owner = f"postprocessor {self.name!r}"
-        self.aggregate = _check_choice(owner, "aggregate", aggregate, self.AGGREGATES)
-        if (
-            isinstance(temperature, bool)
-            or not isinstance(temperature, (int, float))
-            or not math.isfinite(temperature)
-            or temperature <= 0
-        ):
+        self.aggregate = options.choice(owner, "aggregate", aggregate, self.AGGREGATES)
+        self.temperature = options.number(owner, "temperature", temperature)
+        if self.temperature <= 0:  # a softmax temperature divides the scores
             raise UsageError(f"{owner}: option 'temperature' must be a number > 0, got {temperature!r}")
-        self.temperature = float(temperature)
 
     def group_scores(self, scores: Sequence[float], groups: Sequence[Sequence[int]]) -> list[float]:
         """The score of each group of positions in ``scores``."""

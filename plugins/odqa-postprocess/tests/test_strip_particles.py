@@ -182,6 +182,15 @@ def test_bad_options_are_usage_errors(options, culprit):
     assert "\n" not in str(info.value)
 
 
+def test_the_rules_module_examples_hold():
+    import doctest
+
+    from odqa_postprocess import korean
+
+    result = doctest.testmod(korean)
+    assert result.attempted >= 2 and result.failed == 0
+
+
 # --- analyzer="kiwi" ------------------------------------------------------------------------------------------------
 
 

@@ -7,7 +7,7 @@ A reader's ``model`` option names
 - an odqa reader checkpoint written by ``odqa train reader`` (a store: manifest with checksums, ``config.json``,
   ``model.safetensors`` and the tokenizer files; loading verifies every checksum);
 - ``sample``: the demo model of the bundled sample, trained on the sample's training questions on first use and
-  cached (:mod:`odqa_readers.sample`).
+  cached (:mod:`odqa_readers.sample`, reached through :func:`provide_demo_models`: this module trains nothing).
 
 Training (:mod:`odqa_readers.training`) drives any :class:`TransformerReader` through three hooks —
 :meth:`~TransformerReader.training_features`, :meth:`~TransformerReader.collate` and
@@ -17,7 +17,7 @@ Training (:mod:`odqa_readers.training`) drives any :class:`TransformerReader` th
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -54,10 +54,16 @@ class ReaderExample:
         return self.answer is not None
 
 
-def positive_int(owner: str, name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise UsageError(f"{owner}: {name} must be a positive integer, got {value!r}")
-    return value
+#: ``model=sample``: gives the directory of a reader's demo model. The readers plugin module sets it
+#: (:func:`odqa_readers.sample.sample_model`): a demo model is trained by the reader training, which builds on this
+#: module, so this module holds only the hook.
+_demo_models: Callable[[str], Path] | None = None
+
+
+def provide_demo_models(provider: Callable[[str], Path]) -> None:
+    """Make ``provider(reader name)`` the source of ``model=sample``'s demo model directories."""
+    global _demo_models
+    _demo_models = provider
 
 
 def resolve_model(spec: str | None, reader: str) -> Path:
@@ -71,10 +77,17 @@ def resolve_model(spec: str | None, reader: str) -> Path:
             f"{reader}.model=sample is only the bundled sample's demo model (it knows its 60 documents, nothing else)"
         )
     if spec == "sample":
-        from odqa_readers.sample import sample_model
+        if _demo_models is None:  # used without the registry: loading the plugins runs odqa_readers.plugin
+            from odqa_core import plugins
 
-        return sample_model(reader)
-    from odqa_dense import hf
+            plugins.get_plugin_manager()
+        if _demo_models is None:
+            raise UsageError(
+                f"reader {reader!r}: model=sample needs the readers plugin loaded (see ODQA_LOAD_PLUGINS and "
+                f"ODQA_BLOCK_PLUGINS); or give a model (-o {reader}.model=PATH)"
+            )
+        return _demo_models(reader)
+    from odqa_transformers import hf
 
     return hf.resolve_model_dir(str(spec))
 
@@ -114,7 +127,7 @@ class TransformerReader(Reader):
                 if key in self.stored_options and key not in self._user_options:
                     setattr(self, key, value)
         else:
-            from odqa_dense import hf
+            from odqa_transformers import hf
 
             tokenizer, network = hf.load_tokenizer(model_dir), load_network(self.auto_class, model_dir)
         self.source = str(model_dir)
@@ -122,7 +135,7 @@ class TransformerReader(Reader):
 
     def attach(self, tokenizer: Any, network: Any) -> None:
         """Use an in-memory tokenizer and network (training, bootstrap); moves it to the device, eval mode."""
-        from odqa_dense import hf
+        from odqa_transformers import hf
 
         self.torch_device = hf.resolve_device(self.device)
         self.run_precision = hf.resolve_precision(self.precision, self.torch_device)
@@ -197,7 +210,7 @@ class TransformerReader(Reader):
         cls, texts: Sequence[str], size: str = "tiny", vocab_size: int = 16000, seed: int = 0, **options: Any
     ) -> TransformerReader:
         """A reader with a randomly initialised network of a bootstrap ``size`` and a tokenizer trained on
-        ``texts`` (odqa_dense.bootstrap), attached and ready to train; ``options`` are the reader's options."""
+        ``texts`` (odqa_transformers.bootstrap), attached and ready to train; ``options`` are the reader's options."""
 
     @classmethod
     def from_encoder(cls, tokenizer: Any, encoder: Any, seed: int = 0, **options: Any) -> TransformerReader:
@@ -221,9 +234,9 @@ class TransformerReader(Reader):
 
 def load_network(auto_class: str, model_dir: str | Path) -> Any:
     """``transformers.<auto_class>.from_pretrained`` on a local directory (a pickled ``pytorch_model.bin`` through
-    torch's safe loader only); one-line DataError on failure (:func:`odqa_dense.hf.load_pretrained_model`)."""
+    torch's safe loader only); one-line DataError on failure (:func:`odqa_transformers.hf.load_pretrained_model`)."""
     import transformers
-    from odqa_dense import hf
+    from odqa_transformers import hf
 
     what = f"a {auto_class.removeprefix('AutoModelFor')} model"
     return hf.load_pretrained_model(getattr(transformers, auto_class), model_dir, what)
@@ -231,7 +244,7 @@ def load_network(auto_class: str, model_dir: str | Path) -> Any:
 
 def load_checkpoint(model_dir: Path, reader: TransformerReader) -> tuple[Any, Any, dict[str, Any]]:
     """Tokenizer, network and stored options of a reader checkpoint, after verifying every checksum."""
-    from odqa_dense import hf
+    from odqa_transformers import hf
 
     manifest = open_store(model_dir, verify=False).manifest
     if (manifest.get("kind"), manifest.get("name")) != (CHECKPOINT_KIND, reader.name):

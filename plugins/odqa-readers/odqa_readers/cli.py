@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import click
-from odqa_dense.cli import one_model_options
+from odqa_transformers.cli import one_model_options
 
-from odqa_core.pipeline import parse_options
+from odqa_core.options import parse_options
 
 
 @click.command(name="reader")

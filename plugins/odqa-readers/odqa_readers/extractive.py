@@ -49,10 +49,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from odqa_core import options
 from odqa_core.errors import DataError, UsageError
 from odqa_core.progress import progress, stderr_echo
 from odqa_core.types import Prediction, Question, RankedResults
-from odqa_readers.base import ReaderExample, TransformerReader, positive_int
+from odqa_readers.base import ReaderExample, TransformerReader
 from odqa_readers.windows import ReadProgress, WindowCursor, stream_windows
 
 #: The values of the stored options when neither the user nor a checkpoint sets them.
@@ -288,7 +289,8 @@ class ExtractiveReader(TransformerReader):
     - ``max_answer_length`` (30): the longest answer, in tokens;
     - ``max_question_length`` (64): longer questions are cut to this many tokens (from the end);
     - ``batch_size`` (32): windows per forward pass;
-    - ``device``, ``precision``: see :mod:`odqa_dense.hf` (auto: cuda/mps/cpu; bf16 on a capable GPU, else fp32);
+    - ``device``, ``precision``: see :mod:`odqa_transformers.hf` (auto: cuda/mps/cpu; bf16 on a capable GPU, else
+      fp32);
     - ``include_title`` (False): put the passage's title on the question side;
     - ``top_spans_per_passage`` (20): start and end candidates per window;
     - ``max_windows_per_passage`` (None: all): read only the first windows of each passage (a warning says how many
@@ -327,45 +329,40 @@ class ExtractiveReader(TransformerReader):
         max_windows_per_passage: int | None = None,
         window_block: int = 2048,
     ) -> None:
-        from odqa_dense import hf
+        from odqa_transformers import hf
 
         owner = f"reader {self.name!r}"
         if model is not None and not isinstance(model, str):
-            raise UsageError(f"{owner}: model must be a path or a HuggingFace id, got {model!r}")
+            raise UsageError(f"{owner}: option 'model' must be a model path or HuggingFace id, got {model!r}")
         for key, value in (
             ("max_length", max_length),
             ("max_answer_length", max_answer_length),
             ("max_question_length", max_question_length),
         ):
             if value is not None:
-                positive_int(owner, key, value)
-        if doc_stride is not None and (
-            isinstance(doc_stride, bool) or not isinstance(doc_stride, int) or doc_stride < 0
-        ):
-            raise UsageError(f"{owner}: doc_stride must be a non-negative integer, got {doc_stride!r}")
-        if include_title is not None and not isinstance(include_title, bool):
-            raise UsageError(f"{owner}: include_title must be true or false, got {include_title!r}")
-        if score not in SCORES:
-            raise UsageError(f"{owner}: score must be one of {', '.join(SCORES)}, got {score!r}")
-        if device not in hf.DEVICES:
-            raise UsageError(f"{owner}: device must be one of {', '.join(hf.DEVICES)}, got {device!r}")
-        if precision not in hf.PRECISIONS:
-            raise UsageError(f"{owner}: precision must be one of {', '.join(hf.PRECISIONS)}, got {precision!r}")
+                options.positive_int(owner, key, value)
+        if doc_stride is not None:
+            options.integer(owner, "doc_stride", doc_stride, minimum=0)
+        if include_title is not None:
+            options.boolean(owner, "include_title", include_title)
+        options.choice(owner, "score", score, SCORES)
+        options.choice(owner, "device", device, hf.DEVICES)
+        options.choice(owner, "precision", precision, hf.PRECISIONS)
         self.model = model
         self.max_length = max_length
         self.doc_stride = doc_stride
         self.max_answer_length = max_answer_length
         self.max_question_length = max_question_length
-        self.batch_size = positive_int(owner, "batch_size", batch_size)
+        self.batch_size = options.positive_int(owner, "batch_size", batch_size)
         self.device = device
         self.precision = precision
         self.include_title = include_title
-        self.top_spans_per_passage = positive_int(owner, "top_spans_per_passage", top_spans_per_passage)
+        self.top_spans_per_passage = options.positive_int(owner, "top_spans_per_passage", top_spans_per_passage)
         self.score = score
         if max_windows_per_passage is not None:
-            positive_int(owner, "max_windows_per_passage", max_windows_per_passage)
+            options.positive_int(owner, "max_windows_per_passage", max_windows_per_passage)
         self.max_windows_per_passage = max_windows_per_passage
-        self.window_block = positive_int(owner, "window_block", window_block)
+        self.window_block = options.positive_int(owner, "window_block", window_block)
         self.remember_given({key: getattr(self, key) for key in self.stored_options})
         if max_length is not None and doc_stride is not None:
             self._check_stride()
@@ -410,7 +407,7 @@ class ExtractiveReader(TransformerReader):
     @property
     def max_positions(self) -> int:
         """The longest input (in tokens) the network takes."""
-        from odqa_dense import hf
+        from odqa_transformers import hf
 
         return hf.max_positions(self.network.config)
 
@@ -430,7 +427,7 @@ class ExtractiveReader(TransformerReader):
         )
         try:
             for key in ("max_length", "max_answer_length", "max_question_length"):
-                positive_int(self._owner, key, getattr(self, key))
+                options.positive_int(self._owner, key, getattr(self, key))
             if not getattr(self.tokenizer, "is_fast", False):
                 raise DataError(
                     f"{self._owner} needs a fast (Rust) tokenizer for character offsets; {self.source} has none"
@@ -449,11 +446,11 @@ class ExtractiveReader(TransformerReader):
         cls, texts: Sequence[str], size: str = "tiny", vocab_size: int = 16000, seed: int = 0, **options: Any
     ) -> ExtractiveReader:
         """A reader with a random ``BertForQuestionAnswering`` of a bootstrap ``size`` and a WordPiece tokenizer
-        trained on ``texts`` (:mod:`odqa_dense.bootstrap`), attached and ready to train."""
+        trained on ``texts`` (:mod:`odqa_transformers.bootstrap`), attached and ready to train."""
         import torch
         import transformers
-        from odqa_dense import hf
-        from odqa_dense.bootstrap import bert_config, bert_size, train_wordpiece
+        from odqa_transformers import hf
+        from odqa_transformers.bootstrap import bert_config, bert_size, train_wordpiece
 
         reader = cls.from_options(options)  # bad options fail before the tokenizer is trained
         bert_size(size)
@@ -471,7 +468,7 @@ class ExtractiveReader(TransformerReader):
         which Inverse Cloze Task and retrieval training taught the corpus) and a new, random span head."""
         import torch
         import transformers
-        from odqa_dense import hf
+        from odqa_transformers import hf
 
         reader = cls.from_options(options)
         hf.quiet_transformers()
@@ -643,7 +640,7 @@ class ExtractiveReader(TransformerReader):
         scored and forgotten block by block (at most ``window_block`` at a time); each question keeps its
         running ``n_best``.
         """
-        n_best = positive_int(self._owner, "n_best", n_best)
+        n_best = options.positive_int(self._owner, "n_best", n_best)
         if len(results) != len(questions):
             raise UsageError(f"{self._owner}: {len(questions)} questions but {len(results)} rows of results")
         out: list[list[Prediction]] = [[] for _ in questions]
@@ -766,7 +763,7 @@ class ExtractiveReader(TransformerReader):
         """Yield ``(spans, window indices)`` per model batch: each window's ``n_best`` best spans. Windows go
         longest first (ties: by pair, then number), so that each batch pads little."""
         import torch
-        from odqa_dense import hf
+        from odqa_transformers import hf
 
         windows = block.windows
         order = np.lexsort((block.number, block.pair, [-len(w.input_ids) for w in windows]))

@@ -57,10 +57,11 @@ from typing import Any
 
 import numpy as np
 
+from odqa_core import options
 from odqa_core.errors import DataError, UsageError
 from odqa_core.progress import progress, stderr_echo
 from odqa_core.types import Document, Prediction, Question, RankedResults
-from odqa_readers.base import ReaderExample, TransformerReader, positive_int
+from odqa_readers.base import ReaderExample, TransformerReader
 from odqa_readers.windows import ReadProgress, WindowCursor, stream_windows
 
 MODES = ("passages", "fid")
@@ -297,7 +298,7 @@ class GenerativeReader(TransformerReader):
         max_chunks_per_passage: int | None = None,
         chunk_block: int = 2048,
     ) -> None:
-        from odqa_dense.hf import DEVICES, PRECISIONS
+        from odqa_transformers.hf import DEVICES, PRECISIONS
 
         given = {"mode": mode, "max_length": max_length, "chunk_stride": chunk_stride}
         given["max_answer_length"] = max_answer_length
@@ -305,11 +306,11 @@ class GenerativeReader(TransformerReader):
         values = {key: DEFAULTS[key] if value is None else value for key, value in given.items()}
         if model is not None and (not isinstance(model, str) or not model.strip()):
             raise UsageError(f"{_OWNER}: option 'model' must be a model path or HuggingFace id, got {model!r}")
-        _choice("mode", values["mode"], MODES)
+        options.choice(_OWNER, "mode", values["mode"], MODES)
         for key in ("max_length", "max_answer_length"):
-            positive_int(_OWNER, key, values[key])
+            options.positive_int(_OWNER, key, values[key])
         for key, value in (("num_beams", num_beams), ("batch_size", batch_size)):
-            positive_int(_OWNER, key, value)
+            options.positive_int(_OWNER, key, value)
         stride = values["chunk_stride"]
         # The overlap is at most half a chunk in any case (see passage_chunks); a stride the user gives must fit.
         too_long = chunk_stride is not None and stride >= values["max_length"]
@@ -319,16 +320,15 @@ class GenerativeReader(TransformerReader):
                 f"got {stride!r}"
             )
         if max_passages is not None:
-            positive_int(_OWNER, "max_passages", max_passages)
+            options.positive_int(_OWNER, "max_passages", max_passages)
         if max_chunks_per_passage is not None:
-            positive_int(_OWNER, "max_chunks_per_passage", max_chunks_per_passage)
-        positive_int(_OWNER, "max_chunks", max_chunks)
-        positive_int(_OWNER, "chunk_block", chunk_block)
-        if not isinstance(snap, bool):
-            raise UsageError(f"{_OWNER}: option 'snap' must be true or false, got {snap!r}")
-        _choice("aggregate", aggregate, AGGREGATES)
-        _choice("device", device, DEVICES)
-        _choice("precision", precision, PRECISIONS)
+            options.positive_int(_OWNER, "max_chunks_per_passage", max_chunks_per_passage)
+        options.positive_int(_OWNER, "max_chunks", max_chunks)
+        options.positive_int(_OWNER, "chunk_block", chunk_block)
+        options.boolean(_OWNER, "snap", snap)
+        options.choice(_OWNER, "aggregate", aggregate, AGGREGATES)
+        options.choice(_OWNER, "device", device, DEVICES)
+        options.choice(_OWNER, "precision", precision, PRECISIONS)
         self.model = model
         self.mode: str = values["mode"]
         self.max_length: int = values["max_length"]
@@ -351,7 +351,7 @@ class GenerativeReader(TransformerReader):
     def bootstrap(
         cls, texts: Sequence[str], size: str = "tiny", vocab_size: int = 16000, seed: int = 0, **options: Any
     ) -> GenerativeReader:
-        from odqa_dense.bootstrap import bootstrap_seq2seq
+        from odqa_transformers.bootstrap import bootstrap_seq2seq
 
         reader = cls(**options)
         tokenizer, network = bootstrap_seq2seq(texts, size, vocab_size, max(512, reader.max_length), seed)
@@ -359,7 +359,7 @@ class GenerativeReader(TransformerReader):
         return reader
 
     def check_model(self) -> None:
-        from odqa_dense import hf
+        from odqa_transformers import hf
 
         hf.quiet_transformers()
         config = self.network.config
@@ -481,7 +481,7 @@ class GenerativeReader(TransformerReader):
     # --- reading --------------------------------------------------------------------------------------------------
 
     def read(self, questions: Sequence[Question], results: RankedResults, n_best: int = 5) -> list[list[Prediction]]:
-        positive_int(_OWNER, "n_best", n_best)
+        options.positive_int(_OWNER, "n_best", n_best)
         if len(results) != len(questions):
             raise UsageError(f"{_OWNER}: {len(questions)} questions but {len(results)} rows of retrieval results")
         if not questions:
@@ -668,7 +668,7 @@ class GenerativeReader(TransformerReader):
 
     def _inference(self) -> Any:
         import torch
-        from odqa_dense import hf
+        from odqa_transformers import hf
 
         stack = contextlib.ExitStack()
         stack.enter_context(torch.inference_mode())
@@ -729,11 +729,6 @@ class GenerativeReader(TransformerReader):
 
 
 # --- helpers ------------------------------------------------------------------------------------------------------
-
-
-def _choice(option: str, value: Any, choices: Sequence[str]) -> None:
-    if value not in choices:
-        raise UsageError(f"{_OWNER}: option {option!r} must be one of {', '.join(choices)}, got {value!r}")
 
 
 def _answer_holders(example: ReaderExample, chunks: list[Chunk]) -> set[int]:

@@ -1490,7 +1490,7 @@ class LexicalTrainer:
 
         from odqa_core.data import gold_results
         from odqa_core.storage import atomic_write_text
-        from odqa_readers.training import best_answer_metrics, training_report
+        from odqa_readers.reports import best_answer_metrics, training_report
 
         config = self.config
         settings = LexicalSettings.from_options(

@@ -7,6 +7,12 @@ Registration imports only odqa_core and this package's light modules; torch and 
 from __future__ import annotations
 
 import odqa_core
+from odqa_readers.base import provide_demo_models
+from odqa_readers.sample import sample_model
+
+# ``model=sample``: the bundled sample's demo readers. The base class only holds the hook; the demo models come from
+# odqa_readers.sample, which trains them with odqa_readers.training, which builds on the base class.
+provide_demo_models(sample_model)
 
 
 @odqa_core.hookimpl

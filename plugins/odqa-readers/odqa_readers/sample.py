@@ -1,6 +1,9 @@
 """The bundled sample's demo readers (``model=sample``), trained on first use and cached.
 
-The caching, hashing and atomic placement are odqa-dense's (:mod:`odqa_dense.sample`), shared with the demo DPR.
+The readers plugin module hands :func:`sample_model` to :func:`odqa_readers.base.provide_demo_models`: a demo
+reader is trained by :mod:`odqa_readers.training`, which builds on :mod:`odqa_readers.base`, so the base class only
+holds the hook. The caching, hashing and atomic placement are odqa-transformers'
+(:func:`odqa_transformers.cache.cached_model`), shared with the demo DPR.
 Both demo readers learn from the sample corpus and the sample's 180 training questions (disjoint from the 107
 evaluation questions). The extractive one is the lexical span scorer (:mod:`odqa_readers.lexical`): no neural
 pre-training, so 180 questions are enough for sensible answers. The generative one is a bootstrap T5 with BM25's
@@ -12,6 +15,10 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+
+from odqa_transformers.cache import cached_model
+
+from odqa_core.errors import UsageError
 
 #: ReaderTrainConfig settings of each demo reader.
 RECIPES: dict[str, dict[str, Any]] = {
@@ -39,10 +46,6 @@ RECIPES: dict[str, dict[str, Any]] = {
 
 def sample_model(reader: str) -> Path:
     """The demo checkpoint of ``reader`` for the bundled sample (trained on first use)."""
-    from odqa_dense.sample import cached_model
-
-    from odqa_core.errors import UsageError
-
     if reader not in RECIPES:
         raise UsageError(f"there is no demo model for reader {reader!r} (model=sample); give -o {reader}.model=PATH")
     recipe = RECIPES[reader]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from odqa_dense.trainers import ConfigTrainer
+from odqa_transformers.config import ConfigTrainer
 
 from odqa_readers.training import ReaderTrainConfig, parse_reader_config, train_reader
 

@@ -27,13 +27,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from odqa_transformers.config import TrainingConfig
 
 from odqa_core import plugins
 from odqa_core.errors import DataError, UsageError
-from odqa_core.qa_metrics import METRICS, evaluate_predictions
+from odqa_core.qa_metrics import METRICS
 from odqa_core.storage import atomic_write_text, output_lock
 from odqa_core.types import Document, Question, RankedResults
 from odqa_readers.base import ReaderExample, TransformerReader, gold_results
+from odqa_readers.reports import best_answer_metrics, training_report
 
 SELECT = ("f1", "exact_match")
 #: ``--model lexical``: train the extractive reader's lexical span scorer (:mod:`odqa_readers.lexical`).
@@ -43,32 +45,19 @@ DEFAULT_LR_BOOTSTRAP = 5e-4
 
 
 @dataclass
-class ReaderTrainConfig:
-    """Everything that defines a reader training run (``odqa train reader --help`` documents each field)."""
+class ReaderTrainConfig(TrainingConfig):
+    """Everything that defines a reader training run (``odqa train reader --help`` documents each field): the
+    settings every training has (:class:`odqa_transformers.config.TrainingConfig`; its ``model`` may also be a DPR
+    checkpoint, whose passage encoder starts an extractive reader) and the reader's own."""
+
+    default_lr_pretrained = DEFAULT_LR_PRETRAINED
+    default_lr_bootstrap = DEFAULT_LR_BOOTSTRAP
 
     reader: str = "extractive"
-    #: A HuggingFace model, a reader checkpoint, or a DPR checkpoint (its passage encoder starts an extractive
-    #: reader) to start from; None: the offline bootstrap.
-    model: str | None = None
-    bootstrap_size: str = "tiny"
-    vocab_size: int = 16000
     #: The reader's own options (max_length, doc_stride, mode, ...), as ``-o`` gives them.
     reader_options: dict[str, Any] = field(default_factory=dict)
-    epochs: int = 3
-    lr: float | None = None
-    warmup: float = 0.1
-    weight_decay: float = 0.01
-    batch_size: int = 16
-    grad_accum: int = 1
-    max_grad_norm: float = 1.0
-    seed: int = 42
-    device: str = "auto"
-    precision: str = "auto"
     metric: str = "korquad"
     select: str = "f1"
-    folds: int = 1
-    keep_folds: str = "best"
-    dev_fraction: float = 0.1
     #: Retrieved passages per training question added to its gold passage (0: gold passages only).
     retrieved: int = 0
     retrievers: list[str] = field(default_factory=lambda: ["bm25"])
@@ -78,20 +67,14 @@ class ReaderTrainConfig:
     #: Synthetic cloze questions per corpus passage added to the training examples (:func:`cloze_examples`).
     cloze: int = 0
     #: Trim each training answer span that ends in a Korean particle (조사: 세종대왕이 → 세종대왕) to the span without
-    #: it, by the ``strip-particles`` postprocessor's rules (:func:`odqa_core.korean.strip_particle`).
+    #: it, by the ``strip-particles`` postprocessor's rules (odqa-postprocess).
     strip_answer_particles: bool = False
     #: With ``model = "lexical"``: the lexical span scorer's settings (:class:`odqa_readers.lexical.LexicalSettings`:
     #: features, l2, max_iter, max_words, hash_bits).
     lexical_options: dict[str, Any] = field(default_factory=dict)
-    #: Also save every epoch's checkpoint as ``epoch-N/`` (``best/`` as always).
-    keep_epochs: bool = False
-    #: With ``folds > 1``: train only this fold (1-based), directly into the output directory.
-    fold: int | None = None
 
     def validate(self) -> ReaderTrainConfig:
-        from odqa_dense.training import check_training_settings
-
-        check_training_settings(self)
+        self.check_common()
         for name in ("retrieved", "cloze"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -117,20 +100,7 @@ class ReaderTrainConfig:
             LexicalSettings.from_options(dict(self.lexical_options), self.reader_options.get("include_title"))
         elif self.lexical_options:
             raise UsageError(f"lexical_options apply to --model {LEXICAL} only")
-        if self.model is None:
-            from odqa_dense.bootstrap import bert_size
-
-            bert_size(self.bootstrap_size)
         return self
-
-    @property
-    def learning_rate(self) -> float:
-        if self.lr is not None:
-            return self.lr
-        return DEFAULT_LR_PRETRAINED if self.model else DEFAULT_LR_BOOTSTRAP
-
-    def to_json(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "learning_rate": self.learning_rate}
 
 
 # --- examples -----------------------------------------------------------------------------------------------------
@@ -245,15 +215,18 @@ def strip_answer_particles(examples: Sequence[ReaderExample]) -> tuple[list[Read
 
     Only the end moves: the start stays, so a trimmed answer is still the exact passage slice
     ``text[start:start + len(answer)]``. The question keeps its gold answers (evaluation is unchanged); an example
-    whose answer is no longer one of them is one this trimmed.
+    whose answer is no longer one of them is one this trimmed. The trimming is the ``strip-particles``
+    postprocessor's (odqa-postprocess), created through the registry like any other component.
     """
-    from odqa_core.korean import strip_particle
+    from odqa_core.types import Prediction
 
+    stripper = plugins.create("postprocessor", "strip-particles", {})
     out: list[ReaderExample] = []
     trimmed = 0
     for example in examples:
-        answer = example.answer
-        stripped = strip_particle(answer) if answer else answer
+        answer = stripped = example.answer
+        if answer:
+            stripped = stripper.process(example.question, [Prediction(example.question.id, answer)])[0].answer
         if stripped != answer:
             trimmed += 1
             example = dataclasses.replace(example, answer=stripped)
@@ -265,12 +238,11 @@ def retrieve_for_training(
     documents: Sequence[Document], questions: Sequence[Question], config: ReaderTrainConfig
 ) -> RankedResults:
     """Each training question's top ``config.retrieved`` passages from the configured retrievers / fuser."""
-    from odqa_core.pipeline import Pipeline, RunConfig, route_options
+    from odqa_core.pipeline import Pipeline
+    from odqa_core.spec import PipelineSpec
 
-    names, routed = route_options(config.retrieval_options, config.retrievers, config.fuser)
-    pipeline = Pipeline.from_config(
-        RunConfig(retrievers=names, fuser=config.fuser, options=routed, top_k=config.retrieved)
-    )
+    retrieval = {"retrievers": config.retrievers, "fuser": config.fuser, "options": config.retrieval_options}
+    pipeline = Pipeline.from_spec(PipelineSpec.from_settings({**retrieval, "top_k": config.retrieved}, sample=False))
     pipeline.index(documents)
     return pipeline.retrieve(questions)
 
@@ -284,42 +256,6 @@ def evaluate_reader(
     """EM / F1 (percent) of the reader's best answer per question."""
     reader.network.eval()
     return best_answer_metrics(reader.read, questions, results, metric)
-
-
-def best_answer_metrics(
-    read: Callable[..., Sequence[Sequence[Any]]], questions: Sequence[Question], results: RankedResults, metric: str
-) -> dict[str, Any]:
-    """EM / F1 (percent) of the best answer ``read(questions, results, n_best=1)`` gives each question."""
-    nbest = read(questions, results, n_best=1)
-    predictions = {q.id: (preds[0].answer if preds else "") for q, preds in zip(questions, nbest)}
-    return evaluate_predictions(predictions, questions, metric).to_json()
-
-
-def training_report(
-    config: ReaderTrainConfig,
-    examples: Sequence[ReaderExample],
-    dev: Sequence[Question],
-    test: Sequence[Question],
-    history: list[dict[str, Any]],
-    best: dict[str, Any] | None,
-    done: bool,
-    **details: Any,
-) -> dict[str, Any]:
-    """A reader training's ``report.json`` (written atomically into ``config``'s output by the caller): the
-    settings, what was trained on, one row per epoch and the best one; ``details`` are the trainer's own."""
-    return {
-        "config": config.to_json(),
-        **details,
-        "n_examples": len(examples),
-        "n_no_answer_examples": sum(not e.has_answer for e in examples),
-        # Answers no longer among their question's gold answers: trimmed by strip_answer_particles.
-        "n_particle_stripped_answers": sum(e.has_answer and e.answer not in e.question.answers for e in examples),
-        "n_dev": len(dev),
-        "n_test": len(test),
-        "epochs": history,
-        "best": best,
-        "done": done,
-    }
 
 
 class ReaderTrainer:
@@ -344,7 +280,7 @@ class ReaderTrainer:
 
     def run(self) -> dict[str, Any]:
         import torch
-        from odqa_dense.training import Stepper
+        from odqa_transformers.loop import Stepper
 
         config, reader = self.config, self.reader
         features = reader.training_features(self.examples)
@@ -422,25 +358,17 @@ def initial_reader(documents: Sequence[Document], config: ReaderTrainConfig) -> 
     cls = plugins.get_component_class("reader", config.reader)
     options = {**config.reader_options, "device": config.device, "precision": config.precision}
     if config.model:
-        from odqa_dense import hf
+        from odqa_transformers import encoder_checkpoint, hf
 
         model_dir = hf.resolve_model_dir(config.model)
-        if (model_dir / "manifest.json").is_file() and _store_name(model_dir) == "dpr":
-            from odqa_dense.encoder import BiEncoder
-
-            encoder = BiEncoder.load(str(model_dir))  # checksums verified
-            return cls.from_encoder(encoder.tokenizer, encoder.passage_model, config.seed, **options)
+        if encoder_checkpoint.is_dpr_checkpoint(model_dir):
+            tokenizer, encoder = encoder_checkpoint.load_passage_encoder(model_dir)  # checksums verified
+            return cls.from_encoder(tokenizer, encoder, config.seed, **options)
         reader = cls.from_options({**options, "model": config.model})
         reader.warm_up()
         return reader
     texts = [f"{d.title} {d.text}" if d.title else d.text for d in documents]  # as DPR's: one cached tokenizer
     return cls.bootstrap(texts, config.bootstrap_size, config.vocab_size, config.seed, **options)
-
-
-def _store_name(path: Path) -> str | None:
-    from odqa_core.storage import open_store
-
-    return open_store(path, verify=False).manifest.get("name")
 
 
 def train_reader(
@@ -462,7 +390,9 @@ def train_reader(
     (else ``config.retrieved`` passages from the configured retrieval) adds retrieved passages to the examples.
     With ``config.keep_epochs`` every epoch's checkpoint is kept as ``epoch-N/`` too.
     """
-    from odqa_dense.training import finish_folds, group_folds, prepare_output, stderr_echo
+    from odqa_transformers.loop import finish_folds, group_folds, prepare_output
+
+    from odqa_core.progress import stderr_echo
 
     echo = echo or stderr_echo
     config.validate()

@@ -114,3 +114,26 @@ def test_a_trimmed_example_is_a_new_value():
     (trimmed,), _ = strip_answer_particles([example])
     assert trimmed == dataclasses.replace(example, answer="세종대왕")
     assert example.answer == "세종대왕이"  # the input is not modified
+
+
+def test_the_trimming_is_the_registered_strip_particles_postprocessor(monkeypatch):
+    """The readers do not import odqa-postprocess: the particle rules are those of whatever the registry creates
+    under ``strip-particles``, applied through the ``Postprocessor.process`` interface."""
+    from odqa_core import plugins
+
+    created = []
+
+    class DropLastCharacter:
+        def process(self, question, predictions):
+            return [dataclasses.replace(p, answer=p.answer[:-1]) for p in predictions]
+
+    def create(kind, name, options=None):
+        created.append((kind, name, options))
+        return DropLastCharacter()
+
+    monkeypatch.setattr(plugins, "create", create)
+    examples, _ = reader_examples(PASSAGES, QUESTIONS)
+    trimmed, count = strip_answer_particles(examples)
+    assert created == [("postprocessor", "strip-particles", {})]
+    assert [e.answer for e in trimmed] == [e.answer[:-1] for e in examples]
+    assert count == len(examples)

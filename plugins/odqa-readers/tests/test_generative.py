@@ -342,21 +342,6 @@ def test_save_load_round_trip_restores_predictions_and_stored_options(results, t
     assert (overridden.mode, overridden.max_length, overridden.chunk_stride) == ("fid", 80, 16)
 
 
-def test_the_t5_bootstrap_uses_the_wordpiece_tokenizer():
-    from odqa_dense.bootstrap import BERT_SIZES, bootstrap_seq2seq, t5_config, train_wordpiece
-
-    config = t5_config("micro", VOCAB)
-    dims = BERT_SIZES["micro"]
-    assert (config.d_model, config.num_layers, config.num_decoder_layers) == (dims.hidden, dims.layers, dims.layers)
-    assert (config.num_heads, config.d_kv, config.d_ff) == (dims.heads, dims.hidden // dims.heads, 4 * dims.hidden)
-    assert (config.pad_token_id, config.decoder_start_token_id, config.eos_token_id) == (0, 0, 3)
-    tokenizer, network = bootstrap_seq2seq(TEXTS, "micro", VOCAB, 512, 0)
-    assert tokenizer.get_vocab() == train_wordpiece(TEXTS, VOCAB, 512).get_vocab()
-    assert network.config.vocab_size == len(tokenizer) and tokenizer.sep_token_id == 3
-    with pytest.raises(UsageError, match="bootstrap size"):
-        bootstrap_seq2seq(TEXTS, "huge", VOCAB)
-
-
 def test_train_reader_trains_and_checkpoints_a_generative_reader(tmp_path, monkeypatch):
     from odqa_readers.training import ReaderTrainConfig, train_reader
 

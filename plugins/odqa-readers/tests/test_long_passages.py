@@ -390,9 +390,9 @@ def test_max_windows_per_passage_reads_the_first_windows_and_warns(make_extracti
     assert err.count("\n") == 1 and "read only the first 3 windows of 2 of 4 passages" in err
     assert "max_windows_per_passage=3" in err
     assert all(p.metadata["window"] < 3 for preds in capped for p in preds)
-    with pytest.raises(UsageError, match="max_windows_per_passage must be a positive integer, got 0"):
+    with pytest.raises(UsageError, match="option 'max_windows_per_passage' must be a positive integer, got 0"):
         ExtractiveReader(max_windows_per_passage=0)
-    with pytest.raises(UsageError, match="window_block must be a positive integer"):
+    with pytest.raises(UsageError, match="option 'window_block' must be a positive integer"):
         ExtractiveReader(window_block=-2)
 
 
@@ -478,7 +478,7 @@ def test_max_chunks_per_passage_cuts_each_passage_and_warns(make_generative, lon
     assert "read only the first 2 chunks of 2 of 3 passages (max_chunks_per_passage=2)" in err
     short = len(passage_chunks(reader.tokenizer, [(VOLCANO.text, long_documents[1])], 48, 8)[0])
     assert sum(generated) == 2 + short + 2
-    with pytest.raises(UsageError, match="max_chunks must be a positive integer, got 0"):
+    with pytest.raises(UsageError, match="option 'max_chunks' must be a positive integer, got 0"):
         GenerativeReader(max_chunks=0)
 
 

@@ -1,4 +1,4 @@
-"""The readers with the model families users bring (:mod:`odqa_dense.model_families`: tiny random-weight models
+"""The readers with the model families users bring (:mod:`odqa_transformers.model_families`: tiny random-weight models
 built offline with each family's own tokenizer), through the CLI.
 
 Per family: ``odqa train reader`` on a dozen questions must learn them (EM ≥ 70 on those same questions — a family
@@ -14,7 +14,7 @@ import json
 import shutil
 
 import pytest
-from odqa_dense.model_families import (
+from odqa_transformers.model_families import (
     ENCODER_FAMILIES,
     FAMILY_DOCUMENTS,
     FAMILY_QUESTIONS,

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 # A vocabulary of 3,000 on the sample corpus leaves room for merges past its ~1,900 characters, where pairs of
-# equal count compete for the last places (odqa_dense.bootstrap.learn_wordpiece_vocabulary).
+# equal count compete for the last places (odqa_transformers.bootstrap.learn_wordpiece_vocabulary).
 TRAIN_ONCE = """
 import sys
 from pathlib import Path

@@ -7,9 +7,9 @@ import dataclasses
 import json
 
 import pytest
-from odqa_dense.training import group_folds
 from odqa_readers.trainers import ExtractiveTrainer, GenerativeTrainer, TransformerReaderTrainer
 from odqa_readers.training import ReaderTrainConfig
+from odqa_transformers.loop import group_folds
 
 from odqa_core import EpochCheckpoint, Trainer, UsageError, data, plugins
 from odqa_core.storage import open_store

@@ -287,8 +287,8 @@ def test_missing_reader_model_is_a_one_line_error(tmp_path):
 
 @pytest.fixture(scope="module")
 def dpr_checkpoint(sample, tmp_path_factory):
-    from odqa_dense.bootstrap import bootstrap_encoder
-    from odqa_dense.encoder import BiEncoder
+    from odqa_dense.encoder import BiEncoder  # a DPR checkpoint as odqa train dpr writes it
+    from odqa_transformers.bootstrap import bootstrap_encoder
 
     documents = sample[0]
     texts = [f"{d.title} {d.text}" if d.title else d.text for d in documents]

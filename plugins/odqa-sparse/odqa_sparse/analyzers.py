@@ -11,15 +11,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from odqa_core import Analyzer, DataError, UsageError
+from odqa_core import Analyzer, DataError, UsageError, options
 
 __all__ = ["CharNgramAnalyzer", "HFTokenizerAnalyzer", "KiwiAnalyzer", "RegexAnalyzer"]
-
-
-def _check_bool(owner: str, name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise UsageError(f"{owner}: option {name!r} must be true or false, got {value!r}")
-    return value
 
 
 #: Text that a token pattern is tried on when it is built: any pattern with an empty match here (``\w*``, ``\b``,
@@ -59,7 +53,7 @@ class RegexAnalyzer(Analyzer):
     name = "regex"
 
     def __init__(self, *, lowercase: bool = True, pattern: str = r"\w+") -> None:
-        self.lowercase = _check_bool("analyzer 'regex'", "lowercase", lowercase)
+        self.lowercase = options.boolean("analyzer 'regex'", "lowercase", lowercase)
         self.pattern = pattern
         self._findall = _non_empty(_compile("analyzer 'regex'", "pattern", pattern).findall)
 
@@ -95,10 +89,8 @@ class CharNgramAnalyzer(Analyzer):
     name = "char-ngram"
 
     def __init__(self, *, n: int = 2, lowercase: bool = True, pattern: str = r"\w+") -> None:
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise UsageError(f"analyzer 'char-ngram': option 'n' must be an integer >= 1, got {n!r}")
-        self.n = n
-        self.lowercase = _check_bool("analyzer 'char-ngram'", "lowercase", lowercase)
+        self.n = options.positive_int("analyzer 'char-ngram'", "n", n)
+        self.lowercase = options.boolean("analyzer 'char-ngram'", "lowercase", lowercase)
         self.pattern = pattern
         self._findall = _non_empty(_compile("analyzer 'char-ngram'", "pattern", pattern).findall)
 
@@ -195,14 +187,12 @@ class KiwiAnalyzer(Analyzer):
             raise UsageError(f"analyzer 'kiwi': option 'tags' must be a non-empty list of POS tags, got {tags!r}")
         if not all(isinstance(t, str) and t for t in tags):
             raise UsageError(f"analyzer 'kiwi': option 'tags' must hold tag names, got {tags!r}")
-        if num_workers is not None and (
-            isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < -1
-        ):
-            raise UsageError(f"analyzer 'kiwi': option 'num_workers' must be an integer >= -1, got {num_workers!r}")
+        if num_workers is not None:
+            options.integer("analyzer 'kiwi'", "num_workers", num_workers, minimum=-1)
         if model_type is not None and not isinstance(model_type, str):
             raise UsageError(f"analyzer 'kiwi': option 'model_type' must be a string, got {model_type!r}")
         self.tags = list(tags)
-        self.lowercase = _check_bool("analyzer 'kiwi'", "lowercase", lowercase)
+        self.lowercase = options.boolean("analyzer 'kiwi'", "lowercase", lowercase)
         self.num_workers = num_workers
         self.model_type = model_type
         self._keep = frozenset(self.tags)

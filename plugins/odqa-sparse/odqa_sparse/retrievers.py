@@ -8,13 +8,12 @@ when a retriever indexes, loads or warms up.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from odqa_core import Analyzer, DataError, Document, RankedResults, Retriever, UsageError, plugins
+from odqa_core import Analyzer, DataError, Document, RankedResults, Retriever, UsageError, options, plugins
 from odqa_core.storage import StoreReader, StoreWriter
 
 if TYPE_CHECKING:
@@ -90,12 +89,8 @@ class SparseRetriever(Retriever):
                 f"retriever {self.name!r}: option 'analyzer_options' must be a table of options, "
                 f"got {analyzer_options!r}"
             )
-        if not isinstance(include_title, bool):
-            raise UsageError(
-                f"retriever {self.name!r}: option 'include_title' must be true or false, got {include_title!r}"
-            )
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-            raise UsageError(f"retriever {self.name!r}: option 'threads' must be an integer >= 1, got {threads!r}")
+        options.boolean(f"retriever {self.name!r}", "include_title", include_title)
+        options.positive_int(f"retriever {self.name!r}", "threads", threads)
         self.analyzer = analyzer
         self.analyzer_options = dict(analyzer_options)
         self.include_title = include_title
@@ -488,23 +483,16 @@ class BM25Retriever(SparseRetriever):
         include_title: bool = True,
         threads: int = 1,
     ) -> None:
-        if variant not in self.VARIANTS:
-            raise UsageError(
-                f"retriever 'bm25': unknown variant {variant!r}; valid variants: {', '.join(self.VARIANTS)}"
-            )
-        for opt, value in (("k1", k1), ("b", b), ("delta", delta)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-                raise UsageError(f"retriever 'bm25': option {opt!r} must be a number, got {value!r}")
-            if value is not None and not math.isfinite(value):  # an infinite k1 makes every score NaN
-                raise UsageError(f"retriever 'bm25': option {opt!r} must be a finite number, got {value!r}")
-        if k1 is not None and not k1 >= 0:
-            raise UsageError(f"retriever 'bm25': option 'k1' must be >= 0, got {k1!r}")
-        if b is not None and not 0 <= b <= 1:
-            raise UsageError(f"retriever 'bm25': option 'b' must be between 0 and 1, got {b!r}")
-        if delta is not None and not delta >= 0:
-            raise UsageError(f"retriever 'bm25': option 'delta' must be >= 0, got {delta!r}")
-        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not 0 <= epsilon < math.inf:
-            raise UsageError(f"retriever 'bm25': option 'epsilon' must be a number >= 0, got {epsilon!r}")
+        owner = f"retriever {self.name!r}"
+        options.choice(owner, "variant", variant, self.VARIANTS)
+        # k1, b and delta left unset (None) take the variant's defaults; finite, since an infinite k1 makes every
+        # score NaN. The values are stored as given, so that config() and index manifests keep their spelling.
+        for name, value in (("k1", k1), ("delta", delta)):
+            if value is not None:
+                options.number(owner, name, value, minimum=0)
+        if b is not None:
+            options.probability(owner, "b", b)
+        options.number(owner, "epsilon", epsilon, minimum=0)
         self.variant = variant
         self.k1 = k1
         self.b = b
@@ -552,8 +540,7 @@ class TfidfRetriever(SparseRetriever):
         include_title: bool = True,
         threads: int = 1,
     ) -> None:
-        if not isinstance(sublinear_tf, bool):
-            raise UsageError(f"retriever 'tfidf': option 'sublinear_tf' must be true or false, got {sublinear_tf!r}")
+        options.boolean(f"retriever {self.name!r}", "sublinear_tf", sublinear_tf)
         self.sublinear_tf = sublinear_tf
         super().__init__(
             analyzer=analyzer, analyzer_options=analyzer_options, include_title=include_title, threads=threads

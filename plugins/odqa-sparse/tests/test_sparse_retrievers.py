@@ -41,8 +41,40 @@ def test_registered():
 
 
 def test_unknown_variant_lists_the_valid_ones():
-    with pytest.raises(UsageError, match="'bm26'.*okapi, lucene, bm25\\+, bm25l"):
+    with pytest.raises(UsageError, match="okapi, lucene, bm25\\+, bm25l, got 'bm26'"):
         BM25Retriever(variant="bm26")
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: BM25Retriever(k1=-1), "retriever 'bm25': option 'k1' must be a number >= 0, got -1"),
+        (lambda: BM25Retriever(b=1.5), "retriever 'bm25': option 'b' must be a number from 0 to 1, got 1.5"),
+        (lambda: BM25Retriever(delta="x"), "retriever 'bm25': option 'delta' must be a finite number, got 'x'"),
+        (lambda: BM25Retriever(epsilon=None), "retriever 'bm25': option 'epsilon' must be a finite number, got None"),
+        (lambda: BM25Retriever(threads=0), "retriever 'bm25': option 'threads' must be a positive integer, got 0"),
+        (
+            lambda: TfidfRetriever(include_title="yes"),
+            "retriever 'tfidf': option 'include_title' must be true or false, got 'yes'",
+        ),
+        (
+            lambda: TfidfRetriever(sublinear_tf=1),
+            "retriever 'tfidf': option 'sublinear_tf' must be true or false, got 1",
+        ),
+        (
+            lambda: plugins.create("analyzer", "char-ngram", {"n": 0}),
+            "analyzer 'char-ngram': option 'n' must be a positive integer, got 0",
+        ),
+        (
+            lambda: plugins.create("analyzer", "regex", {"lowercase": "no"}),
+            "analyzer 'regex': option 'lowercase' must be true or false, got 'no'",
+        ),
+    ],
+)
+def test_option_errors_use_the_shared_wording(make, message):
+    with pytest.raises(UsageError) as info:
+        make()
+    assert str(info.value) == message
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,6 @@ fusion, not one per cell.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -27,6 +26,7 @@ from odqa_core.pipeline import retrieve
 from odqa_core.progress import progress
 from odqa_core.storage import StoreReader, StoreWriter
 from odqa_core.types import Document, Question, RankedResults
+from odqa_experiments.grid import grid_cells, option_text
 
 #: Bytes of results :class:`CachedRetriever` keeps by default.
 DEFAULT_CACHE_BYTES = 2 << 30
@@ -62,22 +62,6 @@ def parse_grid(pairs: Sequence[str]) -> dict[str, list[Any]]:
             raise UsageError(f"--grid {key}: no values")
         grid[key] = values
     return grid
-
-
-def grid_cells(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
-    """The cartesian product of the axes, first axis slowest."""
-    keys = list(grid)
-    return [dict(zip(keys, combo)) for combo in itertools.product(*(grid[k] for k in keys))]
-
-
-def option_text(value: Any) -> str:
-    """An option value as ``-o key=VALUE`` takes it: JSON, except strings that read back as themselves."""
-    if isinstance(value, str):
-        try:
-            json.loads(value)
-        except ValueError:
-            return value
-    return json.dumps(value, ensure_ascii=False)
 
 
 class CachedRetriever(Retriever):

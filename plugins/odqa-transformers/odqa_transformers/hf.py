@@ -1,6 +1,6 @@
 """Finding, loading and fingerprinting HuggingFace models; devices and precisions.
 
-Shared by every odqa plugin that runs a transformer (the dense retriever here, the readers later). A model is
+Shared by every odqa plugin that runs a transformer (the dense retriever, the readers). A model is
 named by a local directory or a hub id; with ``HF_HUB_OFFLINE=1`` (or no network) a hub id must already be in the
 local HuggingFace cache. Nothing here sets ``trust_remote_code``.
 """

@@ -3,36 +3,17 @@ spread over a seed axis."""
 
 from __future__ import annotations
 
-import csv
 import json
-from pathlib import Path
 
 import pytest
+from odqa_experiments.grid import read_grid
+from odqa_experiments.runner import SweepRunner
+from sweep_testdata import rows_of, write_grid
 
 from odqa_core import data
 from odqa_core.errors import UsageError
 from odqa_core.qa_metrics import evaluate_predictions
-from odqa_core.sweep import SweepRunner, read_grid
 from odqa_core.testing import FakeTrainer, assert_one_line_error
-
-
-@pytest.fixture(autouse=True)
-def _fresh_trainer_log():
-    FakeTrainer.runs.clear()
-    yield
-    FakeTrainer.runs.clear()
-
-
-def write_grid(directory: Path, text: str) -> Path:
-    path = directory / "grid.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def rows_of(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
-
 
 VARIANTS_GRID = """
 [sweep]

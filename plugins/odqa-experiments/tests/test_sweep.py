@@ -2,36 +2,18 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 import pytest
+from odqa_experiments.grid import read_grid, select_articles
+from odqa_experiments.runner import SweepRunner
+from sweep_testdata import rows_of, write_grid
 
 from odqa_core import data
 from odqa_core.errors import UsageError
-from odqa_core.pipeline import read_pipeline_file
-from odqa_core.sweep import SweepRunner, read_grid
+from odqa_core.spec import read_pipeline_file
 from odqa_core.testing import FakeTrainer, assert_one_line_error
-
-
-@pytest.fixture(autouse=True)
-def _fresh_trainer_log():
-    FakeTrainer.runs.clear()
-    yield
-    FakeTrainer.runs.clear()
-
-
-def write_grid(directory: Path, text: str, name: str = "grid.toml") -> Path:
-    path = directory / name
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def rows_of(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
-
 
 SAMPLE_GRID = """
 [sweep]
@@ -339,9 +321,9 @@ def test_relative_paths_resolve_against_the_grid_file(fake_plugins, tmp_path, to
 def test_select_articles():
     questions = data.load_questions(data.sample_questions_path())
     with pytest.raises(UsageError, match="by article"):
-        data.select_articles(questions, ":1")
+        select_articles(questions, ":1")
     with pytest.raises(UsageError, match="range like"):
-        data.select_articles(questions, "3")
+        select_articles(questions, "3")
 
 
 def test_select_articles_on_a_squad_file(tmp_path):
@@ -369,22 +351,22 @@ def test_select_articles_on_a_squad_file(tmp_path):
     path = tmp_path / "squad.json"
     path.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
     questions = data.load_questions(path)
-    assert [q.id for q in data.select_articles(questions, ":2")] == ["q0", "q1"]
-    assert [q.id for q in data.select_articles(questions, "3:")] == ["q3", "q4"]
-    assert [q.id for q in data.select_articles(questions, "1:-3")] == ["q1"]
+    assert [q.id for q in select_articles(questions, ":2")] == ["q0", "q1"]
+    assert [q.id for q in select_articles(questions, "3:")] == ["q3", "q4"]
+    assert [q.id for q in select_articles(questions, "1:-3")] == ["q1"]
 
 
 @pytest.mark.korquad
 def test_korquad_benchmark_split(korquad_path):
     questions = data.load_questions(korquad_path)
-    train, test = data.select_articles(questions, ":100"), data.select_articles(questions, "100:")
+    train, test = select_articles(questions, ":100"), select_articles(questions, "100:")
     assert len(train) + len(test) == len(questions) == 5774
     assert {q.metadata["article"] for q in test} == set(range(100, 140))
 
 
 @pytest.mark.parametrize("where", ["../outside", "/etc"])
 def test_a_cached_model_cannot_name_a_checkpoint_outside_its_directory(tmp_path, where):
-    from odqa_core.sweep import MODEL_FORMAT, MODEL_FORMAT_VERSION, MODEL_MANIFEST, _load_checkpoints
+    from odqa_experiments.caches import MODEL_FORMAT, MODEL_FORMAT_VERSION, MODEL_MANIFEST, load_checkpoints
 
     (tmp_path / "outside").mkdir()
     model = tmp_path / "models" / "dpr-0"
@@ -393,4 +375,4 @@ def test_a_cached_model_cannot_name_a_checkpoint_outside_its_directory(tmp_path,
     manifest = {"format": MODEL_FORMAT, "format_version": MODEL_FORMAT_VERSION, "epochs": rows}
     (model / MODEL_MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
     with pytest.raises(UsageError, match="is not inside the model directory"):
-        _load_checkpoints(model)
+        load_checkpoints(model)

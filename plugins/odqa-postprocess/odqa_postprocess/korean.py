@@ -1,5 +1,6 @@
-"""Korean particles (조사) at the end of an answer: the rule-based stripping shared by the ``strip-particles``
-postprocessor and reader training (``strip_answer_particles``: gold spans trimmed the same way answers are).
+"""Korean particles (조사) at the end of an answer: the rules of the ``strip-particles`` postprocessor's default
+``rules`` analyzer. Reader training (odqa-readers' ``strip_answer_particles``: gold spans trimmed the way answers
+are) applies them through that postprocessor, created from the registry.
 
 Pure Python, no dependency: a trailing particle of :data:`DEFAULT_PARTICLES` (longest first) goes when the answer
 ends in a Hangul syllable, the stem left is long enough, agrees with the particle's form (받침 or not) and is not a

@@ -1,5 +1,5 @@
-"""``odqa tune`` and what it is built on (grid parsing, the cached retriever, ``tune_fuser``), plus fuser slot filling
-and option routing — with the core's fake components only (retriever ``fake``, fuser ``fake-sum``)."""
+"""``odqa tune`` and what it is built on (grid parsing, the cached retriever, ``tune_fuser``) — with the core's fake
+components only (retriever ``fake``, fuser ``fake-sum``)."""
 
 from __future__ import annotations
 
@@ -8,23 +8,21 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
+from odqa_experiments.grid import grid_cells
+from odqa_experiments.tuning import CachedRetriever, parse_grid, tune_fuser
 
 from odqa_core.errors import UsageError
 from odqa_core.evaluation import evaluate_retrieval, hits_from_results
-from odqa_core.hookspecs import hookimpl
-from odqa_core.interfaces import Fuser, Retriever
-from odqa_core.pipeline import route_options
+from odqa_core.interfaces import Retriever
 from odqa_core.testing import (
     TOY_DOCUMENTS,
     TOY_QUESTIONS,
     FakeFuser,
     FakeRetriever,
     assert_one_line_error,
-    registered_plugin,
     write_toy_files,
 )
-from odqa_core.tuning import CachedRetriever, grid_cells, parse_grid, tune_fuser
-from odqa_core.types import Question, RankedResults
+from odqa_core.types import Question
 
 # The fake retriever ranks toy-1 (Seoul, twice in the query) above the gold toy-8 (volcano): with fake-sum's depth 1
 # only toy-1 scores, so toy-8 falls to the back of the index-ordered zeros; with depth >= 2 it is second.
@@ -470,170 +468,21 @@ def test_cli_tune_unknown_fuser(odqa, toy_files, toy_index):
     assert_one_line_error(result, 2, "no-such-fuser")
 
 
-# --- fuser slot filling ------------------------------------------------------------------------------------------
+def _fail_if_called(what):
+    def fail(*args, **kwargs):
+        raise AssertionError(f"{what} ran before the missing input file was reported")
+
+    return fail
 
 
-class TwoSlotFuser(Fuser):
-    """A fuser of two named slots (bm25 and dpr by default), at most ``max_retrievers`` retrievers."""
+def test_cli_tune_reports_missing_questions_before_the_index_loads(odqa, toy_files, toy_index, tmp_path, monkeypatch):
+    import odqa_core.pipeline
 
-    name = "two-slot"
-
-    def __init__(self, *, second: str = "dpr") -> None:
-        self.second = second
-
-    def slots(self) -> list[str]:
-        return ["bm25", self.second]
-
-    def fuse(self, retrievers, queries, k) -> RankedResults:  # pragma: no cover - never called
-        raise NotImplementedError
-
-
-class AtMostTwoFuser(TwoSlotFuser):
-    name = "at-most-two"
-    max_retrievers = 2
-
-
-@pytest.mark.parametrize(
-    "given, expected",
-    [
-        ([], ["bm25", "dpr"]),
-        (["bm25"], ["bm25", "dpr"]),
-        (["dpr"], ["bm25", "dpr"]),
-        (["tfidf"], ["tfidf", "dpr"]),
-        (["dpr", "bm25"], ["bm25", "dpr"]),
-        (["bm25", "tfidf", "dpr"], ["bm25", "dpr", "tfidf"]),
-        (["tfidf", "vec"], ["tfidf", "vec"]),
-        (["tfidf", "dpr", "vec"], ["tfidf", "dpr", "vec"]),
-        (["bm25", "bm25"], ["bm25", "dpr"]),  # a name given twice is one retriever
-    ],
-)
-def test_select_retrievers_fills_the_slots(given, expected):
-    assert TwoSlotFuser().select_retrievers(given) == expected
-
-
-def test_select_retrievers_too_many_is_a_usage_error():
-    assert AtMostTwoFuser().select_retrievers(["tfidf"]) == ["tfidf", "dpr"]
-    with pytest.raises(UsageError, match="exactly 2") as info:
-        AtMostTwoFuser().select_retrievers(["bm25", "tfidf", "dpr"])
-    assert "3" in str(info.value) and "tfidf" in str(info.value)
-
-
-def test_select_retrievers_too_few_is_a_usage_error():
-    class NoSlots(TwoSlotFuser):
-        name = "no-slots"
-
-        def slots(self):
-            return []
-
-    with pytest.raises(UsageError, match="at least 2"):
-        NoSlots().select_retrievers(["bm25"])
-    assert NoSlots().select_retrievers(["bm25", "tfidf"]) == ["bm25", "tfidf"]
-
-
-# --- route_options -----------------------------------------------------------------------------------------------
-
-
-class SlotA(FakeRetriever):
-    name = "slot-a"
-
-
-class SlotB(FakeRetriever):
-    name = "slot-b"
-
-
-class SlotC(FakeRetriever):
-    name = "slot-c"
-
-
-class RoutedFuser(TwoSlotFuser):
-    """Slots ``slot-a`` and ``second`` (slot-b); ``second`` given in the options fixes that slot."""
-
-    name = "routed"
-
-    def __init__(self, *, second: str | None = None) -> None:
-        self.second = second
-
-    def slots(self) -> list[str]:
-        return ["slot-a", self.second or "slot-b"]
-
-    def fixed_slots(self) -> set[int]:
-        return {1} if self.second else set()
-
-    def check_names(self, names) -> None:
-        super().check_names(names)
-        if "slot-c" in names and self.second == "slot-b":
-            raise UsageError("routed: slot-c cannot go with slot-b")
-
-
-class _SlotPlugin:
-    @hookimpl
-    def register_fusers(self, register):
-        register(TwoSlotFuser)
-        register(RoutedFuser)
-
-    @hookimpl
-    def register_retrievers(self, register):
-        for cls in (SlotA, SlotB, SlotC):
-            register(cls)
-
-
-@pytest.fixture
-def two_slot():
-    with registered_plugin(_SlotPlugin(), "odqa-two-slot"):
-        yield
-
-
-def test_route_options_without_fuser():
-    names, routed = route_options({"tokens": "chars"}, ["fake"])
-    assert names == ["fake"] and routed == {"fake": {"tokens": "chars"}}
-    names, routed = route_options(
-        {"fake.tokens": "chars", "fake-reader.max_words": 3}, ["fake"], None, ["fake-reader"]
-    )
-    assert routed == {"fake": {"tokens": "chars"}, "fake-reader": {"max_words": 3}}
-
-
-def test_route_options_with_a_fuser():
-    names, routed = route_options({"fake-sum.depth": 4, "tokens": "chars"}, [], "fake-sum")
-    assert names == ["fake"]  # the fuser's own retriever
-    assert routed == {"fake": {"tokens": "chars"}, "fake-sum": {"depth": 4}}
-
-
-def test_route_options_fills_slots_through_the_fuser(two_slot):
-    names, routed = route_options({"slot-b.tokens": "chars", "tokens": "words"}, ["slot-c"], "routed")
-    assert names == ["slot-c", "slot-b"]  # the given retriever takes the free first slot
-    assert routed == {"slot-c": {"tokens": "words"}, "slot-b": {"tokens": "chars"}, "routed": {}}
-    names, _ = route_options({}, [], "routed")
-    assert names == ["slot-a", "slot-b"]
-    names, _ = route_options({}, ["slot-b", "slot-a"], "routed")
-    assert names == ["slot-a", "slot-b"]  # a retriever named like a slot takes that slot
-    names, _ = route_options({}, ["slot-a", "slot-c", "slot-b"], "routed")
-    assert names == ["slot-a", "slot-b", "slot-c"]
-
-
-def test_slots_fixed_by_options_are_kept(two_slot):
-    # second=slot-c fixes the second slot: slot-b, given, cannot take it, so it comes after the slots
-    names, _ = route_options({"routed.second": "slot-c"}, ["slot-a", "slot-b"], "routed")
-    assert names == ["slot-a", "slot-c", "slot-b"]
-    # a given retriever fills only the slots the options left free
-    names, _ = route_options({"routed.second": "slot-c"}, ["slot-b"], "routed")
-    assert names == ["slot-b", "slot-c"]
-
-
-def test_unknown_retriever_is_reported_before_the_options_are_checked(two_slot):
-    with pytest.raises(UsageError, match="'nope' is not available"):
-        route_options({"routed.second": "nope"}, [], "routed")
-    with pytest.raises(UsageError, match="cannot go with"):
-        route_options({"routed.second": "slot-b"}, ["slot-c"], "routed")
-
-
-def test_route_options_errors():
-    with pytest.raises(UsageError, match="nope"):
-        route_options({"nope.x": 1}, ["fake"])
-    with pytest.raises(UsageError, match="nope"):
-        route_options({"nope.x": 1}, [], "fake-sum")
-    with pytest.raises(UsageError, match="--retriever"):
-        route_options({}, [])
-    with pytest.raises(UsageError, match="depth"):
-        route_options({"fake-sum.depth": 0}, [], "fake-sum")  # the fuser is built to choose its retrievers
-    with pytest.raises(UsageError, match="no-such-fuser"):
-        route_options({}, ["fake"], "no-such-fuser")
+    corpus, _ = toy_files
+    missing = tmp_path / "no-questions.jsonl"
+    monkeypatch.setattr(odqa_core.pipeline, "load_retriever", _fail_if_called("loading the index"))
+    result = odqa(f"tune --fuser fake-sum --index-dir {toy_index} --questions {missing} --grid depth=2,4")
+    assert_one_line_error(result, 1, "no-questions.jsonl: no such file or directory")
+    monkeypatch.setattr(odqa_core.pipeline.Pipeline, "index", _fail_if_called("indexing"))
+    result = odqa(f"tune --fuser fake-sum --retriever fake --corpus {corpus} --questions {missing} --grid depth=2,4")
+    assert_one_line_error(result, 1, "no-questions.jsonl: no such file or directory")

@@ -1,4 +1,4 @@
-"""The PNG plots of a sweep (matplotlib, the ``plots`` extra: ``pip install 'odqa[plots]'``).
+"""The PNG plots of a sweep (matplotlib, the ``plots`` extra: ``pip install 'odqa-experiments[plots]'``).
 
 - ``plot-topk.png``: top-k accuracy against k, one curve per cell (the best 12 when there are more);
 - ``plot-<axis>.png`` for every axis with two or more values (epochs, sizes, λ, k ...): the ranking metric
@@ -20,15 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from odqa_core.storage import remove_abandoned_temporaries, temporary_sibling
+from odqa_experiments.grid import REPEAT_SUFFIXES, option_text
 
 MAX_CURVES = 12
-
-
-def _missing_matplotlib(runner: Any) -> list[Path]:
-    if not getattr(runner, "_told_no_plots", False):
-        runner.echo("matplotlib is not installed, so no plots: pip install 'odqa[plots]'")
-        runner._told_no_plots = True
-    return []
 
 
 def _save(fig: Any, path: Path) -> Path:
@@ -52,16 +46,15 @@ def _label(row: Mapping[str, Any], axes: Sequence[str]) -> str:
     return ", ".join(f"{a.rsplit('.', 1)[-1]}={row.get(a)}" for a in axes) or "pipeline"
 
 
-def plot_sweep(rows: Sequence[Mapping[str, Any]], runner: Any, out_dir: Path) -> list[Path]:
-    """Draw the plots of ``rows`` (a sweep's typed result rows) into ``out_dir``; returns the files written."""
+def plot_sweep(
+    rows: Sequence[Mapping[str, Any]], dimensions: Mapping[str, Sequence[Any]], metric: str, out_dir: Path
+) -> list[Path] | None:
+    """Draw the plots of ``rows`` (a sweep's typed result rows, ranked by ``metric``, varying along
+    ``dimensions``) into ``out_dir``; returns the files written, or None when matplotlib is not installed."""
     try:
         from matplotlib.figure import Figure
     except ImportError:
-        return _missing_matplotlib(runner)
-    metric = runner.metric()
-    from odqa_core.sweep import REPEAT_SUFFIXES
-
-    dimensions = runner.grid.dimensions
+        return None
     axes = list(dimensions)
     folds = [a for a in axes if a.endswith(REPEAT_SUFFIXES)]
     written = []
@@ -151,8 +144,6 @@ def _by_axis(
 
 def _cell_value(value: Any) -> Any:
     """An axis value as the rows hold it (numbers stay numbers, other values as their option text)."""
-    from odqa_core.tuning import option_text
-
     return value if _number(value) is not None else option_text(value)
 
 

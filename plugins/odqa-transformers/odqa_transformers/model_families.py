@@ -33,7 +33,7 @@ class Family:
 def _wordpiece(texts: Sequence[str], specials: Sequence[str], vocab_size: int, cls_id: int, sep_id: int) -> Any:
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
-    from odqa_dense.bootstrap import learn_wordpiece_vocabulary, word_counts
+    from odqa_transformers.bootstrap import learn_wordpiece_vocabulary, word_counts
 
     # klue and KoELECTRA keep case and accents (accent stripping would decompose Hangul into jamo).
     normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False)
@@ -343,7 +343,7 @@ def build_family_model(
     HuggingFace model directory (``config.json``, tokenizer files, ``model.safetensors``); returns its path."""
     import torch
 
-    from odqa_dense.hf import quiet_transformers
+    from odqa_transformers.hf import quiet_transformers
 
     if family not in FAMILIES:
         raise UsageError(f"unknown model family {family!r}; choose one of {', '.join(FAMILIES)}")

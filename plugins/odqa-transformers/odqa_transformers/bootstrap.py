@@ -15,23 +15,23 @@ calls on the bundled sample gave six vocabularies, 6,870 to 6,872 tokens, whatev
 ``TOKENIZERS_PARALLELISM``). The same merge algorithm with ties broken by the tokens' text depends only on the
 word counts, so the same texts give a byte-identical ``tokenizer.json`` in any process; with the same seed the
 bootstrap model's initial weights and its CPU training are then the same too (the tests check both in two
-subprocesses). A trained tokenizer is also cached under :func:`cache_dir` by a hash of its inputs.
+subprocesses). A trained tokenizer is also cached under :func:`odqa_transformers.cache.cache_dir` by a hash of its
+inputs.
 """
 
 from __future__ import annotations
 
 import hashlib
 import heapq
-import os
 import shutil
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from odqa_core.errors import DataError, UsageError
 from odqa_core.storage import remove_abandoned_temporaries, temporary_sibling
+from odqa_transformers.cache import cache_dir
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
@@ -69,14 +69,6 @@ def bert_size(name: str) -> BertSize:
 _RECIPE = "wordpiece-nfkc-lower-v2"
 
 
-def cache_dir() -> Path:
-    """Where odqa caches what it builds (``ODQA_CACHE_DIR``, else ``$XDG_CACHE_HOME/odqa`` or ``~/.cache/odqa``)."""
-    if os.environ.get("ODQA_CACHE_DIR"):
-        return Path(os.environ["ODQA_CACHE_DIR"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "odqa"
-
-
 def train_wordpiece(texts: Iterable[str], vocab_size: int = 16000, max_length: int = 512, cache: bool = True) -> Any:
     """A fast BERT-style tokenizer (``[CLS] a [SEP] b [SEP]``) with a WordPiece vocabulary learned from ``texts``.
 
@@ -89,7 +81,7 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int = 16000, max_length: i
         raise DataError("cannot train a tokenizer: the corpus has no text")
     if not cache:
         return _train_wordpiece(texts, vocab_size, max_length)
-    from odqa_dense.hf import load_tokenizer
+    from odqa_transformers.hf import load_tokenizer
 
     digest = hashlib.sha256(f"{_RECIPE}\0{vocab_size}\0{max_length}\0{len(texts)}\0".encode())
     for text in texts:
@@ -248,7 +240,7 @@ def bootstrap_encoder(
     """``(tokenizer, model)``: a tokenizer trained on ``texts`` and a randomly initialised BERT encoder."""
     import torch
 
-    from odqa_dense.hf import encoder_from_config
+    from odqa_transformers.hf import encoder_from_config
 
     bert_size(size)  # validate before the (slower) tokenizer training
     tokenizer = train_wordpiece(texts, vocab_size, max_length)
@@ -303,7 +295,7 @@ def bootstrap_seq2seq(
     import torch
     from transformers import T5ForConditionalGeneration
 
-    from odqa_dense.hf import quiet_transformers
+    from odqa_transformers.hf import quiet_transformers
 
     bert_size(size)  # validate before the (slower) tokenizer training
     tokenizer = train_wordpiece(texts, vocab_size, max_length)

@@ -1,0 +1,184 @@
+"""The cells of a grid, planned before anything runs: each cell's pipeline settings, the models it trains, its key.
+
+Every cell's pipeline is built (names, options, settings checked) and every trainer created, so a bad cell fails
+before the first one runs. A cell's key hashes everything the cell computes: ``results.csv`` rows are found again
+by it, so a rerun skips the finished cells.
+
+Epochs. By default every value of an epochs axis is its own training run, exactly what ``odqa train --epochs N``
+does. With ``share_epochs = true``, cells that differ only in the epochs setting read the per-epoch checkpoints
+of one run of the largest value: one run instead of one per value, but the learning-rate schedule is that of the
+longest run (epoch 2 of a 5-epoch run has not decayed its rate as a 2-epoch run would). ``results.csv`` records
+the epochs each row's model was trained for.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from odqa_core import data
+from odqa_core.errors import OdqaError, UsageError
+from odqa_core.pipeline import Pipeline, RunConfig, run_config
+from odqa_experiments.caches import CorpusCache, digest
+from odqa_experiments.grid import (
+    VARIANT,
+    Grid,
+    QuestionSource,
+    create_trainer,
+    grid_cells,
+    option_text,
+    trainer_class,
+)
+
+
+@dataclass
+class ModelPlan:
+    """One training run a cell needs, and which of its epochs the cell uses."""
+
+    trainer: str
+    settings: dict[str, Any]
+    questions: QuestionSource
+    dev_questions: QuestionSource | None
+    checkpoint: str
+    #: The epoch whose checkpoint the cell reads (None: the run's last).
+    epoch: int | None
+    key: str = ""
+
+
+@dataclass
+class Cell:
+    index: int
+    values: dict[str, Any]
+    settings: dict[str, Any]  # pipeline settings with the axis values applied
+    config: RunConfig
+    models: list[ModelPlan] = field(default_factory=list)
+    key: str = ""
+
+    def label(self) -> str:
+        return cell_label(self.values)
+
+
+def cell_label(values: Mapping[str, Any]) -> str:
+    return " ".join(f"{k}={option_text(v)}" for k, v in values.items()) or "(the fixed pipeline)"
+
+
+def pipeline_config(settings: Mapping[str, Any]) -> RunConfig:
+    """A cell's pipeline settings as the core's run configuration (the bundled sample when there is no corpus)."""
+    return run_config(settings, sample="corpus" not in settings)
+
+
+def build_pipeline(settings: Mapping[str, Any]) -> Pipeline:
+    """A cell's pipeline, every component created from its settings."""
+    return Pipeline.from_config(pipeline_config(settings))
+
+
+def apply_values(
+    grid: Grid, values: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]], dict[str, str]]:
+    """The fixed settings with a cell's variant and axis values applied: pipeline settings, each trainer's
+    settings, each trainer's checkpoint choice."""
+    settings = copy.deepcopy(grid.pipeline)
+    train = copy.deepcopy(grid.train)
+    checkpoints = {name: extra.get("checkpoint", "best") for name, extra in grid.train_data.items()}
+    changes = [(k, v) for k, v in values.items() if k != VARIANT]
+    if VARIANT in values:  # the variant first: it replaces fixed settings, the axes set the rest
+        changes = [*grid.variants[values[VARIANT]].items(), *changes]
+    for key, value in changes:
+        section, _, rest = key.partition(".")
+        if section == "pipeline" and rest.startswith("options."):
+            settings["options"][rest[len("options.") :]] = value
+        elif section == "pipeline":
+            settings[rest] = value
+        else:
+            name, _, setting = rest.partition(".")
+            if setting == "checkpoint":
+                checkpoints[name] = value
+            else:
+                train[name][setting] = value
+    return settings, train, checkpoints
+
+
+def _shared_epochs(grid: Grid, name: str) -> int | None:
+    """The epochs of the one run that cells differing only in epochs share (``share_epochs``), else None."""
+    option = trainer_class(name).epochs_option
+    axis = grid.axes.get(f"train.{name}.{option}") if option else None
+    if not grid.share_epochs or not axis:
+        return None
+    return max(axis)
+
+
+def plan_cells(grid: Grid, cache: CorpusCache) -> list[Cell]:
+    """Every cell of the grid, built and checked (components created, no model loaded), with its key."""
+    cells = []
+    for index, values in enumerate(grid_cells(grid.dimensions) if grid.dimensions else [{}], 1):
+        settings, train, checkpoints = apply_values(grid, values)
+        try:
+            config = pipeline_config(settings)
+            stages = {("retriever", n) for n in config.retrievers} | (
+                {("reader", config.reader)} if config.reader else set()
+            )
+            models = []
+            for name, trainer_settings in train.items():
+                cls = trainer_class(name)
+                if (cls.stage, name) not in stages:
+                    continue
+                extra = grid.train_data[name]
+                if "corpus" in settings and "questions" not in extra:
+                    raise UsageError(
+                        f"[train.{name}] needs questions = ... (training questions) when the pipeline has a corpus"
+                    )
+                shared = _shared_epochs(grid, name)
+                epoch = trainer_settings.get(cls.epochs_option) if cls.epochs_option else None
+                run_settings = dict(trainer_settings)
+                if shared is not None:
+                    run_settings[cls.epochs_option] = shared
+                create_trainer(name, run_settings, f"[train.{name}]")
+                models.append(
+                    ModelPlan(
+                        name,
+                        run_settings,
+                        extra.get("questions", QuestionSource()),
+                        extra.get("dev_questions"),
+                        checkpoints[name],
+                        epoch,
+                    )
+                )
+                settings["options"][f"{name}.{cls.model_option}"] = "(trained in the cell)"
+            # The real pipeline, with the trained models' slots filled: every component created, so a bad
+            # option fails now.
+            config = build_pipeline(settings).config
+        except OdqaError as exc:
+            raise UsageError(f"{grid.path}: cell {index} ({cell_label(values)}): {exc}") from None
+        cell = Cell(index, values, settings, config, models)
+        for plan in models:
+            plan.key = digest(
+                {
+                    "trainer": plan.trainer,
+                    "settings": plan.settings,
+                    "corpus": cache.corpus_id(settings),
+                    "questions": cache.questions_id(plan.questions, data.sample_train_questions_path),
+                    "dev_questions": cache.questions_id(plan.dev_questions, data.sample_questions_path),
+                }
+            )
+        cell.key = digest(
+            {
+                "pipeline": {k: v for k, v in settings.items() if k != "options"},
+                "options": config.options,
+                "corpus": cache.corpus_id(settings),
+                "questions": cache.questions_id(grid.questions, data.sample_questions_path),
+                "models": [(p.trainer, p.key, p.epoch, p.checkpoint) for p in models],
+                "hit": grid.hit,
+                # Only when set, so the cells of grids that do not read gold passages keep their keys.
+                **({"read_gold": True} if grid.read_gold else {}),
+            }
+        )
+        cells.append(cell)
+    unused = sorted(set(grid.train) - {p.trainer for c in cells for p in c.models})
+    if unused:
+        raise UsageError(
+            f"{grid.path}: [train.{unused[0]}]: no cell's pipeline uses {unused[0]}; add it to the pipeline or "
+            "remove the table"
+        )
+    return cells
