@@ -24,6 +24,25 @@ from odqa_core.types import Document, Prediction, Question, RankedResults
 
 __version__ = "0.1.0"
 
+#: The modules a plugin may import (``odqa_core.<name>``): the stable API, documented in docs/plugins.md. Every other
+#: module of the package starts with an underscore (``_cli``, ``_runs``, ``_answers``) and may change at any time.
+PUBLIC_MODULES: tuple[str, ...] = (
+    "data",
+    "errors",
+    "evaluation",
+    "hookspecs",
+    "interfaces",
+    "options",
+    "pipeline",
+    "plugins",
+    "progress",
+    "qa_metrics",
+    "spec",
+    "storage",
+    "testing",
+    "types",
+)
+
 __all__ = [
     "Analyzer",
     "Component",
@@ -34,6 +53,7 @@ __all__ = [
     "IndexFormatError",
     "OdqaError",
     "OutputInUseError",
+    "PUBLIC_MODULES",
     "PluginError",
     "Postprocessor",
     "Prediction",

@@ -15,16 +15,14 @@ from typing import Any
 import numpy as np
 
 from odqa_core import plugins
+from odqa_core._runs import write_run
 from odqa_core.errors import UsageError
 from odqa_core.evaluation import RetrievalReport, evaluate_retrieval, hits_from_results
 from odqa_core.interfaces import Fuser, Postprocessor, Reader, Retriever
-from odqa_core.options import parse_ks, parse_options  # noqa: F401 - re-exported
-from odqa_core.progress import progress
+from odqa_core.progress import StageTimer, progress
 from odqa_core.qa_metrics import evaluate_predictions
-from odqa_core.runs import write_run
 from odqa_core.spec import PipelineSpec
 from odqa_core.storage import atomic_write_text, open_store, write_output_dir
-from odqa_core.timing import StageTimer
 from odqa_core.types import Document, Prediction, Question, RankedResults
 
 
@@ -149,7 +147,7 @@ def run_pipeline(
     ``summary.json`` records every setting the run used: each component's resolved options
     (:meth:`~odqa_core.interfaces.Component.resolved_config`, defaults filled in), the run's settings, and
     ``inputs`` (where the corpus and questions came from); and the seconds of each stage apart
-    (:class:`~odqa_core.timing.StageTimer`): ``train_s`` (models trained on the way, e.g. the sample's demo models
+    (:class:`~odqa_core.progress.StageTimer`): ``train_s`` (models trained on the way, e.g. the sample's demo models
     on first use), ``index_s``, ``retrieve_s``, ``read_s`` (loading the reader's model included).
 
     ``index=False`` takes the pipeline's retrievers as already indexed over ``documents`` (``odqa sweep`` loads

@@ -89,7 +89,7 @@ def run_cli(command: str) -> Any:
     """Run an ``odqa`` command line in-process (click's CliRunner); returns the click ``Result``."""
     from click.testing import CliRunner
 
-    from odqa_core.cli import cli
+    from odqa_core._cli import cli
 
     return CliRunner().invoke(cli, shlex.split(command))
 

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from odqa_core import data
-from odqa_core.answers import answer_table, display_width, fit, highlight
+from odqa_core._answers import answer_table, display_width, fit, highlight
 from odqa_core.qa_metrics import exact_match
 from odqa_core.testing import TOY_QUESTIONS, assert_one_line_error
 from odqa_core.types import Prediction, Question

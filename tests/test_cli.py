@@ -230,10 +230,10 @@ def test_missing_questions_are_reported_before_the_index_loads(odqa, toy_index, 
 
 
 def test_run_reports_missing_questions_before_reading_the_corpus(odqa, toy_files, tmp_path, monkeypatch):
-    import odqa_core.cli
+    import odqa_core._cli
 
     corpus, _ = toy_files
-    monkeypatch.setattr(odqa_core.cli, "_load_corpus", _fail_if_called("reading the corpus"))
+    monkeypatch.setattr(odqa_core._cli, "_load_corpus", _fail_if_called("reading the corpus"))
     out = tmp_path / "out"
     result = odqa(f"run --retriever fake --corpus {corpus} --questions {tmp_path / 'nope.jsonl'} --output-dir {out}")
     assert_one_line_error(result, 1, "nope.jsonl: no such file or directory")
@@ -321,7 +321,7 @@ def test_a_stopped_command_exits_with_one_line_and_nothing_half_written(
 ):
     """Ctrl-C (SIGINT) or kill (SIGTERM) while the run file is written: the shell's exit code (128 + signal), one
     line, the previous run kept and no temporary left behind."""
-    import odqa_core.runs
+    import odqa_core._runs
 
     _, questions = toy_files
     output = tmp_path / "run.jsonl"
@@ -336,7 +336,7 @@ def test_a_stopped_command_exits_with_one_line_and_nothing_half_written(
                 stop()
             return json.dumps(*args, **kwargs)
 
-    monkeypatch.setattr(odqa_core.runs, "json", StoppedAfterOneLine())
+    monkeypatch.setattr(odqa_core._runs, "json", StoppedAfterOneLine())
     handler = signal.getsignal(signal.SIGTERM)
     result = odqa(f"retrieve --index-dir {toy_index} --questions {questions} --output {output}")
     assert result.exit_code == code, result.output

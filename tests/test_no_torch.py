@@ -9,7 +9,7 @@ CHECK = """
 import sys
 import odqa_core
 from odqa_core import plugins
-from odqa_core.cli import cli
+from odqa_core._cli import cli
 for kind in ("retriever", "fuser", "reader", "postprocessor", "analyzer"):
     plugins.registry(kind)
 plugins.list_plugins()

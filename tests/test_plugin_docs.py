@@ -58,7 +58,7 @@ def odqa_command() -> list[str]:
     script = Path(sys.executable).with_name("odqa")
     if script.is_file():
         return [str(script)]
-    return [sys.executable, "-c", "from odqa_core.cli import cli; cli(prog_name='odqa')"]
+    return [sys.executable, "-c", "from odqa_core._cli import cli; cli(prog_name='odqa')"]
 
 
 def environment(site: Path) -> dict[str, str]:

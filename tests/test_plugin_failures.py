@@ -130,7 +130,7 @@ def odqa_command() -> list[str]:
     script = Path(sys.executable).with_name("odqa")
     if script.is_file():
         return [str(script)]
-    return [sys.executable, "-c", "from odqa_core.cli import cli; cli(prog_name='odqa')"]
+    return [sys.executable, "-c", "from odqa_core._cli import cli; cli(prog_name='odqa')"]
 
 
 def run_odqa(site: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
@@ -397,7 +397,7 @@ def test_core_imports_without_pytest(tmp_path):
         sys.meta_path.insert(0, NoPytest())
         import odqa_core
         from odqa_core import plugins
-        from odqa_core.cli import cli
+        from odqa_core._cli import cli
         plugins.load_all()
         try:
             import odqa_core.testing

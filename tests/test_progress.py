@@ -1,5 +1,5 @@
 """Progress on long work (odqa_core.progress): a bar on a terminal, a status line every interval without one,
-silence with ODQA_PROGRESS=0; and the stage timings that keep model training apart (odqa_core.timing)."""
+silence with ODQA_PROGRESS=0; and the stage timings that keep model training apart (in the same module)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ import time
 
 import pytest
 
-from odqa_core import timing
+import odqa_core.progress as progress_module
 from odqa_core.errors import UsageError
-from odqa_core.progress import StatusLine, format_duration, progress
-from odqa_core.timing import StageTimer, training
+from odqa_core.progress import StageTimer, StatusLine, format_duration, progress, training
 
 
 @pytest.fixture
@@ -131,7 +130,7 @@ def test_format_duration():
 
 def test_training_inside_a_stage_is_counted_apart_once(monkeypatch):
     clock = FakeClock()
-    monkeypatch.setattr(timing.time, "perf_counter", clock)
+    monkeypatch.setattr(progress_module.time, "perf_counter", clock)
     timer = StageTimer()
     with timer.stage("index_s"):
         clock.now = 1.0

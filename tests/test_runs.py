@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
+from odqa_core._runs import read_run, write_run
 from odqa_core.errors import DataError
-from odqa_core.runs import read_run, write_run
 from odqa_core.testing import TOY_DOCUMENTS, TOY_QUESTIONS
 from odqa_core.types import RankedResults
 

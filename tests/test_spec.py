@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-import odqa_core.cli
+import odqa_core._cli
 from odqa_core.errors import UsageError
 from odqa_core.hookspecs import hookimpl
 from odqa_core.pipeline import Pipeline
@@ -24,7 +24,7 @@ def _fakes(fake_plugins):
 def _recorded_run(odqa, monkeypatch, command):
     """The spec and output directory 'odqa run' would run with, from its command line (nothing is run)."""
     seen = []
-    monkeypatch.setattr(odqa_core.cli, "_run", lambda spec, output_dir, *rest: seen.append((spec, output_dir)))
+    monkeypatch.setattr(odqa_core._cli, "_run", lambda spec, output_dir, *rest: seen.append((spec, output_dir)))
     result = odqa(f"run {command}")
     assert result.exit_code == 0, result.output
     return seen[0]
@@ -211,7 +211,7 @@ def test_a_bad_option_fails_when_the_spec_is_made(odqa, toy_files, tmp_path, mon
     with pytest.raises(UsageError, match=message):
         PipelineSpec.from_settings({**settings, "options": {key: json.loads(value)}})
     for name in ("_check_inputs", "_load_corpus", "_load_questions", "previous_output"):
-        monkeypatch.setattr(odqa_core.cli, name, _fail_if_called(f"{name} ran"))
+        monkeypatch.setattr(odqa_core._cli, name, _fail_if_called(f"{name} ran"))
     out = tmp_path / "out"
     result = odqa(
         f"run --retriever fake --fuser fake-sum --reader fake-reader --post fake-strip --corpus {corpus} "

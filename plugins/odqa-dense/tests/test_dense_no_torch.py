@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 import odqa_core
 from odqa_core import plugins
-from odqa_core.cli import cli
+from odqa_core._cli import cli
 
 for kind in ("retriever", "fuser", "reader", "postprocessor", "analyzer", "trainer"):
     plugins.registry(kind)

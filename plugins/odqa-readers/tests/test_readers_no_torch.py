@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 import odqa_core
 from odqa_core import plugins
-from odqa_core.cli import cli
+from odqa_core._cli import cli
 
 assert {"extractive", "generative"} <= set(plugins.registry("reader")), sorted(plugins.registry("reader"))
 for name, options in (("extractive", {"max_length": 256, "doc_stride": 64}), ("generative", {"mode": "passages"})):

@@ -18,12 +18,12 @@ from typing import Any
 import click
 
 from odqa_core import __version__, plugins
+from odqa_core._runs import RUN_FORMATS, read_run, write_run
 from odqa_core.errors import OdqaError, UsageError
 from odqa_core.evaluation import DEFAULT_KS, evaluate_retrieval
 from odqa_core.options import parse_ks, parse_options
 from odqa_core.pipeline import Pipeline, run_pipeline
 from odqa_core.qa_metrics import METRICS, evaluate_predictions, load_predictions
-from odqa_core.runs import RUN_FORMATS, read_run, write_run
 from odqa_core.spec import PipelineSpec, merge_settings, read_pipeline_file
 from odqa_core.storage import previous_output
 
@@ -540,7 +540,7 @@ def _run(spec: PipelineSpec, output_dir: str, overwrite: bool, shown: int, as_js
             click.echo(f"reader ({spec.reader}{' + ' + ','.join(posts) if posts else ''}):")
             click.echo(qa_report.table())
         if nbest is not None and shown:
-            from odqa_core.answers import answer_table
+            from odqa_core._answers import answer_table
 
             table = answer_table(qs, nbest, spec.metric, limit=shown)
             if table:
@@ -577,7 +577,7 @@ def ask(ctx, questions, config_path, index_dirs, passages, as_json, **params):
       odqa ask "질문" --index-dir odqa-output/index/bm25 --reader extractive -o extractive.model=runs/reader/best
       odqa ask "질문" --config pipeline.toml --json
     """
-    from odqa_core.answers import answer_json, format_answer
+    from odqa_core._answers import answer_json, format_answer
     from odqa_core.types import Question
 
     settings = _pipeline_settings(ctx, config_path, params)
