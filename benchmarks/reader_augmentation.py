@@ -74,9 +74,9 @@ def main() -> None:
 
     runner = SweepRunner(read_grid(args.grid))
     out = Path(args.out) if args.out else runner.grid.output_dir
-    questions = runner.data.questions(runner.grid.questions, data.sample_questions_path())
+    questions = runner.data.questions(runner.grid.questions, data.sample_questions_path)
     questions = [q for q in questions if q.answers]
-    metric = runner.cells[0].config.metric
+    metric = runner.cells[0].spec.metric
     rows = {r["cell"]: r for r in runner.grid_rows()}
 
     scores: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}

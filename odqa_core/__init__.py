@@ -33,6 +33,7 @@ PUBLIC_MODULES: tuple[str, ...] = (
     "hookspecs",
     "interfaces",
     "options",
+    "outputs",
     "pipeline",
     "plugins",
     "progress",

@@ -22,10 +22,10 @@ from odqa_core._runs import RUN_FORMATS, read_run, write_run
 from odqa_core.errors import OdqaError, UsageError
 from odqa_core.evaluation import DEFAULT_KS, evaluate_retrieval
 from odqa_core.options import parse_ks, parse_options
+from odqa_core.outputs import previous_output
 from odqa_core.pipeline import Pipeline, run_pipeline
 from odqa_core.qa_metrics import METRICS, evaluate_predictions, load_predictions
 from odqa_core.spec import PipelineSpec, merge_settings, read_pipeline_file
-from odqa_core.storage import previous_output
 
 
 class _OdqaGroup(click.Group):
@@ -205,7 +205,8 @@ def index(retriever_name, corpus, index_dir, analyzer, analyzer_options, model, 
         opts["analyzer_options"] = parse_options(analyzer_options)
     if model is not None:
         opts["model"] = model
-    from odqa_core.storage import check_store_target, output_lock
+    from odqa_core.outputs import output_lock
+    from odqa_core.storage import check_store_target
 
     retriever = plugins.create("retriever", retriever_name, opts)
     with output_lock(index_dir):  # a second 'odqa index' into the same directory fails now, not after indexing

@@ -20,7 +20,7 @@ import numpy as np
 from odqa_core.data import json_problem
 from odqa_core.errors import DataError
 from odqa_core.evaluation import Hit
-from odqa_core.storage import atomic_write_lines
+from odqa_core.outputs import atomic_write_lines
 from odqa_core.types import Document, Question, RankedResults
 
 RUN_FORMATS = ("jsonl", "trec")
@@ -29,7 +29,7 @@ RUN_FORMATS = ("jsonl", "trec")
 def write_run(
     path: str | Path, questions: Sequence[Question], results: RankedResults, fmt: str = "jsonl", tag: str = "odqa"
 ) -> None:
-    """Write the run file atomically (:func:`~odqa_core.storage.atomic_write_lines`); ``path`` ``"-"`` writes it to
+    """Write the run file atomically (:func:`~odqa_core.outputs.atomic_write_lines`); ``path`` ``"-"`` writes it to
     standard output, and a device or FIFO (``/dev/null``, a pipe) is written in place, never replaced."""
     check_finite_scores(questions, results)
     docs = results.documents

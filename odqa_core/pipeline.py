@@ -19,10 +19,11 @@ from odqa_core._runs import write_run
 from odqa_core.errors import UsageError
 from odqa_core.evaluation import RetrievalReport, evaluate_retrieval, hits_from_results
 from odqa_core.interfaces import Fuser, Postprocessor, Reader, Retriever
+from odqa_core.outputs import atomic_write_text, write_output_dir
 from odqa_core.progress import StageTimer, progress
 from odqa_core.qa_metrics import evaluate_predictions
 from odqa_core.spec import PipelineSpec
-from odqa_core.storage import atomic_write_text, open_store, write_output_dir
+from odqa_core.storage import open_store
 from odqa_core.types import Document, Prediction, Question, RankedResults
 
 
@@ -151,7 +152,7 @@ def run_pipeline(
     on first use), ``index_s``, ``retrieve_s``, ``read_s`` (loading the reader's model included).
 
     ``index=False`` takes the pipeline's retrievers as already indexed over ``documents`` (``odqa sweep`` loads
-    them from its index cache). The outputs are one unit (:func:`~odqa_core.storage.write_output_dir`): they
+    them from its index cache). The outputs are one unit (:func:`~odqa_core.outputs.write_output_dir`): they
     replace the previous run's in ``output_dir`` only once all are written, and files of that run this one does
     not write are removed. A non-empty ``output_dir`` that is not an odqa output is refused unless ``overwrite``,
     and so is one another odqa process is writing; both are checked before anything is computed.

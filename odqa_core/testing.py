@@ -107,7 +107,7 @@ def assert_one_line_error(result: Any, code: int | None = None, contains: str = 
 
 @contextlib.contextmanager
 def output_held_elsewhere(path: str | Path) -> Iterator[int]:
-    """Another process holds :func:`odqa_core.storage.output_lock` on ``path`` for the block; yields its pid (a lock
+    """Another process holds :func:`odqa_core.outputs.output_lock` on ``path`` for the block; yields its pid (a lock
     is re-entrant within a process, so only a second process shows what a concurrent odqa command meets)."""
     holder = subprocess.Popen(
         [

@@ -15,18 +15,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from odqa_core import storage
+from odqa_core import outputs
 from odqa_core.errors import OutputInUseError, UsageError
-from odqa_core.storage import (
+from odqa_core.outputs import (
     atomic_write_lines,
     atomic_write_text,
-    open_store,
     output_lock,
     output_mode,
     recover_output_dir,
     write_output_dir,
-    write_store,
 )
+from odqa_core.storage import open_store, write_store
 from odqa_core.testing import assert_one_line_error, output_held_elsewhere
 
 
@@ -42,8 +41,9 @@ def _names(directory):
 
 def _killed(script: str, *args: object) -> None:
     """Run ``script`` in a fresh Python that SIGKILLs itself part-way (a crash no ``finally`` sees)."""
-    code = "import os, signal, sys\nfrom pathlib import Path\nfrom odqa_core import storage\n" + textwrap.dedent(
-        script
+    code = (
+        "import os, signal, sys\nfrom pathlib import Path\nfrom odqa_core import outputs, storage\n"
+        + textwrap.dedent(script)
     )
     done = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True)
     assert done.returncode == -signal.SIGKILL, done.stderr
@@ -79,7 +79,7 @@ def test_a_character_device_is_written_in_place(tmp_path, monkeypatch):
             return os.stat_result((stat.S_IFCHR | 0o666, *tuple(result)[1:]))
         return result
 
-    monkeypatch.setattr(storage.os, "stat", stat_as_device)
+    monkeypatch.setattr(outputs.os, "stat", stat_as_device)
     assert output_mode(device) == "in place"
     with atomic_write_lines(device) as handle:
         handle.write("written through\n")
@@ -162,7 +162,7 @@ def test_a_killed_file_write_leaves_a_temporary_the_next_write_removes(tmp_path)
     target = tmp_path / "run.jsonl"
     _killed(
         """
-        with storage.atomic_write_lines(sys.argv[1]) as handle:
+        with outputs.atomic_write_lines(sys.argv[1]) as handle:
             handle.write("half")
             handle.flush()
             os.kill(os.getpid(), signal.SIGKILL)
@@ -331,7 +331,7 @@ def test_a_commit_killed_part_way_is_completed_by_the_next_writer(tmp_path, kill
                 os.kill(os.getpid(), signal.SIGKILL)
             real_replace(source, target)
 
-        with storage.write_output_dir(sys.argv[1]) as staging:
+        with outputs.write_output_dir(sys.argv[1]) as staging:
             for name in ("run.jsonl", "summary.json"):
                 (staging / name).write_text(f"B {name}")
             os.replace = replace
@@ -356,7 +356,7 @@ def test_a_run_killed_before_its_commit_leaves_the_previous_one(tmp_path):
         (staging / "run.jsonl").write_text("A")
     _killed(
         """
-        with storage.write_output_dir(sys.argv[1]) as staging:
+        with outputs.write_output_dir(sys.argv[1]) as staging:
             (staging / "run.jsonl").write_text("B")
             os.kill(os.getpid(), signal.SIGKILL)
         """,

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from odqa_core.errors import IndexFormatError, UsageError
-from odqa_core.storage import atomic_write_lines, atomic_write_text, open_store, sha256_file, write_store
+from odqa_core.outputs import atomic_write_lines, atomic_write_text
+from odqa_core.storage import open_store, sha256_file, write_store
 from odqa_core.types import Document, top_k_rows
 
 

@@ -56,9 +56,10 @@ from odqa_transformers.loop import (
 from odqa_core import plugins
 from odqa_core.errors import DataError, IndexFormatError, UsageError
 from odqa_core.evaluation import evaluate_retrieval, hits_from_results, normalize_for_match
+from odqa_core.outputs import atomic_write_text, output_lock
 from odqa_core.pipeline import search_in_batches
 from odqa_core.progress import stderr_echo
-from odqa_core.storage import atomic_write_text, open_store, output_lock
+from odqa_core.storage import open_store
 from odqa_core.types import Document, Question, RankedResults
 from odqa_dense.encoder import BiEncoder, check_encoders, check_pooling, passage_texts
 from odqa_dense.vectors import VectorIndex

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import json
 
-from odqa_core.pipeline import read_pipeline_file
+from odqa_core.spec import read_pipeline_file
 from odqa_core.testing import run_cli
 
 GRID = """

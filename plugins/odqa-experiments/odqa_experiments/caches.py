@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 from odqa_core import data
 from odqa_core.errors import UsageError
 from odqa_core.interfaces import EpochCheckpoint, Retriever
-from odqa_core.storage import atomic_write_text, pid_alive
+from odqa_core.outputs import atomic_write_text, pid_alive
+from odqa_core.spec import DataSpec
 from odqa_core.types import Document, Question
 from odqa_experiments.grid import QuestionSource, select_articles
 
@@ -62,12 +63,13 @@ class CorpusCache:
             self._fingerprints[real] = h.hexdigest()
         return self._fingerprints[real]
 
-    def corpus_id(self, settings: Mapping[str, Any]) -> dict[str, Any]:
+    def corpus_id(self, source: DataSpec) -> dict[str, Any]:
+        """What a pipeline's passages are made from: the corpus file's content and how it is split."""
         return {
-            "corpus": self.fingerprint(settings.get("corpus"), data.sample_corpus_path),
-            "split_words": settings.get("split_words"),
-            "stride": settings.get("stride"),
-            "dedupe": settings.get("dedupe", True),
+            "corpus": self.fingerprint(source.corpus, data.sample_corpus_path),
+            "split_words": source.split_words,
+            "stride": source.stride,
+            "dedupe": source.dedupe,
         }
 
     def questions_id(self, source: QuestionSource | None, sample: Callable[[], Path]) -> dict[str, Any] | None:
@@ -75,14 +77,15 @@ class CorpusCache:
             return None
         return {"questions": self.fingerprint(source.path, sample), "articles": source.articles}
 
-    def corpus(self, settings: Mapping[str, Any]) -> list[Document]:
-        key = json.dumps(self.corpus_id(settings), sort_keys=True)
+    def corpus(self, source: DataSpec) -> list[Document]:
+        """The passages of a pipeline's corpus (the bundled sample's when it names none)."""
+        key = json.dumps(self.corpus_id(source), sort_keys=True)
         if key not in self._corpora:
             self._corpora[key] = data.load_corpus(
-                settings.get("corpus") or data.sample_corpus_path(),
-                split_words=settings.get("split_words"),
-                stride=settings.get("stride"),
-                dedupe=settings.get("dedupe", True),
+                source.corpus or data.sample_corpus_path(),
+                split_words=source.split_words,
+                stride=source.stride,
+                dedupe=source.dedupe,
             )
         return self._corpora[key]
 

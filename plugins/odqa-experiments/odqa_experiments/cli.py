@@ -76,9 +76,9 @@ def tune(
     """
     from odqa_core import data
     from odqa_core.options import parse_ks, parse_options
+    from odqa_core.outputs import atomic_write_text
     from odqa_core.pipeline import Pipeline
     from odqa_core.spec import PipelineSpec
-    from odqa_core.storage import atomic_write_text
     from odqa_experiments.tuning import parse_grid, tune_fuser
 
     grid = parse_grid(grid_pairs)

@@ -1,8 +1,10 @@
-"""The cells of a grid, planned before anything runs: each cell's pipeline settings, the models it trains, its key.
+"""The cells of a grid, planned before anything runs: each cell's pipeline spec, the models it trains, its key.
 
-Every cell's pipeline is built (names, options, settings checked) and every trainer created, so a bad cell fails
-before the first one runs. A cell's key hashes everything the cell computes: ``results.csv`` rows are found again
-by it, so a rerun skips the finished cells.
+Every cell's :class:`~odqa_core.spec.PipelineSpec` is made (names, options, settings checked, components created
+without loading a model) and every trainer created, so a bad cell fails before the first one runs. A stage whose
+model the cell trains is given no model option: the runner gives it the checkpoint it chose
+(:meth:`PipelineSpec.with_options <odqa_core.spec.PipelineSpec.with_options>`). A cell's key hashes everything the
+cell computes: ``results.csv`` rows are found again by it, so a rerun skips the finished cells.
 
 Epochs. By default every value of an epochs axis is its own training run, exactly what ``odqa train --epochs N``
 does. With ``share_epochs = true``, cells that differ only in the epochs setting read the per-epoch checkpoints
@@ -20,7 +22,7 @@ from typing import Any
 
 from odqa_core import data
 from odqa_core.errors import OdqaError, UsageError
-from odqa_core.pipeline import Pipeline, RunConfig, run_config
+from odqa_core.spec import PipelineSpec
 from odqa_experiments.caches import CorpusCache, digest
 from odqa_experiments.grid import (
     VARIANT,
@@ -31,6 +33,11 @@ from odqa_experiments.grid import (
     option_text,
     trainer_class,
 )
+
+#: What a cell's key records as the model option of a stage the cell trains: the model itself is in the key's
+#: ``models`` (the training run's key, epoch and checkpoint choice). The words are those the keys always hashed,
+#: so that the ``results.csv`` rows of earlier sweeps keep matching their cells.
+TRAINED_MODEL_IN_KEY = "(trained in the cell)"
 
 
 @dataclass
@@ -46,13 +53,18 @@ class ModelPlan:
     epoch: int | None
     key: str = ""
 
+    @property
+    def model_option(self) -> str:
+        """The ``stage.option`` that takes the trained checkpoint (``dpr.model``)."""
+        return f"{self.trainer}.{trainer_class(self.trainer).model_option}"
+
 
 @dataclass
 class Cell:
     index: int
     values: dict[str, Any]
-    settings: dict[str, Any]  # pipeline settings with the axis values applied
-    config: RunConfig
+    #: The cell's pipeline, checked; the stages of :attr:`models` get their model when the cell runs.
+    spec: PipelineSpec
     models: list[ModelPlan] = field(default_factory=list)
     key: str = ""
 
@@ -62,16 +74,6 @@ class Cell:
 
 def cell_label(values: Mapping[str, Any]) -> str:
     return " ".join(f"{k}={option_text(v)}" for k, v in values.items()) or "(the fixed pipeline)"
-
-
-def pipeline_config(settings: Mapping[str, Any]) -> RunConfig:
-    """A cell's pipeline settings as the core's run configuration (the bundled sample when there is no corpus)."""
-    return run_config(settings, sample="corpus" not in settings)
-
-
-def build_pipeline(settings: Mapping[str, Any]) -> Pipeline:
-    """A cell's pipeline, every component created from its settings."""
-    return Pipeline.from_config(pipeline_config(settings))
 
 
 def apply_values(
@@ -109,64 +111,73 @@ def _shared_epochs(grid: Grid, name: str) -> int | None:
     return max(axis)
 
 
+def _model_plans(
+    grid: Grid, spec: PipelineSpec, train: Mapping[str, Mapping[str, Any]], checkpoints: Mapping[str, str]
+) -> list[ModelPlan]:
+    """The training runs of the trainers whose stage is in the cell's pipeline, each trainer created (checked)."""
+    stages = set(spec.stages)
+    models = []
+    for name, trainer_settings in train.items():
+        cls = trainer_class(name)
+        if (cls.stage, name) not in stages:
+            continue
+        extra = grid.train_data[name]
+        if spec.data.corpus is not None and "questions" not in extra:
+            raise UsageError(
+                f"[train.{name}] needs questions = ... (training questions) when the pipeline has a corpus"
+            )
+        shared = _shared_epochs(grid, name)
+        epoch = trainer_settings.get(cls.epochs_option) if cls.epochs_option else None
+        run_settings = dict(trainer_settings)
+        if shared is not None:
+            run_settings[cls.epochs_option] = shared
+        create_trainer(name, run_settings, f"[train.{name}]")
+        models.append(
+            ModelPlan(
+                name,
+                run_settings,
+                extra.get("questions", QuestionSource()),
+                extra.get("dev_questions"),
+                checkpoints[name],
+                epoch,
+            )
+        )
+    return models
+
+
 def plan_cells(grid: Grid, cache: CorpusCache) -> list[Cell]:
-    """Every cell of the grid, built and checked (components created, no model loaded), with its key."""
+    """Every cell of the grid, checked (components created, no model loaded), with its key."""
     cells = []
     for index, values in enumerate(grid_cells(grid.dimensions) if grid.dimensions else [{}], 1):
         settings, train, checkpoints = apply_values(grid, values)
         try:
-            config = pipeline_config(settings)
-            stages = {("retriever", n) for n in config.retrievers} | (
-                {("reader", config.reader)} if config.reader else set()
-            )
-            models = []
-            for name, trainer_settings in train.items():
-                cls = trainer_class(name)
-                if (cls.stage, name) not in stages:
-                    continue
-                extra = grid.train_data[name]
-                if "corpus" in settings and "questions" not in extra:
-                    raise UsageError(
-                        f"[train.{name}] needs questions = ... (training questions) when the pipeline has a corpus"
-                    )
-                shared = _shared_epochs(grid, name)
-                epoch = trainer_settings.get(cls.epochs_option) if cls.epochs_option else None
-                run_settings = dict(trainer_settings)
-                if shared is not None:
-                    run_settings[cls.epochs_option] = shared
-                create_trainer(name, run_settings, f"[train.{name}]")
-                models.append(
-                    ModelPlan(
-                        name,
-                        run_settings,
-                        extra.get("questions", QuestionSource()),
-                        extra.get("dev_questions"),
-                        checkpoints[name],
-                        epoch,
-                    )
-                )
-                settings["options"][f"{name}.{cls.model_option}"] = "(trained in the cell)"
-            # The real pipeline, with the trained models' slots filled: every component created, so a bad
-            # option fails now.
-            config = build_pipeline(settings).config
+            # No corpus: the bundled sample, whose demo defaults the stages get (a trained stage's model too,
+            # until the runner gives it the trained one).
+            spec = PipelineSpec.from_settings(settings)
+            models = _model_plans(grid, spec, train, checkpoints)
         except OdqaError as exc:
             raise UsageError(f"{grid.path}: cell {index} ({cell_label(values)}): {exc}") from None
-        cell = Cell(index, values, settings, config, models)
+        cell = Cell(index, values, spec, models)
+        corpus = cache.corpus_id(spec.data)
         for plan in models:
             plan.key = digest(
                 {
                     "trainer": plan.trainer,
                     "settings": plan.settings,
-                    "corpus": cache.corpus_id(settings),
+                    "corpus": corpus,
                     "questions": cache.questions_id(plan.questions, data.sample_train_questions_path),
                     "dev_questions": cache.questions_id(plan.dev_questions, data.sample_questions_path),
                 }
             )
+        options = {stage: opts.thaw() for stage, opts in spec.options}
+        for plan in models:
+            stage, _, option = plan.model_option.partition(".")
+            options[stage][option] = TRAINED_MODEL_IN_KEY
         cell.key = digest(
             {
                 "pipeline": {k: v for k, v in settings.items() if k != "options"},
-                "options": config.options,
-                "corpus": cache.corpus_id(settings),
+                "options": options,
+                "corpus": corpus,
                 "questions": cache.questions_id(grid.questions, data.sample_questions_path),
                 "models": [(p.trainer, p.key, p.epoch, p.checkpoint) for p in models],
                 "hit": grid.hit,

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from odqa_core.storage import remove_abandoned_temporaries, temporary_sibling
+from odqa_core.outputs import remove_abandoned_temporaries, temporary_sibling
 from odqa_experiments.grid import REPEAT_SUFFIXES, option_text
 
 MAX_CURVES = 12

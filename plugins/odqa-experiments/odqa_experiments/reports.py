@@ -8,19 +8,18 @@ written to the same directory; the reports show this grid's rows only.
 
 from __future__ import annotations
 
-import copy
 import csv
+import dataclasses
 import io
-import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from odqa_core.errors import UsageError
-from odqa_core.storage import atomic_write_text
+from odqa_core.outputs import atomic_write_text
 from odqa_experiments.caches import ModelCache, load_checkpoints, utc_now
-from odqa_experiments.grid import GOLD_METRICS, READER_METRICS, REPEAT_SUFFIXES, VARIANT, Grid, trainer_class
+from odqa_experiments.grid import GOLD_METRICS, READER_METRICS, REPEAT_SUFFIXES, VARIANT, Grid
 from odqa_experiments.planning import Cell
 from odqa_experiments.plots import plot_sweep
 
@@ -55,9 +54,9 @@ def choose_metric(grid: Grid, cells: Sequence[Cell]) -> str:
     """The grid's ranking metric; by default F1 when every cell reads, else top-20 accuracy (or the nearest K)."""
     if grid.metric:
         return grid.metric
-    if all(c.config.reader for c in cells):
+    if all(c.spec.reader for c in cells):
         return "f1"
-    ks = sorted(set.intersection(*(set(c.config.ks) for c in cells)))
+    ks = sorted(set.intersection(*(set(c.spec.ks) for c in cells)))
     return f"acc@{20 if 20 in ks else max([k for k in ks if k <= 20] or ks)}"
 
 
@@ -66,11 +65,11 @@ def check_metric(grid: Grid, cells: Sequence[Cell], metric: str) -> None:
     where = f"{grid.path}: sweep.metric {metric}"
     for cell in cells:
         if metric in READER_METRICS or metric in GOLD_METRICS:
-            if not cell.config.reader:
+            if not cell.spec.reader:
                 raise UsageError(f"{where} needs a reader, and cell {cell.index} ({cell.label()}) has none")
-        elif int(metric.partition("@")[2]) not in cell.config.ks:
+        elif int(metric.partition("@")[2]) not in cell.spec.ks:
             raise UsageError(
-                f"{where}: cell {cell.index} ({cell.label()}) evaluates at ks {list(cell.config.ks)}; "
+                f"{where}: cell {cell.index} ({cell.label()}) evaluates at ks {list(cell.spec.ks)}; "
                 "add the cut-off to pipeline.ks"
             )
 
@@ -145,7 +144,7 @@ class SweepReport:
             atomic_write_text(self.grid.output_dir / "best.toml", self.best_pipeline(cell))
 
     def metric_columns(self, rows: Sequence[Mapping[str, Any]]) -> list[str]:
-        ks = sorted({k for c in self.cells for k in c.config.ks})
+        ks = sorted({k for c in self.cells for k in c.spec.ks})
         cols = [self.metric, *READER_METRICS, *GOLD_METRICS, *(f"acc@{k}" for k in ks), "mrr@10"]
         return [c for c in dict.fromkeys(cols) if any(c in r and r[c] != "" for r in rows)]
 
@@ -197,14 +196,13 @@ class SweepReport:
 
     def best_pipeline(self, cell: Cell) -> str:
         """A pipeline file (``odqa run --config best.toml``) of the best cell, with its trained models."""
-        settings = copy.deepcopy(cell.settings)
         row = next(r for r in self.rows if r["cell"] == cell.key)
-        options = settings.pop("options")
+        models = {}
         for plan in cell.models:
-            option = f"{plan.trainer}.{trainer_class(plan.trainer).model_option}"
             epoch = int(row[f"{plan.trainer}.epoch"])
             checkpoints = load_checkpoints(self.models.directory(plan.trainer, plan.key))
-            options[option] = str(next(c for c in checkpoints if c.epoch == epoch).path)
+            models[plan.model_option] = str(next(c for c in checkpoints if c.epoch == epoch).path)
+        spec = cell.spec.with_options(models) if models else cell.spec
         lines = [
             f"# The best cell of {self.grid.path.name} ({row_label(typed(row), list(self.grid.dimensions))}):",
             f"# {self.metric} = {row.get(self.metric)}. Run it with: odqa run --config best.toml",
@@ -212,17 +210,8 @@ class SweepReport:
         if self.grid.questions.articles:
             lines.append(f"# questions: {self.grid.questions.describe()} (select those articles yourself)")
         elif self.grid.questions.path:
-            settings["questions"] = self.grid.questions.path
-        for key, value in settings.items():
-            if value is not None and key != "analyzer_options":
-                lines.append(f"{key} = {_toml_value(value)}")
-        stages: dict[str, dict[str, Any]] = {}
-        for key, value in options.items():
-            stage, _, option = key.partition(".")
-            stages.setdefault(stage, {})[option] = value
-        for stage, table in stages.items():
-            lines += ["", f"[options.{stage}]"] + [f"{k} = {_toml_value(v)}" for k, v in table.items()]
-        return "\n".join(lines) + "\n"
+            spec = dataclasses.replace(spec, data=dataclasses.replace(spec.data, questions=self.grid.questions.path))
+        return "\n".join(lines) + "\n" + spec.to_toml()
 
 
 def duration(seconds: float) -> str:
@@ -290,15 +279,3 @@ def _fold_spread(rows: Sequence[Mapping[str, Any]], axes: Sequence[str], fold: s
         if len(v):
             out.append([label, f"{v.mean():.4f}", f"{v.std():.4f}", f"{v.min():.4f}", f"{v.max():.4f}", str(len(v))])
     return out
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float, str)):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in value.items()) + "}"
-    raise UsageError(f"cannot write {value!r} to a pipeline file")

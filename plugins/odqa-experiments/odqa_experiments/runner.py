@@ -8,7 +8,6 @@ reusing any model or index already complete). Adding axis values and re-running 
 
 from __future__ import annotations
 
-import copy
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -18,13 +17,14 @@ from typing import Any
 from odqa_core import data
 from odqa_core.errors import UsageError
 from odqa_core.interfaces import EpochCheckpoint
+from odqa_core.outputs import atomic_write_text
 from odqa_core.pipeline import Pipeline, run_pipeline
 from odqa_core.progress import progress, stderr_echo
-from odqa_core.storage import atomic_write_text
+from odqa_core.spec import DataSpec
 from odqa_core.types import Document, Question
 from odqa_experiments.caches import MODEL_MANIFEST, CorpusCache, IndexCache, ModelCache, utc_now
 from odqa_experiments.grid import Grid, create_trainer, option_text, trainer_class
-from odqa_experiments.planning import Cell, ModelPlan, build_pipeline, plan_cells
+from odqa_experiments.planning import Cell, ModelPlan, plan_cells
 from odqa_experiments.reports import SweepReport, best_row, duration, format_value, time_left
 
 
@@ -81,11 +81,12 @@ class SweepRunner:
 
     # --- the stages of a cell ---
 
-    def train(self, plan: ModelPlan, settings: Mapping[str, Any]) -> list[EpochCheckpoint]:
-        """The checkpoints of the model ``plan`` names: from the model cache, or trained now."""
+    def train(self, plan: ModelPlan, source: DataSpec) -> list[EpochCheckpoint]:
+        """The checkpoints of the model ``plan`` names, trained over the corpus of ``source``: from the model
+        cache, or trained now."""
 
         def train_into(output: Path) -> Sequence[EpochCheckpoint]:
-            documents = self.data.corpus(settings)
+            documents = self.data.corpus(source)
             questions = self.data.questions(plan.questions, data.sample_train_questions_path)
             dev = self.data.questions(plan.dev_questions, data.sample_questions_path) if plan.dev_questions else None
             self.echo(
@@ -115,35 +116,39 @@ class SweepRunner:
 
     def run_cell(self, cell: Cell) -> dict[str, Any]:
         started = time.perf_counter()
-        settings = copy.deepcopy(cell.settings)
+        source = cell.spec.data
         row: dict[str, Any] = {"cell": cell.key, **{k: option_text(v) for k, v in cell.values.items()}}
         train_s = 0.0
         trained = 0
+        models: dict[str, str] = {}  # stage.option → the checkpoint chosen
         for plan in cell.models:
             t0 = time.perf_counter()
             trained += not self.models.is_trained(plan.trainer, plan.key)
-            chosen = self.choose(plan, self.train(plan, settings))
+            chosen = self.choose(plan, self.train(plan, source))
             train_s += time.perf_counter() - t0
-            settings["options"][f"{plan.trainer}.{trainer_class(plan.trainer).model_option}"] = str(chosen.path)
+            models[plan.model_option] = str(chosen.path)
             epochs_option = trainer_class(plan.trainer).epochs_option
             if epochs_option:
                 row[f"{plan.trainer}.trained_epochs"] = plan.settings.get(epochs_option, "")
             row[f"{plan.trainer}.epoch"] = chosen.epoch
             row[f"{plan.trainer}.dev_metric"] = round(chosen.dev_metric, 6)
-        pipeline = build_pipeline(settings)
+        spec = cell.spec.with_options(models) if models else cell.spec
+        pipeline = Pipeline.from_spec(spec)
         if pipeline.reader is not None:
             pipeline.reader.warm_up()
-        documents = self.data.corpus(settings)
+        documents = self.data.corpus(source)
         questions = self.data.questions(self.grid.questions, data.sample_questions_path)
         t0 = time.perf_counter()
-        self.indexes.index(pipeline, self.data.corpus_id(settings), documents)
+        self.indexes.index(pipeline, self.data.corpus_id(source), documents)
         index_s = time.perf_counter() - t0
         cell_dir = self.grid.output_dir / "cells" / cell.key
         summary = run_pipeline(pipeline, documents, questions, cell_dir, save_indexes=False, index=False)
         atomic_write_text(
             cell_dir / "cell.json",
             json.dumps(
-                {"cell": cell.index, "values": cell.values, "settings": settings}, ensure_ascii=False, indent=1
+                {"cell": cell.index, "values": cell.values, "settings": spec.to_settings()},
+                ensure_ascii=False,
+                indent=1,
             ),
         )
         report = summary["report"]
@@ -187,7 +192,7 @@ class SweepRunner:
         t0 = time.perf_counter()
         nbest = pipeline.read(questions, data.gold_results(questions, documents))
         predictions = {q.id: (preds[0].answer if preds else "") for q, preds in zip(questions, nbest)}
-        qa = evaluate_predictions(predictions, questions, pipeline.config.metric)
+        qa = evaluate_predictions(predictions, questions, pipeline.spec.metric)
         text = json.dumps(predictions, ensure_ascii=False, indent=1)
         atomic_write_text(cell_dir / "gold_predictions.json", text)
         return {

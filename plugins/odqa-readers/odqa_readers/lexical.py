@@ -1489,7 +1489,7 @@ class LexicalTrainer:
         import time
 
         from odqa_core.data import gold_results
-        from odqa_core.storage import atomic_write_text
+        from odqa_core.outputs import atomic_write_text
         from odqa_readers.reports import best_answer_metrics, training_report
 
         config = self.config

@@ -31,8 +31,8 @@ from odqa_transformers.config import TrainingConfig
 
 from odqa_core import plugins
 from odqa_core.errors import DataError, UsageError
+from odqa_core.outputs import atomic_write_text, output_lock
 from odqa_core.qa_metrics import METRICS
-from odqa_core.storage import atomic_write_text, output_lock
 from odqa_core.types import Document, Question, RankedResults
 from odqa_readers.base import ReaderExample, TransformerReader, gold_results
 from odqa_readers.reports import best_answer_metrics, training_report

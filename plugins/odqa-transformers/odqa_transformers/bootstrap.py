@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from odqa_core.errors import DataError, UsageError
-from odqa_core.storage import remove_abandoned_temporaries, temporary_sibling
+from odqa_core.outputs import remove_abandoned_temporaries, temporary_sibling
 from odqa_transformers.cache import cache_dir
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")

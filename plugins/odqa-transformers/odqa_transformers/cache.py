@@ -22,8 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from odqa_core.outputs import remove_abandoned_temporaries, temporary_sibling
 from odqa_core.progress import stderr_echo, training
-from odqa_core.storage import remove_abandoned_temporaries, temporary_sibling
 
 
 def cache_dir() -> Path:

@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from odqa_core.errors import UsageError
+from odqa_core.outputs import atomic_directory, atomic_write_text, recover_interrupted_write
 from odqa_core.progress import progress
-from odqa_core.storage import atomic_directory, atomic_write_text, recover_interrupted_write
 from odqa_core.types import Question
 from odqa_transformers import hf
 
