@@ -13,39 +13,12 @@ from __future__ import annotations
 
 import pytest
 from dense_testdata import save_bootstrap_checkpoint
-
-from odqa_core import data
-from odqa_core.testing import TOY_DOCUMENTS
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _quiet_single_threaded(tmp_path_factory):
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ODQA_PROGRESS", "0")
-        mp.setenv("ODQA_CACHE_DIR", str(tmp_path_factory.mktemp("odqa-cache")))
-        yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="session")
-def sample_documents():
-    return data.load_corpus(data.sample_corpus_path())
-
-
-@pytest.fixture(scope="session")
-def sample_questions():
-    return data.load_questions(data.sample_questions_path())
-
-
-@pytest.fixture(scope="session")
-def vocab_texts(sample_documents):
-    """Korean and English texts to learn a bootstrap vocabulary from (the toy corpus and the bundled sample)."""
-    docs = [*TOY_DOCUMENTS, *sample_documents]
-    return [f"{d.title} {d.text}" for d in docs]
+from odqa_transformers.testing import (  # noqa: F401 - pytest fixtures
+    quiet_single_threaded_torch,
+    sample_documents,
+    sample_questions,
+    vocab_texts,
+)
 
 
 @pytest.fixture(scope="session")

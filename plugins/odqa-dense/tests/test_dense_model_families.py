@@ -19,7 +19,6 @@ from odqa_transformers.model_families import (
     FAMILY_DOCUMENTS,
     FAMILY_QUESTIONS,
     SEQ2SEQ_FAMILIES,
-    FamilyModels,
 )
 
 from odqa_core.errors import UsageError
@@ -31,12 +30,6 @@ DPR_SETTINGS = (
     "--select acc@1 --pooling mean --warmup 0 --seed 0"
 )
 INDEX_LENGTHS = "-o passage_max_length=64 -o query_max_length=32"
-
-
-@pytest.fixture(scope="session")
-def family_model(tmp_path_factory):
-    """``family_model(name)``: the model directory of a family (hidden 64, one layer), built once per session."""
-    return FamilyModels(tmp_path_factory.mktemp("families"))
 
 
 @pytest.fixture(scope="session")

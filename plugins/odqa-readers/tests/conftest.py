@@ -15,23 +15,11 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+from odqa_transformers.testing import quiet_single_threaded_torch  # noqa: F401 - pytest fixture
 
 from odqa_core.testing import TOY_DOCUMENTS
 
 VOCAB_SIZE = 500
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _quiet_single_threaded(tmp_path_factory):
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ODQA_PROGRESS", "0")
-        mp.setenv("ODQA_CACHE_DIR", str(tmp_path_factory.mktemp("odqa-cache")))
-        yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

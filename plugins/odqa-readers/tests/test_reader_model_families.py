@@ -19,7 +19,6 @@ from odqa_transformers.model_families import (
     FAMILY_DOCUMENTS,
     FAMILY_QUESTIONS,
     SEQ2SEQ_FAMILIES,
-    FamilyModels,
     build_family_model,
     family_texts,
 )
@@ -43,12 +42,6 @@ MIN_OVERFIT_EM = 70.0
 def family_files(tmp_path_factory):
     """``(corpus, questions)`` files of the family passages and their dozen questions."""
     return write_toy_files(tmp_path_factory.mktemp("family-data"), FAMILY_DOCUMENTS, FAMILY_QUESTIONS)
-
-
-@pytest.fixture(scope="session")
-def family_model(tmp_path_factory):
-    """``family_model(name)``: the model directory of a family (hidden 64, one layer), built once per session."""
-    return FamilyModels(tmp_path_factory.mktemp("families"))
 
 
 @pytest.fixture(scope="session")

@@ -1,47 +1,10 @@
-"""Shared by the odqa-transformers tests: torch single-threaded (faster on a shared 2-core machine, bit-for-bit
-reproducible), progress bars off, and ``ODQA_CACHE_DIR`` in the session's temporary directory so that nothing is
-written to ``~/.cache``."""
+"""The shared fixtures of :mod:`odqa_transformers.testing` (torch single-threaded, the sample, vocabulary texts,
+the model families)."""
 
-from __future__ import annotations
-
-import pytest
-
-from odqa_core import data
-from odqa_core.testing import TOY_DOCUMENTS
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _quiet_single_threaded(tmp_path_factory):
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ODQA_PROGRESS", "0")
-        mp.setenv("ODQA_CACHE_DIR", str(tmp_path_factory.mktemp("odqa-cache")))
-        yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="session")
-def sample_documents():
-    return data.load_corpus(data.sample_corpus_path())
-
-
-@pytest.fixture(scope="session")
-def sample_questions():
-    return data.load_questions(data.sample_questions_path())
-
-
-@pytest.fixture(scope="session")
-def vocab_texts(sample_documents):
-    """Korean and English texts to learn a bootstrap vocabulary from (the toy corpus and the bundled sample)."""
-    return [f"{d.title} {d.text}" for d in [*TOY_DOCUMENTS, *sample_documents]]
-
-
-@pytest.fixture(scope="session")
-def family_model(tmp_path_factory):
-    """``family_model(name)``: the model directory of a family (hidden 64, one layer), built once per session."""
-    from odqa_transformers.model_families import FamilyModels
-
-    return FamilyModels(tmp_path_factory.mktemp("families"))
+from odqa_transformers.testing import (  # noqa: F401 - pytest fixtures
+    family_model,
+    quiet_single_threaded_torch,
+    sample_documents,
+    sample_questions,
+    vocab_texts,
+)
