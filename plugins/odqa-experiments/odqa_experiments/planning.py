@@ -71,6 +71,11 @@ class Cell:
     def label(self) -> str:
         return cell_label(self.values)
 
+    def run_spec(self, models: Mapping[str, str]) -> PipelineSpec:
+        """The spec the cell runs: its own with the checkpoints its trained stages take (``{"dpr.model": path}``,
+        checked anew); without any, its own, whose components were created when it was planned."""
+        return self.spec.with_options(models) if models else self.spec
+
 
 def cell_label(values: Mapping[str, Any]) -> str:
     return " ".join(f"{k}={option_text(v)}" for k, v in values.items()) or "(the fixed pipeline)"

@@ -195,14 +195,15 @@ class SweepReport:
         return "\n".join(lines) + "\n"
 
     def best_pipeline(self, cell: Cell) -> str:
-        """A pipeline file (``odqa run --config best.toml``) of the best cell, with its trained models."""
+        """A pipeline file (``odqa run --config best.toml``) of the best cell: the spec it ran, with the models it
+        trained (:meth:`PipelineSpec.to_toml <odqa_core.spec.PipelineSpec.to_toml>`), and its questions file."""
         row = next(r for r in self.rows if r["cell"] == cell.key)
         models = {}
         for plan in cell.models:
             epoch = int(row[f"{plan.trainer}.epoch"])
             checkpoints = load_checkpoints(self.models.directory(plan.trainer, plan.key))
             models[plan.model_option] = str(next(c for c in checkpoints if c.epoch == epoch).path)
-        spec = cell.spec.with_options(models) if models else cell.spec
+        spec = cell.run_spec(models)
         lines = [
             f"# The best cell of {self.grid.path.name} ({row_label(typed(row), list(self.grid.dimensions))}):",
             f"# {self.metric} = {row.get(self.metric)}. Run it with: odqa run --config best.toml",

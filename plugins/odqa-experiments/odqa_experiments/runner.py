@@ -132,7 +132,7 @@ class SweepRunner:
                 row[f"{plan.trainer}.trained_epochs"] = plan.settings.get(epochs_option, "")
             row[f"{plan.trainer}.epoch"] = chosen.epoch
             row[f"{plan.trainer}.dev_metric"] = round(chosen.dev_metric, 6)
-        spec = cell.spec.with_options(models) if models else cell.spec
+        spec = cell.run_spec(models)
         pipeline = Pipeline.from_spec(spec)
         if pipeline.reader is not None:
             pipeline.reader.warm_up()
