@@ -15,7 +15,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-from odqa_transformers.testing import quiet_single_threaded_torch  # noqa: F401 - pytest fixture
+from odqa_transformers.testing import family_model, quiet_single_threaded_torch  # noqa: F401 - pytest fixtures
 
 from odqa_core.testing import TOY_DOCUMENTS
 
