@@ -109,6 +109,33 @@ def epoch_selection_split(train: list, fit_articles: int = FIT_ARTICLES) -> tupl
     return fit, dev
 
 
+def train_korquad_dpr(
+    passages: list, train: list, test: list, out: Path, *, size: str = "tiny", epochs: int = 1, device: str = "auto"
+) -> str:
+    """The KorQuAD benchmarks' DPR (``korquad_fusion.py``'s, reused by ``korquad_reader.py``): a bootstrap BERT of
+    ``size`` trained ``epochs`` epochs on ``train`` (``test`` selects the epoch) into ``out/dpr``; an already trained
+    one is reused. Returns the best checkpoint's path."""
+    from odqa_dense.training import TrainConfig, train_dpr
+
+    run = out / "dpr"
+    if (run / "best" / "manifest.json").is_file():
+        return str(run / "best")
+    config = TrainConfig(
+        bootstrap_size=size,
+        vocab_size=16000,
+        epochs=epochs,
+        batch_size=32,
+        hard_negatives=1,
+        passage_max_length=128,
+        query_max_length=64,
+        device=device,
+        eval_ks=(1, 5, 20, 100),
+        seed=42,
+    )
+    train_dpr(passages, train, config, run, dev_questions=test)
+    return str(run / "best")
+
+
 def sample_reading_inputs(k: int = 5) -> tuple[list, list, list, Any, Any]:
     """The bundled sample as the reader benchmarks read it: ``(corpus, training questions, evaluation questions,
     the evaluation questions' gold passages, their BM25 top k)``."""

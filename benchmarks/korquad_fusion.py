@@ -42,6 +42,7 @@ from _common import (  # noqa: E402
     require_korquad,
     run_header,
     show_markdown,
+    train_korquad_dpr,
     write_json,
 )
 
@@ -50,28 +51,6 @@ SHOWN = ("acc@1", "acc@5", "acc@20", "acc@100", "mrr@10")
 SPARSE = {"okapi words": {}, "lucene bigrams": BM25_LUCENE_BIGRAMS}
 NORMALIZATIONS = ("none", "min-max", "z-score")
 LAMBDAS = (0.0, 0.01, 0.03, 0.1, 0.3, 0.5, 1.0, 1.1, 2.0, 3.0, 5.0, 10.0, 30.0, 100.0)
-
-
-def train_model(passages: list, train: list, test: list, out: Path, args: Any) -> str:
-    from odqa_dense.training import TrainConfig, train_dpr
-
-    run = out / "dpr"
-    if (run / "best" / "manifest.json").is_file():
-        return str(run / "best")
-    config = TrainConfig(
-        bootstrap_size=args.size,
-        vocab_size=16000,
-        epochs=args.epochs,
-        batch_size=32,
-        hard_negatives=1,
-        passage_max_length=128,
-        query_max_length=64,
-        device=args.device,
-        eval_ks=(1, 5, 20, 100),
-        seed=42,
-    )
-    train_dpr(passages, train, config, run, dev_questions=test)
-    return str(run / "best")
 
 
 def fused_rows(level: str, corpus: list, test: list, train: list, model: str, args: Any, out: dict) -> None:
@@ -230,7 +209,9 @@ def main() -> None:
         "sensitivity": [],
     }
     started = time.perf_counter()
-    model = args.model or train_model(passages, train, test, out, args)
+    model = args.model or train_korquad_dpr(
+        passages, train, test, out, size=args.size, epochs=args.epochs, device=args.device
+    )
     results["model"] = model
     results["train_s"] = round(time.perf_counter() - started, 1)
     for level in args.levels.split(","):

@@ -46,23 +46,11 @@ from _common import (  # noqa: E402
     run_header,
     show_markdown,
     top_k,
+    train_korquad_dpr,
     write_json,
 )
 
 POSTS = ("clean", "strip-particles", "vote")
-
-
-def train_dpr_model(passages: list, train: list, test: list, out: Path, device: str) -> str:
-    from odqa_dense.training import TrainConfig, train_dpr
-
-    run = out / "dpr"
-    if (run / "best" / "manifest.json").is_file():
-        return str(run / "best")
-    config = TrainConfig(  # korquad_fusion.py's DPR
-        bootstrap_size="tiny", vocab_size=16000, epochs=1, batch_size=32, passage_max_length=128, device=device
-    )
-    train_dpr(passages, train, config, run, dev_questions=test)
-    return str(run / "best")
 
 
 def retrieval(passages: list, train: list, test: list, dpr_model: str, args: Any) -> dict[str, Any]:
@@ -260,7 +248,7 @@ def main() -> None:
     dpr_model = args.dpr_model or (
         str(fusion_dpr)
         if (fusion_dpr / "manifest.json").is_file()
-        else train_dpr_model(passages, train_qs, test, out, args.device)
+        else train_korquad_dpr(passages, train_qs, test, out, device=args.device)
     )
     results["dpr_model"] = dpr_model
     t0 = time.perf_counter()

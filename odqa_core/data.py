@@ -212,6 +212,30 @@ def _records(src: _Source) -> Iterator[tuple[str, dict[str, Any]]]:
     return _jsonl_records(src) if src.format == JSONL else _list_records(src)
 
 
+#: A record kind's field, what a file of them holds and what to pass such a file as.
+_RECORD_KINDS = {
+    "document": ("text", "corpus documents", "the corpus"),
+    "question": ("question", "questions", "the questions file"),
+}
+
+
+def _records_of_kind(src: _Source, kind: str, other_kind: str) -> Iterator[tuple[str, dict[str, Any], str]]:
+    """``(where, record, id)`` of each record, checked to be of ``kind``: a file whose first record is of
+    ``other_kind`` was passed in the wrong place; every record has the kind's field."""
+    field, holds, _ = _RECORD_KINDS[kind]
+    other_field, other_holds, pass_other_as = _RECORD_KINDS[other_kind]
+    for n, (where, record) in enumerate(_records(src)):
+        if n == 0 and other_field in record and field not in record:
+            raise DataError(
+                f'{src.label}: holds {other_holds} (records with "{other_field}"), not {holds} '
+                f'(records with "{field}"); pass it as {pass_other_as}'
+            )
+        record_id = _record_id(where, record, kind)
+        if field not in record:
+            raise DataError(f'{where}: {kind} {record_id!r} has no "{field}" field')
+        yield where, record, record_id
+
+
 def _record_id(where: str, record: Mapping[str, Any], what: str) -> str:
     value = record.get("id")
     if isinstance(value, bool) or not isinstance(value, (str, int)) or (isinstance(value, str) and not value):
@@ -293,15 +317,7 @@ def _klue_wiki_corpus(src: _Source) -> list[Document]:
 
 def _records_corpus(src: _Source) -> list[Document]:
     corpus = _CorpusBuilder(src.label)
-    for n, (where, record) in enumerate(_records(src)):
-        if n == 0 and "question" in record and "text" not in record:
-            raise DataError(
-                f'{src.label}: holds questions (records with "question"), not corpus documents '
-                f'(records with "text"); pass it as the questions file'
-            )
-        doc_id = _record_id(where, record, "document")
-        if "text" not in record:
-            raise DataError(f'{where}: document {doc_id!r} has no "text" field')
+    for where, record, doc_id in _records_of_kind(src, "document", other_kind="question"):
         corpus.add(where, doc_id, record["text"], record.get("title"), _metadata(where, record))
     return corpus.documents
 
@@ -443,15 +459,7 @@ def _doc_ids(where: str, value: Any) -> tuple[str, ...]:
 
 def _records_questions(src: _Source) -> list[Question]:
     questions = _QuestionsBuilder(src.label)
-    for n, (where, record) in enumerate(_records(src)):
-        if n == 0 and "question" not in record and "text" in record:
-            raise DataError(
-                f'{src.label}: holds corpus documents (records with "text"), not questions '
-                f'(records with "question"); pass it as the corpus'
-            )
-        qid = _record_id(where, record, "question")
-        if "question" not in record:
-            raise DataError(f'{where}: question {qid!r} has no "question" field')
+    for where, record, qid in _records_of_kind(src, "question", other_kind="document"):
         doc_ids = _doc_ids(where, record.get("doc_ids", record.get("doc_id")))
         questions.add(where, qid, record["question"], record.get("answers"), doc_ids, _metadata(where, record))
     return questions.questions

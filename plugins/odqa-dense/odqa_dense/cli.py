@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 import click
-from odqa_transformers.cli import one_model_options
+from odqa_transformers.cli import echo_best, one_model_options, run_options, training_data
 
 from odqa_core.options import parse_ks, parse_options
 from odqa_dense.encoder import ENCODERS, POOLINGS
@@ -72,15 +70,7 @@ from odqa_dense.encoder import ENCODERS, POOLINGS
 @click.option("--negative-depth", type=int, default=30, show_default=True, help="Candidates searched per question.")
 @click.option("--query-max-length", type=int, default=64, show_default=True)
 @click.option("--passage-max-length", type=int, default=256, show_default=True)
-@click.option("--seed", type=int, default=42, show_default=True)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True)
-@click.option(
-    "--precision",
-    type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
-    default="auto",
-    show_default=True,
-    help="auto: bf16 on a GPU that has it, fp32 on CPU.",
-)
+@run_options
 @click.option("--eval-k", "eval_ks", default="1,5,20,100", show_default=True, help="Top-k cut-offs evaluated.")
 @click.option("--select", default="acc@20", show_default=True, help="Dev metric that picks the best epoch.")
 @click.option(
@@ -130,20 +120,12 @@ def train_dpr(
       odqa train dpr ... --folds 5 --fold 2 --keep-epochs --output runs/dpr-fold2   # one fold, every epoch
       odqa train dpr ... --output runs/dpr --resume                  # continue after an interruption
     """
-    from odqa_core import data
     from odqa_dense.training import TrainConfig
     from odqa_dense.training import train_dpr as run_training
 
     config = TrainConfig(
         **opts, negative_options=parse_options(negative_options), eval_ks=parse_ks(eval_ks, "--eval-k")
     ).validate()
-    documents = data.load_corpus(corpus or data.sample_corpus_path(), split_words=split_words, stride=stride)
-    train_qs = data.load_questions(questions or data.sample_train_questions_path())
-    dev_qs = data.load_questions(dev_questions) if dev_questions else None
+    documents, train_qs, dev_qs = training_data(corpus, questions, dev_questions, split_words, stride)
     report = run_training(documents, train_qs, config, output, dev_questions=dev_qs, resume=resume)
-    best = report["best"]
-    where = f"fold {best['fold']}, " if "fold" in best else ""
-    click.echo(json.dumps({"output": output, "best": best, "select": config.select}, ensure_ascii=False))
-    click.echo(
-        f"best: {where}epoch {best['epoch']}, dev {config.select} = {best['metric']:.4f} → {output}/best", err=True
-    )
+    echo_best(report, output, config.select, ".4f")

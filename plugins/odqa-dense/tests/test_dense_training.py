@@ -257,18 +257,30 @@ def test_separate_encoders_train_and_resume(start_model, sample_documents, sampl
     names = {p.name for p in (tmp_path / "full" / "last").iterdir()}
     assert {"question_encoder.safetensors", "passage_encoder.safetensors"} <= names
     assert "encoder.safetensors" not in names
-    encoder = BiEncoder.load(str(tmp_path / "full" / "best"))
+    encoder = assert_the_sides_encode_differently(tmp_path / "full" / "best", sample_questions)
     assert encoder.encoders == "separate"
-    texts = [q.text for q in sample_questions[:5]]
+    assert_a_stopped_run_resumes_to_the_same(
+        sample_documents, sample_questions, cfg, full, tmp_path / "full", tmp_path / "r"
+    )
+
+
+def assert_the_sides_encode_differently(checkpoint, questions):
+    encoder = BiEncoder.load(str(checkpoint))
+    texts = [q.text for q in questions[:5]]
     assert not np.allclose(
         encoder.encode(texts, "question", 32, desc=""), encoder.encode(texts, "passage", 32, desc="")
     )
+    return encoder
 
+
+def assert_a_stopped_run_resumes_to_the_same(documents, questions, cfg, full, full_output, output):
+    """A run of ``cfg`` stopped after epoch 2, then resumed, in ``output``: the losses and last weights of the
+    uninterrupted run ``full`` (its report) in ``full_output``."""
     with pytest.raises(Stop):
-        train_dpr(sample_documents, sample_questions, config(**cfg), tmp_path / "r", echo=quiet, on_epoch=stop_at(2))
-    resumed = train_dpr(sample_documents, sample_questions, config(**cfg), tmp_path / "r", resume=True, echo=quiet)
+        train_dpr(documents, questions, config(**cfg), output, echo=quiet, on_epoch=stop_at(2))
+    resumed = train_dpr(documents, questions, config(**cfg), output, resume=True, echo=quiet)
     assert [r["loss"] for r in resumed["epochs"]] == [r["loss"] for r in full["epochs"]]
-    assert_same_weights(tmp_path / "full" / "last", tmp_path / "r" / "last")
+    assert_same_weights(full_output / "last", output / "last")  # heads.safetensors included, where there are
 
 
 def head_weights(checkpoint):
@@ -303,17 +315,10 @@ def test_shared_heads_train_both_heads_and_resume(start_model, sample_documents,
         start["encoder.safetensors:embeddings.word_embeddings.weight"].numpy(),
         trained["encoder.safetensors:embeddings.word_embeddings.weight"].numpy(),
     )
-    encoder = BiEncoder.load(str(last))
-    texts = [q.text for q in sample_questions[:5]]
-    assert not np.allclose(
-        encoder.encode(texts, "question", 32, desc=""), encoder.encode(texts, "passage", 32, desc="")
+    assert_the_sides_encode_differently(last, sample_questions)
+    assert_a_stopped_run_resumes_to_the_same(
+        sample_documents, sample_questions, cfg, full, tmp_path / "full", tmp_path / "r"
     )
-
-    with pytest.raises(Stop):
-        train_dpr(sample_documents, sample_questions, config(**cfg), tmp_path / "r", echo=quiet, on_epoch=stop_at(2))
-    resumed = train_dpr(sample_documents, sample_questions, config(**cfg), tmp_path / "r", resume=True, echo=quiet)
-    assert [r["loss"] for r in resumed["epochs"]] == [r["loss"] for r in full["epochs"]]
-    assert_same_weights(last, tmp_path / "r" / "last")  # heads.safetensors included
     assert_same_weights(tmp_path / "full" / "best", tmp_path / "r" / "best")
 
 

@@ -214,6 +214,23 @@ def _table(raw: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
     return value
 
 
+@dataclass(frozen=True)
+class _Fixed:
+    """What a grid file fixes (as read so far), against which an axis or a variant value is checked."""
+
+    pipeline: dict[str, Any]
+    train: dict[str, dict[str, Any]]
+    train_data: dict[str, dict[str, Any]]
+    axes: dict[str, list[Any]]
+    base: Path
+
+    def trainer_axes_at_first(self, name: str) -> dict[str, Any]:
+        """Trainer ``name``'s settings that are axes, each at its first value (``checkpoint`` is the sweep's)."""
+        firsts = {k.split(".", 2)[2]: v[0] for k, v in self.axes.items() if k.startswith(f"train.{name}.")}
+        firsts.pop("checkpoint", None)
+        return firsts
+
+
 def read_grid(path: str | Path, output_dir: str | Path | None = None) -> Grid:
     """A grid file, checked: every key known and of the right type; one-line errors naming the bad key."""
     path = Path(path)
@@ -278,6 +295,7 @@ def read_grid(path: str | Path, output_dir: str | Path | None = None) -> Grid:
 
     axes_raw = _table(raw, "axes", where)
     axes: dict[str, list[Any]] = {}
+    fixed = _Fixed(pipeline, train, train_data, axes, base)
     for key, values in axes_raw.items():
         label = f'{where}: axes."{key}"'
         if not isinstance(values, list) or not values:
@@ -285,13 +303,11 @@ def read_grid(path: str | Path, output_dir: str | Path | None = None) -> Grid:
         seen = [json.dumps(v, sort_keys=True) for v in values]
         if len(set(seen)) != len(seen):
             raise UsageError(f"{label} lists a value twice: {values!r}")
-        axes[key] = [_check_axis_value(key, v, label, pipeline, train, train_data, axes, base) for v in values]
+        axes[key] = [_check_axis_value(key, v, label, fixed) for v in values]
 
     for name, settings in train.items():  # the fixed settings with each axis at its first value
-        firsts = {k.split(".", 2)[2]: v[0] for k, v in axes.items() if k.startswith(f"train.{name}.")}
-        firsts.pop("checkpoint", None)
-        create_trainer(name, {**settings, **firsts}, f"{where}: [train.{name}]")
-    variants = _read_variants(raw, where, pipeline, train, train_data, axes, base)
+        create_trainer(name, {**settings, **fixed.trainer_axes_at_first(name)}, f"{where}: [train.{name}]")
+    variants = _read_variants(raw, where, fixed)
     if sweep.get("metric") in GOLD_METRICS and not sweep.get("read_gold"):
         raise UsageError(f"{where}: sweep.metric {sweep['metric']} needs sweep.read_gold = true")
     return Grid(
@@ -312,15 +328,7 @@ def read_grid(path: str | Path, output_dir: str | Path | None = None) -> Grid:
     )
 
 
-def _read_variants(
-    raw: Mapping[str, Any],
-    where: str,
-    pipeline: dict[str, Any],
-    train: dict[str, dict[str, Any]],
-    train_data: dict[str, dict[str, Any]],
-    axes: dict[str, list[Any]],
-    base: Path,
-) -> dict[str, dict[str, Any]]:
+def _read_variants(raw: Mapping[str, Any], where: str, fixed: _Fixed) -> dict[str, dict[str, Any]]:
     """The ``[variants]`` table, checked: each a table of axis keys (none of them an axis) and their values."""
     variants: dict[str, dict[str, Any]] = {}
     for name, table in _table(raw, "variants", where).items():
@@ -329,11 +337,9 @@ def _read_variants(
             raise UsageError(f'{label} must be a table of settings ({{"train.extractive.cloze" = 1}}), got {table!r}')
         checked: dict[str, Any] = {}
         for key, value in table.items():
-            if key in axes:
+            if key in fixed.axes:
                 raise UsageError(f'{label}: "{key}" is also an axis; give it in one place')
-            checked[key] = _check_axis_value(
-                key, value, f'{label}."{key}"', pipeline, train, train_data, axes, base, replaces_fixed=True
-            )
+            checked[key] = _check_axis_value(key, value, f'{label}."{key}"', fixed, replaces_fixed=True)
         variants[name] = checked
     return variants
 
@@ -354,18 +360,7 @@ def _check_checkpoint(value: Any, where: str) -> str:
     return value
 
 
-def _check_axis_value(
-    key: str,
-    value: Any,
-    label: str,
-    pipeline: dict[str, Any],
-    train: dict[str, dict[str, Any]],
-    train_data: dict[str, dict[str, Any]],
-    axes: dict[str, list[Any]],
-    base: Path,
-    *,
-    replaces_fixed: bool = False,
-) -> Any:
+def _check_axis_value(key: str, value: Any, label: str, fixed: _Fixed, *, replaces_fixed: bool = False) -> Any:
     """The axis value, checked as far as it can be alone (its key exists, its type, the trainer accepts it).
 
     ``replaces_fixed`` (a variant's value): the key may also be fixed, and the value replaces the fixed one.
@@ -376,24 +371,24 @@ def _check_axis_value(
         stage, _, option = rest[len("options.") :].partition(".")
         if not stage or not option:
             raise UsageError(f"{label}: name the stage and the option (pipeline.options.<stage>.<option>)")
-        if f"{stage}.{option}" in pipeline["options"] and not replaces_fixed:
+        if f"{stage}.{option}" in fixed.pipeline["options"] and not replaces_fixed:
             raise UsageError(f"{label}: also fixed in [pipeline.options.{stage}]; give it in one place")
-        if stage in train and option == trainer_class(stage).model_option:
+        if stage in fixed.train and option == trainer_class(stage).model_option:
             raise UsageError(f"{label}: [train.{stage}] trains that model; vary its training settings instead")
         return value
     if section == "pipeline":
         if rest not in PIPELINE_KEYS or rest in FIXED_ONLY:
             valid = [k for k in PIPELINE_KEYS if k not in FIXED_ONLY]
             raise UsageError(f"{label}: unknown pipeline setting {rest!r}; axes may vary {', '.join(valid)}")
-        if rest in pipeline and rest != "options" and not replaces_fixed:
+        if rest in fixed.pipeline and rest != "options" and not replaces_fixed:
             raise UsageError(f"{label}: also fixed in [pipeline]; give it in one place")
         checked = check_pipeline_settings({rest: value}, label)[rest]
         if rest == "corpus":
-            checked = _resolve(checked, base)
+            checked = _resolve(checked, fixed.base)
         return checked
     if section == "train":
         name, _, setting = rest.partition(".")
-        if name not in train:
+        if name not in fixed.train:
             raise UsageError(f"{label}: there is no [train.{name}] table; add one to train {name!r}")
         if not setting:
             raise UsageError(f"{label}: name the setting (train.{name}.<setting>)")
@@ -401,13 +396,12 @@ def _check_axis_value(
             return _check_checkpoint(value, label)
         if setting in TRAIN_KEYS:
             raise UsageError(f"{label}: train.{name}.{setting} cannot vary; run a sweep per value")
-        if setting in train_data[name] or (setting in train[name] and not replaces_fixed):
+        if setting in fixed.train_data[name] or (setting in fixed.train[name] and not replaces_fixed):
             raise UsageError(f"{label}: also fixed in [train.{name}]; give it in one place")
         if setting not in trainer_class(name).option_names():
             valid = ", ".join([*trainer_class(name).option_names(), "checkpoint"])
             raise UsageError(f"{label}: unknown setting {setting!r} of trainer {name!r}; valid: {valid}")
-        others = {k.split(".", 2)[2]: v[0] for k, v in axes.items() if k.startswith(f"train.{name}.")}
-        others.pop("checkpoint", None)
-        create_trainer(name, {**train[name], **others, setting: value}, f"{label} = {option_text(value)}")
+        others = fixed.trainer_axes_at_first(name)
+        create_trainer(name, {**fixed.train[name], **others, setting: value}, f"{label} = {option_text(value)}")
         return value
     raise UsageError(f"{label}: an axis key is {shapes}")

@@ -74,28 +74,14 @@ _RUN_OF_WHITESPACE = re.compile(r"\s+")
 _ABBREVIATION = re.compile(r"(?:^|[\s(])(?:[^\W\d_]\.){2,}$")
 
 
-def _matched_forward(text: str, lo: int, hi: int) -> bool:
-    """Whether the opening bracket ``text[lo]`` is closed within ``text[lo:hi]``."""
-    open_, close = text[lo], BRACKETS[text[lo]]
+def _finds_partner(text: str, positions: range, bracket: str, partner: str) -> bool:
+    """Whether the ``bracket`` at ``text[positions[0]]`` meets its ``partner`` walking ``positions`` (nested pairs
+    of the same brackets balance): forward from an opening bracket, backward from a closing one."""
     depth = 0
-    for i in range(lo, hi):
-        if text[i] == open_:
+    for i in positions:
+        if text[i] == bracket:
             depth += 1
-        elif text[i] == close:
-            depth -= 1
-            if depth == 0:
-                return True
-    return False
-
-
-def _matched_backward(text: str, lo: int, hi: int) -> bool:
-    """Whether the closing bracket ``text[hi - 1]`` is opened within ``text[lo:hi]``."""
-    close, open_ = text[hi - 1], CLOSING[text[hi - 1]]
-    depth = 0
-    for i in range(hi - 1, lo - 1, -1):
-        if text[i] == close:
-            depth += 1
-        elif text[i] == open_:
+        elif text[i] == partner:
             depth -= 1
             if depth == 0:
                 return True
@@ -107,7 +93,7 @@ def _drop_first(text: str, lo: int, hi: int) -> bool:
     if c in CLOSING:
         return True
     if c in BRACKETS:
-        return not _matched_forward(text, lo, hi)
+        return not _finds_partner(text, range(lo, hi), c, BRACKETS[c])
     if c in SYMMETRIC_QUOTES:
         return text.count(c, lo, hi) % 2 == 1
     if c in STRAY_PUNCTUATION:
@@ -120,7 +106,7 @@ def _drop_last(text: str, lo: int, hi: int) -> bool:
     if c in BRACKETS:
         return True
     if c in CLOSING:
-        return not _matched_backward(text, lo, hi)
+        return not _finds_partner(text, range(hi - 1, lo - 1, -1), c, CLOSING[c])
     if c in SYMMETRIC_QUOTES:
         return text.count(c, lo, hi) % 2 == 1
     if c in STRAY_PUNCTUATION:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 import click
-from odqa_transformers.cli import one_model_options
+from odqa_transformers.cli import echo_best, one_model_options, run_options, training_data
 
 from odqa_core.options import parse_options
 
@@ -41,15 +39,7 @@ from odqa_core.options import parse_options
 @click.option("--weight-decay", type=float, default=0.01, show_default=True)
 @click.option("--batch-size", type=int, default=16, show_default=True, help="Features (windows, chunks) per step.")
 @click.option("--grad-accum", type=int, default=1, show_default=True)
-@click.option("--seed", type=int, default=42, show_default=True)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True)
-@click.option(
-    "--precision",
-    type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
-    default="auto",
-    show_default=True,
-    help="auto: bf16 on a GPU that has it, fp32 on CPU.",
-)
+@run_options
 @click.option("--metric", type=click.Choice(["korquad", "squad"]), default="korquad", show_default=True)
 @click.option("--select", type=click.Choice(["f1", "exact_match"]), default="f1", show_default=True)
 @click.option("--folds", type=int, default=1, show_default=True, help="K-fold training over the training questions.")
@@ -141,7 +131,6 @@ def train_reader(
       odqa train reader --model lexical --output runs/lexical      # lexical span scorer: no network, seconds
       odqa run --retriever bm25 --reader extractive -o extractive.model=runs/lexical/best
     """
-    from odqa_core import data
     from odqa_readers.training import ReaderTrainConfig
     from odqa_readers.training import train_reader as run_training
 
@@ -152,13 +141,6 @@ def train_reader(
         retrievers=list(retrievers) or ["bm25"],
         retrieval_options=parse_options(retrieval_options),
     ).validate()
-    documents = data.load_corpus(corpus or data.sample_corpus_path(), split_words=split_words, stride=stride)
-    train_qs = data.load_questions(questions or data.sample_train_questions_path())
-    dev_qs = data.load_questions(dev_questions) if dev_questions else None
+    documents, train_qs, dev_qs = training_data(corpus, questions, dev_questions, split_words, stride)
     report = run_training(documents, train_qs, config, output, dev_questions=dev_qs)
-    best = report["best"]
-    where = f"fold {best['fold']}, " if "fold" in best else ""
-    click.echo(json.dumps({"output": output, "best": best, "select": config.select}, ensure_ascii=False))
-    click.echo(
-        f"best: {where}epoch {best['epoch']}, dev {config.select} = {best['metric']:.2f} → {output}/best", err=True
-    )
+    echo_best(report, output, config.select, ".2f")

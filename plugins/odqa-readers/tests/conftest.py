@@ -28,6 +28,17 @@ def toy_texts():
     return [d.text for d in TOY_DOCUMENTS]
 
 
+@pytest.fixture(scope="module")
+def sample():
+    """``(documents, training questions, evaluation questions)`` of the bundled sample."""
+    from odqa_core import data
+
+    documents = data.load_corpus(data.sample_corpus_path())
+    train = data.load_questions(data.sample_train_questions_path())
+    evaluation = data.load_questions(data.sample_questions_path())
+    return documents, train, evaluation
+
+
 @pytest.fixture(scope="session")
 def make_extractive(toy_texts):
     """``make_extractive(**options)``: a fresh micro extractive reader (random weights, seed 0) on the CPU."""

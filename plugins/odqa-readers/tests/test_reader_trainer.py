@@ -10,10 +10,11 @@ import pytest
 from odqa_readers.trainers import ExtractiveTrainer, GenerativeTrainer, TransformerReaderTrainer
 from odqa_readers.training import ReaderTrainConfig
 from odqa_transformers.loop import group_folds
+from reader_testdata import train_micro_reader
 
-from odqa_core import EpochCheckpoint, Trainer, UsageError, data, plugins
+from odqa_core import EpochCheckpoint, Trainer, UsageError, plugins
 from odqa_core.storage import open_store
-from odqa_core.testing import assert_one_line_error, run_cli, write_toy_files
+from odqa_core.testing import assert_one_line_error, run_cli
 
 #: Settings as a TOML grid cell gives them: micro models, small windows.
 SETTINGS = {
@@ -25,14 +26,6 @@ SETTINGS = {
     "device": "cpu",
     "reader_options": {"max_length": 96, "doc_stride": 32},
 }
-
-
-@pytest.fixture(scope="module")
-def sample():
-    documents = data.load_corpus(data.sample_corpus_path())
-    train = data.load_questions(data.sample_train_questions_path())
-    evaluation = data.load_questions(data.sample_questions_path())
-    return documents, train, evaluation
 
 
 def make(name="extractive", **overrides):
@@ -149,12 +142,7 @@ def test_training_one_fold(sample, tmp_path):
 
 def test_train_reader_keep_epochs_and_fold(sample, tmp_path):
     rows = sample[1][:30]
-    _, questions = write_toy_files(tmp_path, questions=rows)
-    out = tmp_path / "cli"
-    result = run_cli(
-        f"train reader --questions {questions} --output {out} --bootstrap micro --vocab-size 600 --epochs 2 "
-        "--batch-size 8 -o max_length=96 -o doc_stride=32 --folds 3 --fold 1 --keep-epochs"
-    )
+    result, out, _ = train_micro_reader(tmp_path, rows, epochs=2, extra="--folds 3 --fold 1 --keep-epochs")
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == ["best", "epoch-1", "epoch-2", "report.json"]
     report = json.loads((out / "report.json").read_text())

@@ -9,22 +9,15 @@ import numpy as np
 import pytest
 from odqa_readers.base import gold_results
 from odqa_readers.training import ReaderTrainConfig, reader_examples, train_reader
+from reader_testdata import train_micro_reader
 
 from odqa_core import data
 from odqa_core.errors import DataError, UsageError
-from odqa_core.testing import assert_one_line_error, output_held_elsewhere, run_cli, write_toy_files
+from odqa_core.testing import assert_one_line_error, output_held_elsewhere, run_cli
 from odqa_core.types import Document, Question, RankedResults
 
 MICRO = {"bootstrap_size": "micro", "vocab_size": 600, "batch_size": 8, "lr": 2e-3, "seed": 0}
 SMALL_WINDOWS = {"max_length": 96, "doc_stride": 32}
-
-
-@pytest.fixture(scope="module")
-def sample():
-    documents = data.load_corpus(data.sample_corpus_path())
-    train = data.load_questions(data.sample_train_questions_path())
-    evaluation = data.load_questions(data.sample_questions_path())
-    return documents, train, evaluation
 
 
 @pytest.fixture(scope="module")
@@ -188,12 +181,7 @@ def test_questions_without_answers_cannot_train(sample, tmp_path):
 
 def test_train_reader_command(tmp_path):
     rows = data.load_questions(data.sample_train_questions_path())[:24]
-    _, questions = write_toy_files(tmp_path, questions=rows)
-    out = tmp_path / "cli"
-    result = run_cli(
-        f"train reader --questions {questions} --output {out} --bootstrap micro --vocab-size 600 --epochs 1 "
-        "--batch-size 8 -o max_length=96 -o doc_stride=32"
-    )
+    result, out, questions = train_micro_reader(tmp_path, rows, epochs=1)
     assert result.exit_code == 0, result.output
     assert (out / "best" / "manifest.json").is_file()
     again = run_cli(f"train reader --questions {questions} --output {out} --bootstrap micro --epochs 1")

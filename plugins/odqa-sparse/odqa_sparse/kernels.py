@@ -229,6 +229,26 @@ def _worse(s1, i1, s2, i2):  # pragma: no cover - compiled
     return s1 < s2 or (s1 == s2 and i1 > i2)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _sift_down(hs, hi, size, s, d):  # pragma: no cover - compiled
+    """Put hit (s, d) in the root of a min-heap of ``size`` hits (dropping the root), then sift it to its place."""
+    j = 0
+    while True:
+        c = 2 * j + 1
+        if c >= size:
+            break
+        if c + 1 < size and _worse(hs[c + 1], hi[c + 1], hs[c], hi[c]):
+            c += 1
+        if _worse(hs[c], hi[c], s, d):
+            hs[j] = hs[c]
+            hi[j] = hi[c]
+            j = c
+        else:
+            break
+    hs[j] = s
+    hi[j] = d
+
+
 @njit(cache=True, nogil=True)
 def _heap_push(hs, hi, size, k, s, d):  # pragma: no cover - compiled
     """Offer hit (s, d) to a min-heap (root = worst) of at most k hits; returns the new size."""
@@ -248,21 +268,7 @@ def _heap_push(hs, hi, size, k, s, d):  # pragma: no cover - compiled
         return size
     if not _worse(hs[0], hi[0], s, d):
         return size
-    j = 0
-    while True:
-        c = 2 * j + 1
-        if c >= size:
-            break
-        if c + 1 < size and _worse(hs[c + 1], hi[c + 1], hs[c], hi[c]):
-            c += 1
-        if _worse(hs[c], hi[c], s, d):
-            hs[j] = hs[c]
-            hi[j] = hi[c]
-            j = c
-        else:
-            break
-    hs[j] = s
-    hi[j] = d
+    _sift_down(hs, hi, size, s, d)
     return size
 
 
@@ -270,24 +276,8 @@ def _heap_push(hs, hi, size, k, s, d):  # pragma: no cover - compiled
 def _heap_pop(hs, hi, size):  # pragma: no cover - compiled
     """Remove the root (worst hit) of a heap of ``size`` hits; returns the new size."""
     size -= 1
-    s = hs[size]
-    d = hi[size]
-    j = 0
-    while True:
-        c = 2 * j + 1
-        if c >= size:
-            break
-        if c + 1 < size and _worse(hs[c + 1], hi[c + 1], hs[c], hi[c]):
-            c += 1
-        if _worse(hs[c], hi[c], s, d):
-            hs[j] = hs[c]
-            hi[j] = hi[c]
-            j = c
-        else:
-            break
-    if size > 0:
-        hs[j] = s
-        hi[j] = d
+    if size > 0:  # the last hit takes the root's place
+        _sift_down(hs, hi, size, hs[size], hi[size])
     return size
 
 

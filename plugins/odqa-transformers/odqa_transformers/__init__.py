@@ -7,7 +7,7 @@ nothing).
 - :mod:`odqa_transformers.config` — the training-config base and the trainer (``odqa sweep``'s) made of a config
 - :mod:`odqa_transformers.loop` — the training loop's pieces: the optimizer step, folds, output, resumable state
 - :mod:`odqa_transformers.encoder_checkpoint` — the DPR checkpoint layout, and reading its encoders
-- :mod:`odqa_transformers.cli` — the options the ``odqa train`` commands share
+- :mod:`odqa_transformers.cli` — the options and steps the ``odqa train`` commands share
 - :mod:`odqa_transformers.model_families` — tiny offline models of the families users bring, for tests
 """
 

@@ -102,13 +102,33 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int = 16000, max_length: i
     return tokenizer
 
 
+#: The special tokens' roles, as a ``transformers`` fast tokenizer takes them.
+SPECIAL_TOKEN_ROLES = {
+    "unk_token": "[UNK]",
+    "pad_token": "[PAD]",
+    "cls_token": "[CLS]",
+    "sep_token": "[SEP]",
+    "mask_token": "[MASK]",
+}
+
+
 def _train_wordpiece(texts: list[str], vocab_size: int, max_length: int) -> Any:
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from tokenizers import normalizers
     from transformers import PreTrainedTokenizerFast
 
     normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
+    backend = wordpiece_backend(texts, vocab_size, normalizer, SPECIAL_TOKENS)
+    return PreTrainedTokenizerFast(tokenizer_object=backend, **SPECIAL_TOKEN_ROLES, model_max_length=max_length)
+
+
+def wordpiece_backend(texts: Sequence[str], vocab_size: int, normalizer: Any, special_tokens: Sequence[str]) -> Any:
+    """A ``tokenizers.Tokenizer`` with BERT's pre-tokeniser, post-processor (``[CLS] a [SEP] b [SEP]``, ``b`` of
+    segment 1) and decoder over the :func:`learn_wordpiece_vocabulary` of ``texts`` (``special_tokens`` first,
+    numbered as given) after ``normalizer``."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+
     pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    vocabulary = learn_wordpiece_vocabulary(word_counts(texts, normalizer, pre_tokenizer), vocab_size, SPECIAL_TOKENS)
+    vocabulary = learn_wordpiece_vocabulary(word_counts(texts, normalizer, pre_tokenizer), vocab_size, special_tokens)
     tokenizer = Tokenizer(models.WordPiece({token: i for i, token in enumerate(vocabulary)}, unk_token="[UNK]"))
     tokenizer.normalizer = normalizer
     tokenizer.pre_tokenizer = pre_tokenizer
@@ -119,15 +139,7 @@ def _train_wordpiece(texts: list[str], vocab_size: int, max_length: int) -> Any:
         special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
     )
     tokenizer.decoder = decoders.WordPiece()
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-        model_max_length=max_length,
-    )
+    return tokenizer
 
 
 def word_counts(texts: Sequence[str], normalizer: Any, pre_tokenizer: Any) -> Counter[str]:

@@ -30,42 +30,21 @@ class Family:
     description: str
 
 
-def _wordpiece(texts: Sequence[str], specials: Sequence[str], vocab_size: int, cls_id: int, sep_id: int) -> Any:
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-
-    from odqa_transformers.bootstrap import learn_wordpiece_vocabulary, word_counts
-
-    # klue and KoELECTRA keep case and accents (accent stripping would decompose Hangul into jamo).
-    normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False)
-    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    # Learned as the bootstrap's (the same tokenizer.json in every process), specials numbered as given.
-    vocabulary = learn_wordpiece_vocabulary(word_counts(texts, normalizer, pre_tokenizer), vocab_size, specials)
-    tokenizer = Tokenizer(models.WordPiece({token: i for i, token in enumerate(vocabulary)}, unk_token="[UNK]"))
-    tokenizer.normalizer = normalizer
-    tokenizer.pre_tokenizer = pre_tokenizer
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
-    )
-    tokenizer.decoder = decoders.WordPiece()
-    return tokenizer
-
-
 def _bert_tokenizer(texts: Sequence[str], vocab_size: int, specials: Sequence[str]) -> Any:
+    from tokenizers import normalizers
     from transformers import BertTokenizerFast
 
-    ids = {token: i for i, token in enumerate(specials)}
-    backend = _wordpiece(texts, specials, vocab_size, ids["[CLS]"], ids["[SEP]"])
+    from odqa_transformers.bootstrap import SPECIAL_TOKEN_ROLES, wordpiece_backend
+
+    # klue and KoELECTRA keep case and accents (accent stripping would decompose Hangul into jamo). Learned as the
+    # bootstrap's (the same tokenizer.json in every process), specials numbered as given.
+    normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False)
+    backend = wordpiece_backend(texts, vocab_size, normalizer, specials)
     return BertTokenizerFast(
         tokenizer_object=backend,
         do_lower_case=False,
         strip_accents=False,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
+        **SPECIAL_TOKEN_ROLES,
         model_max_length=512,
     )
 
@@ -86,19 +65,22 @@ def _encoder_dims(hidden: int, layers: int) -> dict[str, Any]:
     }
 
 
+#: RoBERTa's layout (klue/roberta's and XLM-R's): one segment type, ``<s>``/``[CLS]``=0 pads with 1, ends with 2,
+#: positions offset by the padding id (514 for 512 tokens).
+_ROBERTA_LAYOUT = {
+    "type_vocab_size": 1,
+    "max_position_embeddings": 514,
+    "pad_token_id": 1,
+    "bos_token_id": 0,
+    "eos_token_id": 2,
+}
+
+
 def _klue_roberta(texts: Sequence[str], vocab_size: int, hidden: int, layers: int) -> tuple[Any, Any]:
     from transformers import RobertaConfig, RobertaForMaskedLM
 
     tokenizer = _bert_tokenizer(texts, vocab_size, KLUE_SPECIALS)
-    config = RobertaConfig(
-        vocab_size=len(tokenizer),
-        type_vocab_size=1,
-        max_position_embeddings=514,
-        pad_token_id=1,
-        bos_token_id=0,
-        eos_token_id=2,
-        **_encoder_dims(hidden, layers),
-    )
+    config = RobertaConfig(vocab_size=len(tokenizer), **_ROBERTA_LAYOUT, **_encoder_dims(hidden, layers))
     return tokenizer, RobertaForMaskedLM(config)
 
 
@@ -150,15 +132,7 @@ def _xlm_roberta(texts: Sequence[str], vocab_size: int, hidden: int, layers: int
         single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
     )
     tokenizer = XLMRobertaTokenizerFast(tokenizer_object=backend, model_max_length=512)
-    config = XLMRobertaConfig(
-        vocab_size=len(tokenizer),
-        type_vocab_size=1,
-        max_position_embeddings=514,
-        pad_token_id=1,
-        bos_token_id=0,
-        eos_token_id=2,
-        **_encoder_dims(hidden, layers),
-    )
+    config = XLMRobertaConfig(vocab_size=len(tokenizer), **_ROBERTA_LAYOUT, **_encoder_dims(hidden, layers))
     return tokenizer, XLMRobertaForMaskedLM(config)
 
 
@@ -180,10 +154,24 @@ def _seq2seq_dims(hidden: int, layers: int) -> dict[str, Any]:
     }
 
 
+def _bart_model(vocab_size: int, pad_id: int, bos_id: int, eos_id: int, hidden: int, layers: int) -> Any:
+    """A BART that starts decoding from ``</s>`` (``eos_id``) and ends every generation with it (BART, KoBART)."""
+    from transformers import BartConfig, BartForConditionalGeneration
+
+    config = BartConfig(
+        vocab_size=vocab_size,
+        pad_token_id=pad_id,
+        bos_token_id=bos_id,
+        **dict.fromkeys(("eos_token_id", "decoder_start_token_id", "forced_eos_token_id"), eos_id),
+        **_seq2seq_dims(hidden, layers),
+    )
+    return BartForConditionalGeneration(config)
+
+
 def _bart_with(forced_bos: bool) -> Callable[[Sequence[str], int, int, int], tuple[Any, Any]]:
     def build(texts: Sequence[str], vocab_size: int, hidden: int, layers: int) -> tuple[Any, Any]:
         from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-        from transformers import BartConfig, BartForConditionalGeneration, BartTokenizerFast
+        from transformers import BartTokenizerFast
 
         backend = Tokenizer(models.BPE())
         backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -197,16 +185,7 @@ def _bart_with(forced_bos: bool) -> Callable[[Sequence[str], int, int, int], tup
         backend.train_from_iterator(texts, trainer)
         backend.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0), trim_offsets=True)
         tokenizer = BartTokenizerFast(tokenizer_object=backend, model_max_length=512)
-        config = BartConfig(
-            vocab_size=len(tokenizer),
-            pad_token_id=1,
-            bos_token_id=0,
-            eos_token_id=2,
-            decoder_start_token_id=2,
-            forced_eos_token_id=2,
-            **_seq2seq_dims(hidden, layers),
-        )
-        model = BartForConditionalGeneration(config)
+        model = _bart_model(len(tokenizer), pad_id=1, bos_id=0, eos_id=2, hidden=hidden, layers=layers)
         if forced_bos:  # as facebook/bart-*: generation starts </s> <s>, the decoder input of BART's pre-training
             model.generation_config.forced_bos_token_id = 0
         return tokenizer, model
@@ -218,7 +197,7 @@ def _kobart(texts: Sequence[str], vocab_size: int, hidden: int, layers: int) -> 
     """KoBART's layout: a ``▁``-prefixed BPE in a plain ``PreTrainedTokenizerFast`` that adds no special tokens,
     ``<s>=0 </s>=1 <usr>=2 <pad>=3 <sys>=4 <unk>=5 <mask>=6``, decoding from ``</s>``."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import BartConfig, BartForConditionalGeneration, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     specials = ["<s>", "</s>", "<usr>", "<pad>", "<sys>", "<unk>", "<mask>"]
     backend = Tokenizer(models.BPE(unk_token="<unk>"))
@@ -236,16 +215,7 @@ def _kobart(texts: Sequence[str], vocab_size: int, hidden: int, layers: int) -> 
         mask_token="<mask>",
         model_max_length=512,
     )
-    config = BartConfig(
-        vocab_size=len(tokenizer),
-        pad_token_id=3,
-        bos_token_id=0,
-        eos_token_id=1,
-        decoder_start_token_id=1,
-        forced_eos_token_id=1,
-        **_seq2seq_dims(hidden, layers),
-    )
-    return tokenizer, BartForConditionalGeneration(config)
+    return tokenizer, _bart_model(len(tokenizer), pad_id=3, bos_id=0, eos_id=1, hidden=hidden, layers=layers)
 
 
 def _mt5(texts: Sequence[str], vocab_size: int, hidden: int, layers: int) -> tuple[Any, Any]:
