@@ -524,7 +524,9 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=1_000, help="synthetic queries")
     parser.add_argument("--systems", default=",".join(SYSTEMS))
     parser.add_argument("--reps", type=int, default=5, help="interleaved repetitions (timings, ratios)")
-    parser.add_argument("--isolated-reps", type=int, default=1, help="repetitions in each system's own process")
+    parser.add_argument(
+        "--isolated-reps", type=int, default=1, help="repetitions in each system's own process (RSS, top-10; >= 1)"
+    )
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--rank-queries", type=int, default=20, help="queries timed for rank-bm25 (synthetic)")
     parser.add_argument("--rank-queries-korquad", type=int, default=200, help="queries timed for rank-bm25 (KorQuAD)")
@@ -534,6 +536,11 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per worker subprocess")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    # Every repetition count feeds a median, so 0 leaves nothing to report; the own-process runs (--isolated-reps)
+    # are also where the peak RSS and the top-10 agreement come from. (--scale 0 is what skips a part of the run.)
+    for option in ("reps", "isolated_reps", "scale_reps"):
+        if getattr(args, option) < 1:
+            parser.error(f"--{option.replace('_', '-')} must be at least 1, got {getattr(args, option)}")
 
     if args.worker:
         single_thread_env()

@@ -94,6 +94,25 @@ def run_cli(command: str) -> Any:
     return CliRunner().invoke(cli, shlex.split(command))
 
 
+def run_and_read_summary(command: str, output_dir: str | Path) -> dict[str, Any]:
+    """``odqa <command> --output-dir <output_dir>`` must succeed (its output is the failure message); returns the
+    ``summary.json`` it wrote there."""
+    result = run_cli(f"{command} --output-dir {output_dir}")
+    assert result.exit_code == 0, result.output
+    return json.loads((Path(output_dir) / "summary.json").read_text(encoding="utf-8"))
+
+
+def heavy_modules_imported(script: str, modules: Sequence[str], cwd: str | Path) -> list[str]:
+    """Which of ``modules`` (torch, faiss, ...) a fresh Python process running ``script`` in ``cwd`` has imported by
+    its end; the script must succeed. What discovery and the CLI import is checked in a new process, since this one
+    has long imported everything."""
+    check = f"{script}\nimport sys\nprint(','.join(m for m in {tuple(modules)!r} if m in sys.modules))\n"
+    out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, cwd=cwd)
+    assert out.returncode == 0, out.stderr
+    imported = out.stdout.splitlines()[-1]  # the check's line, empty when none was imported
+    return [m for m in imported.split(",") if m]
+
+
 def assert_one_line_error(result: Any, code: int | None = None, contains: str = "") -> None:
     """Bad input: a non-zero exit and one line saying what is wrong, never a traceback."""
     assert result.exit_code != 0, result.output
@@ -103,6 +122,14 @@ def assert_one_line_error(result: Any, code: int | None = None, contains: str = 
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("Error:"), result.output
     assert contains in lines[0], lines[0]
+
+
+def assert_refused_writing_nothing(
+    command: str, output: str | Path, code: int | None = None, contains: str = ""
+) -> None:
+    """``odqa <command>`` is bad input (:func:`assert_one_line_error`) and leaves no ``output`` behind."""
+    assert_one_line_error(run_cli(command), code, contains)
+    assert not Path(output).exists()
 
 
 @contextlib.contextmanager
@@ -679,7 +706,7 @@ class FakePlugin:
 
 
 # Fixtures shared by odqa's test suites (the core's and the plugins'): a conftest.py imports the ones its tests use,
-# ``from odqa_core.testing import fake_plugins, odqa, toy_files``.
+# ``from odqa_core.testing import fake_plugins, odqa, toy_files, toy_index``.
 
 
 @pytest.fixture
@@ -699,3 +726,13 @@ def odqa() -> Callable[[str], Any]:
 def toy_files(tmp_path: Path) -> tuple[Path, Path]:
     """The toy corpus and questions as files: ``corpus, questions = toy_files``."""
     return write_toy_files(tmp_path)
+
+
+@pytest.fixture
+def toy_index(fake_plugins: FakePlugin, toy_files: tuple[Path, Path], tmp_path: Path) -> Path:
+    """The index directory of the ``fake`` retriever over the toy corpus (``toy_files``' corpus)."""
+    corpus, _ = toy_files
+    index_dir = tmp_path / "toy-index"
+    result = run_cli(f"index --retriever fake --corpus {corpus} --index-dir {index_dir}")
+    assert result.exit_code == 0, result.output
+    return index_dir

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from odqa_core import plugins
-from odqa_core.testing import fake_plugins, odqa, toy_files  # noqa: F401 - fixtures shared with the plugins' tests
+from odqa_core.testing import fake_plugins, odqa, toy_files, toy_index  # noqa: F401 - fixtures shared with the plugins' tests
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from odqa_core import data
 from odqa_core._answers import answer_table, display_width, fit, highlight
 from odqa_core.qa_metrics import exact_match
-from odqa_core.testing import TOY_QUESTIONS, assert_one_line_error
+from odqa_core.testing import TOY_QUESTIONS, assert_one_line_error, run_and_read_summary
 from odqa_core.types import Prediction, Question
 
 SEOUL = "Which river flows through Seoul?"
@@ -150,15 +150,13 @@ def test_run_ends_with_a_table_of_questions_gold_and_predicted_answers(odqa, toy
     assert as_json.exit_code == 0 and "nbest" not in json.loads(as_json.output)
 
 
-def test_summary_records_every_option_and_the_stage_timings(odqa, toy_files, tmp_path):
+def test_summary_records_every_option_and_the_stage_timings(toy_files, tmp_path):
     corpus, questions = toy_files
-    out = tmp_path / "out"
-    result = odqa(
+    summary = run_and_read_summary(
         f"run --retriever fake --reader fake-reader --post fake-strip --corpus {corpus} --questions {questions} "
-        f"--output-dir {out} --top-k 4 --n-best 2 --k 1,4 --metric squad --split-words 50"
+        "--top-k 4 --n-best 2 --k 1,4 --metric squad --split-words 50",
+        tmp_path / "out",
     )
-    assert result.exit_code == 0, result.output
-    summary = json.loads((out / "summary.json").read_text())
     assert summary["components"] == {
         "fake": {"tokens": "words"},
         "fake-reader": {"max_words": 2, "model": None},

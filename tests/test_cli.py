@@ -16,14 +16,6 @@ def _fakes(fake_plugins):
     yield
 
 
-@pytest.fixture
-def toy_index(odqa, toy_files, tmp_path):
-    corpus, _ = toy_files
-    result = odqa(f"index --retriever fake --corpus {corpus} --index-dir {tmp_path / 'i'}")
-    assert result.exit_code == 0, result.output
-    return tmp_path / "i"
-
-
 def test_help_lists_commands_and_examples(odqa):
     result = odqa("--help")
     assert result.exit_code == 0
@@ -97,13 +89,6 @@ def test_run_writes_every_output(odqa, toy_files, tmp_path):
     assert set(predictions) == {q.id for q in TOY_QUESTIONS}
     assert all(answer == answer.upper() for answer in predictions.values())
     assert (out / "index" / "fake" / "manifest.json").is_file()
-
-
-def test_run_needs_a_fuser_for_several_retrievers(odqa, toy_files, tmp_path):
-    corpus, _ = toy_files
-    result = odqa(f"run --retriever fake --retriever example-title --corpus {corpus} --output-dir {tmp_path / 'o'}")
-    assert_one_line_error(result, 2, "fuser")
-    assert not (tmp_path / "o").exists()
 
 
 # --- bad input: one line, non-zero exit, nothing half-written ---------------------------------------------------

@@ -8,7 +8,12 @@ import pytest
 
 from odqa_core.data import load_questions
 from odqa_core.qa_metrics import evaluate_predictions
-from odqa_core.testing import TOY_QUESTIONS, assert_one_line_error
+from odqa_core.testing import (
+    TOY_QUESTIONS,
+    assert_one_line_error,
+    assert_refused_writing_nothing,
+    run_and_read_summary,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -64,7 +69,7 @@ max_words = 1
     assert "exact_match" in result.output and "reader (fake-reader + fake-strip)" in result.output
 
 
-def test_command_line_flags_override_the_file(odqa, toy_files, tmp_path):
+def test_command_line_flags_override_the_file(toy_files, tmp_path):
     corpus, questions = toy_files
     config = _write(
         tmp_path / "p.toml",
@@ -72,9 +77,7 @@ def test_command_line_flags_override_the_file(odqa, toy_files, tmp_path):
         f'top_k = 3\noutput_dir = "{tmp_path / "from-file"}"\n[options.fake]\ntokens = "words"\n',
     )
     out = tmp_path / "from-flags"
-    result = odqa(f"run --config {config} --output-dir {out} --top-k 2 -o fake.tokens=chars --metric squad")
-    assert result.exit_code == 0, result.output
-    summary = json.loads((out / "summary.json").read_text())
+    summary = run_and_read_summary(f"run --config {config} --top-k 2 -o fake.tokens=chars --metric squad", out)
     assert summary["top_k"] == 2 and summary["components"]["fake"] == {"tokens": "chars"}
     assert summary["reader_metrics"]["metric"] == "squad"
     assert not (tmp_path / "from-file").exists()
@@ -124,22 +127,27 @@ def test_missing_pipeline_file(odqa, tmp_path):
     assert_one_line_error(result, 2, "nope.toml")
 
 
-def test_postprocessors_need_a_reader(odqa, toy_files, tmp_path):
-    corpus, questions = toy_files
-    result = odqa(f"run --retriever fake --post fake-strip --corpus {corpus} --output-dir {tmp_path / 'o'}")
-    assert_one_line_error(result, 2, "add a --reader")
-    assert not (tmp_path / "o").exists()
+@pytest.mark.parametrize(
+    ("stages", "message"),
+    [
+        ("--retriever fake --retriever example-title", "fuser"),  # several retrievers need a fuser
+        ("--retriever fake --post fake-strip", "add a --reader"),  # postprocessors need a reader
+    ],
+)
+def test_an_incomplete_pipeline_is_a_usage_error(stages, message, toy_files, tmp_path):
+    corpus, _ = toy_files
+    out = tmp_path / "o"
+    assert_refused_writing_nothing(f"run {stages} --corpus {corpus} --output-dir {out}", out, 2, message)
 
 
-def test_the_reader_reads_only_the_best_reader_top_k_passages(odqa, toy_files, tmp_path):
+def test_the_reader_reads_only_the_best_reader_top_k_passages(toy_files, tmp_path):
     corpus, questions = toy_files
     out = tmp_path / "o"
-    result = odqa(
-        f"run --retriever fake --reader fake-reader --corpus {corpus} --questions {questions} --output-dir {out} "
-        "--top-k 3 --reader-top-k 1 --n-best 5"
+    summary = run_and_read_summary(
+        f"run --retriever fake --reader fake-reader --corpus {corpus} --questions {questions} "
+        "--top-k 3 --reader-top-k 1 --n-best 5",
+        out,
     )
-    assert result.exit_code == 0, result.output
-    summary = json.loads((out / "summary.json").read_text())
     assert summary["top_k"] == 3 and summary["reader_top_k"] == 1
     assert "acc@3" in summary["retrieval"]["metrics"]["doc"]  # retrieval is still evaluated to top_k
     rows = [json.loads(line) for line in (out / "run.jsonl").read_text().splitlines()]

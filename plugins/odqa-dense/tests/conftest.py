@@ -14,6 +14,7 @@ from __future__ import annotations
 import pytest
 from dense_testdata import save_bootstrap_checkpoint
 from odqa_transformers.testing import (  # noqa: F401 - pytest fixtures
+    family_files,
     family_model,
     quiet_single_threaded_torch,
     sample_documents,

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from dense_testdata import flip_byte
 from odqa_dense.retriever import DPRRetriever
+from odqa_transformers.testing import assert_a_second_training_is_refused
 
 from odqa_core import data
-from odqa_core.testing import assert_one_line_error, output_held_elsewhere, run_cli, write_toy_files
+from odqa_core.testing import assert_one_line_error, assert_refused_writing_nothing, run_cli, write_toy_files
 
 SAMPLE_CORPUS = data.sample_corpus_path()
 SAMPLE_QUESTIONS = data.sample_questions_path()
@@ -142,9 +143,8 @@ def test_corrupted_index_is_a_one_line_error(index_dir, tmp_path):
     index = shutil.copytree(index_dir, tmp_path / "index")
     flip_byte(index / "vectors.npy")
     run_file = tmp_path / "run.jsonl"
-    result = run_cli(f"retrieve --index-dir {index} --questions {SAMPLE_QUESTIONS} --output {run_file}")
-    assert_one_line_error(result, code=1, contains="checksum")
-    assert not run_file.exists()
+    command = f"retrieve --index-dir {index} --questions {SAMPLE_QUESTIONS} --output {run_file}"
+    assert_refused_writing_nothing(command, run_file, code=1, contains="checksum")
 
 
 def test_corrupted_checkpoint_is_a_one_line_error(trained, tmp_path):
@@ -152,9 +152,8 @@ def test_corrupted_checkpoint_is_a_one_line_error(trained, tmp_path):
     model = shutil.copytree(output / "best", tmp_path / "model")
     flip_byte(model / "encoder.safetensors")
     index = tmp_path / "index"
-    result = run_cli(f"index --retriever dpr --model {model} --corpus {SAMPLE_CORPUS} --index-dir {index}")
-    assert_one_line_error(result, code=1, contains="checksum")
-    assert not index.exists()
+    command = f"index --retriever dpr --model {model} --corpus {SAMPLE_CORPUS} --index-dir {index}"
+    assert_refused_writing_nothing(command, index, code=1, contains="checksum")
 
 
 def test_index_time_option_at_retrieve_is_a_usage_error(index_dir, tmp_path):
@@ -304,11 +303,7 @@ def test_shared_heads_train_index_retrieve(tmp_path):
 
 
 def test_a_second_training_into_the_same_output_is_refused(tmp_path):
-    output = tmp_path / "dpr"
-    with output_held_elsewhere(output) as pid:
-        result = run_cli(f"train dpr --bootstrap micro --epochs 1 --output {output}")
-    assert_one_line_error(result, code=1, contains=f"{output} is being written by another odqa process (pid {pid})")
-    assert not output.exists()
+    assert_a_second_training_is_refused("train dpr --bootstrap micro --epochs 1", tmp_path / "dpr")
 
 
 def test_resume_into_a_directory_that_is_not_a_training_output_is_refused(tmp_path):

@@ -16,26 +16,15 @@ import numpy as np
 import pytest
 from odqa_transformers.model_families import (
     ENCODER_FAMILIES,
-    FAMILY_DOCUMENTS,
     FAMILY_QUESTIONS,
     SEQ2SEQ_FAMILIES,
 )
+from odqa_transformers.testing import FAMILY_DPR_SETTINGS, train_family_dpr
 
 from odqa_core.errors import UsageError
-from odqa_core.testing import assert_one_line_error, run_cli, write_toy_files
+from odqa_core.testing import assert_one_line_error, run_cli
 
-#: Settings for the dozen family questions: short inputs, no hard negatives (six passages), acc@1 selects.
-DPR_SETTINGS = (
-    "--device cpu --passage-max-length 64 --query-max-length 32 --batch-size 4 --hard-negatives 0 --eval-k 1,5 "
-    "--select acc@1 --pooling mean --warmup 0 --seed 0"
-)
 INDEX_LENGTHS = "-o passage_max_length=64 -o query_max_length=32"
-
-
-@pytest.fixture(scope="session")
-def family_files(tmp_path_factory):
-    """``(corpus, questions)`` files of the family passages and their dozen questions."""
-    return write_toy_files(tmp_path_factory.mktemp("family-data"), FAMILY_DOCUMENTS, FAMILY_QUESTIONS)
 
 
 @pytest.mark.parametrize("family", ENCODER_FAMILIES)
@@ -43,11 +32,7 @@ def test_each_encoder_family_trains_indexes_and_retrieves(family, family_model, 
     corpus, questions = family_files
     model = family_model(family)
     out = tmp_path / "dpr"
-    trained = run_cli(
-        f"train dpr --model {model} --corpus {corpus} --questions {questions} --dev-questions {questions} "
-        f"--output {out} --epochs 10 --lr 5e-3 {DPR_SETTINGS}"
-    )
-    assert trained.exit_code == 0, trained.output
+    train_family_dpr(model, family_files, out, epochs=10)
     report = json.loads((out / "report.json").read_text())
     # Overfit check: the questions it trained on come back with their passage first (a family that runs but
     # cannot learn fails here).
@@ -81,7 +66,7 @@ def test_an_encoder_decoder_is_refused_as_a_dpr_model(family, family_model, fami
     assert not (tmp_path / "ix").exists()
     train = run_cli(
         f"train dpr --model {model} --corpus {corpus} --questions {questions} --output {tmp_path / 'dpr'} "
-        f"--epochs 1 {DPR_SETTINGS}"
+        f"--epochs 1 {FAMILY_DPR_SETTINGS}"
     )
     assert_one_line_error(train, None, "is an encoder-decoder")
     assert not (tmp_path / "dpr" / "best").exists()
@@ -98,7 +83,7 @@ def test_pooler_pooling_on_a_model_without_a_pooler_is_a_one_line_error(family_m
     assert not (tmp_path / "ix").exists()
     train = run_cli(
         f"train dpr --model {electra} --corpus {corpus} --questions {questions} --output {tmp_path / 'dpr'} "
-        f"--epochs 1 {DPR_SETTINGS.replace('--pooling mean', '--pooling pooler')}"
+        f"--epochs 1 {FAMILY_DPR_SETTINGS.replace('--pooling mean', '--pooling pooler')}"
     )
     assert_one_line_error(train, 2, "has none (use cls or mean)")
     assert not (tmp_path / "dpr" / "best").exists()

@@ -7,8 +7,7 @@ created and validated, and usage errors of training.
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from odqa_core.testing import heavy_modules_imported
 
 CHECK = r"""
 import sys
@@ -59,14 +58,10 @@ for args, expected_code, expected in (
 ):
     result = runner.invoke(cli, args)
     assert result.exit_code == expected_code and expected in result.output, (args, result.exit_code, result.output)
-
-heavy = sorted(m for m in ("torch", "transformers", "faiss", "tokenizers", "safetensors") if m in sys.modules)
-print(",".join(heavy))
 """
 
 
 def test_dense_discovery_and_cli_import_no_torch(tmp_path):
-    out = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True, cwd=tmp_path)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "", f"heavy modules imported at discovery: {out.stdout.strip()}"
+    heavy = heavy_modules_imported(CHECK, ("torch", "transformers", "faiss", "tokenizers", "safetensors"), tmp_path)
+    assert heavy == [], f"heavy modules imported at discovery: {heavy}"
     assert not (tmp_path / "never-written").exists()

@@ -12,10 +12,11 @@ from odqa_dense.encoder import BiEncoder
 from odqa_dense.trainers import DPRTrainer
 from odqa_dense.training import TrainConfig
 from odqa_transformers.loop import group_folds
+from odqa_transformers.testing import BAD_FOLD_ARGUMENTS, assert_bad_fold_is_a_usage_error
 
 from odqa_core import EpochCheckpoint, Trainer, UsageError, data, plugins
 from odqa_core.storage import open_store
-from odqa_core.testing import assert_one_line_error, run_cli
+from odqa_core.testing import run_cli
 
 #: Settings as a TOML grid cell gives them (lists, not tuples): micro BERT, short inputs, mean pooling.
 SETTINGS = {
@@ -172,11 +173,6 @@ def test_train_dpr_keep_epochs_and_fold(train_questions, tmp_path):
     assert "--keep-epochs" in help_text and "--fold INTEGER" in help_text
 
 
-@pytest.mark.parametrize(
-    ("arguments", "contains"),
-    [("--folds 5 --fold 6", "fold 6 is out of range for folds 5"), ("--fold 1", "needs a k-fold run")],
-)
+@pytest.mark.parametrize(("arguments", "contains"), BAD_FOLD_ARGUMENTS)
 def test_train_dpr_bad_fold_is_a_usage_error(arguments, contains, tmp_path):
-    result = run_cli(f"train dpr --output {tmp_path / 'out'} {arguments}")
-    assert_one_line_error(result, code=2, contains=contains)
-    assert not (tmp_path / "out").exists()
+    assert_bad_fold_is_a_usage_error("train dpr", arguments, contains, tmp_path / "out")

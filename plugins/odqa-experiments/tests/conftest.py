@@ -2,7 +2,13 @@ from __future__ import annotations
 
 import pytest
 
-from odqa_core.testing import FakeTrainer, fake_plugins, odqa, toy_files  # noqa: F401 - the fixtures the core's tests use too
+from odqa_core.testing import (  # noqa: F401 - the fixtures the core's tests use too
+    FakeTrainer,
+    fake_plugins,
+    odqa,
+    toy_files,
+    toy_index,
+)
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from odqa_experiments.grid import read_grid, select_articles
 from odqa_experiments.runner import SweepRunner
-from sweep_testdata import rows_of, write_grid
+from sweep_testdata import rows_of, sweep_then_rerun_changed, write_grid
 
 from odqa_core import data
 from odqa_core.errors import UsageError
@@ -143,12 +143,7 @@ def test_a_training_killed_mid_way_is_started_over(fake_plugins, odqa, tmp_path,
 
 
 def test_new_axis_values_run_only_the_new_cells(fake_plugins, odqa, tmp_path):
-    grid = write_grid(tmp_path, SAMPLE_GRID)
-    assert odqa(f"sweep --config {grid}").exit_code == 0
-    trained = len(FakeTrainer.runs)
-    write_grid(tmp_path, SAMPLE_GRID.replace("[1, 2, 3]", "[1, 2, 3, 4]"))
-    result = odqa(f"sweep --config {grid}")
-    assert result.exit_code == 0, result.output
+    result, trained = sweep_then_rerun_changed(odqa, tmp_path, SAMPLE_GRID, "[1, 2, 3]", "[1, 2, 3, 4]")
     assert "6 of 8 cells already" in result.output
     assert [run["epochs"] for run in FakeTrainer.runs[trained:]] == [4]
     assert len(rows_of(tmp_path / "out" / "results.csv")) == 8

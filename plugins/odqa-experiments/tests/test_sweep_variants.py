@@ -8,7 +8,7 @@ import json
 import pytest
 from odqa_experiments.grid import read_grid
 from odqa_experiments.runner import SweepRunner
-from sweep_testdata import rows_of, write_grid
+from sweep_testdata import rows_of, sweep_then_rerun_changed, write_grid
 
 from odqa_core import data
 from odqa_core.errors import UsageError
@@ -115,12 +115,7 @@ def test_bad_variants_and_gold_settings_are_one_line_errors(change, message, fak
 
 
 def test_renaming_a_variant_recomputes_nothing_and_relabels_its_rows(fake_plugins, odqa, tmp_path):
-    grid = write_grid(tmp_path, VARIANTS_GRID)
-    assert odqa(f"sweep --config {grid}").exit_code == 0
-    runs = len(FakeTrainer.runs)
-    write_grid(tmp_path, VARIANTS_GRID.replace("one-word = ", "single-word = "))
-    result = odqa(f"sweep --config {grid}")
-    assert result.exit_code == 0, result.output
+    _, runs = sweep_then_rerun_changed(odqa, tmp_path, VARIANTS_GRID, "one-word = ", "single-word = ")
     assert len(FakeTrainer.runs) == runs
     rows = rows_of(tmp_path / "out" / "results.csv")
     assert [r["variant"] for r in rows] == ["baseline"] * 2 + ["single-word"] * 2 + ["more-epochs"] * 2

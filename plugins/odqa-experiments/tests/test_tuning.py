@@ -374,14 +374,6 @@ def toy_files(tmp_path):
     return write_toy_files(tmp_path, questions=QUESTIONS)
 
 
-@pytest.fixture
-def toy_index(odqa, toy_files, tmp_path):
-    corpus, _ = toy_files
-    result = odqa(f"index --retriever fake --corpus {corpus} --index-dir {tmp_path / 'idx'}")
-    assert result.exit_code == 0, result.output
-    return tmp_path / "idx"
-
-
 TUNE = "tune --fuser fake-sum --top-k 8 --metric acc@3 --k 1,3"
 
 

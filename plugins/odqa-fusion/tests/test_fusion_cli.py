@@ -7,8 +7,6 @@ for the module. Bad input must give one ``Error:`` line, exit code 2, and write 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +15,12 @@ pytest.importorskip("odqa_sparse")
 pytest.importorskip("odqa_dense")
 
 from odqa_core import data  # noqa: E402
-from odqa_core.testing import assert_one_line_error, run_cli  # noqa: E402
+from odqa_core.testing import (  # noqa: E402
+    assert_one_line_error,
+    heavy_modules_imported,
+    run_and_read_summary,
+    run_cli,
+)
 
 SAMPLE_CORPUS = data.sample_corpus_path()
 SAMPLE_QUESTIONS = data.sample_questions_path()
@@ -197,9 +200,7 @@ def test_run_options_reach_the_fuser(fused_run):
 
 def test_run_rrf_of_two_sparse_retrievers_needs_no_dpr(work):
     out = work / "run-rrf-sparse"
-    result = run_cli(f"run --retriever bm25 --retriever tfidf --fuser rrf --top-k {TOP_K} --output-dir {out}")
-    assert result.exit_code == 0, result.output
-    summary = json.loads((out / "summary.json").read_text())
+    summary = run_and_read_summary(f"run --retriever bm25 --retriever tfidf --fuser rrf --top-k {TOP_K}", out)
     assert summary["retrievers"] == ["bm25", "tfidf"] and summary["fuser"] == "rrf"
     assert "dpr" not in summary["components"]
     assert sorted(p.name for p in (out / "index").iterdir()) == ["bm25", "tfidf"]
@@ -214,12 +215,11 @@ def test_a_third_party_retriever_is_fused_by_name(work):
     if "example-title" not in plugins.registry("retriever"):
         pytest.skip("the outside test plugin (tests/outside_plugin) is not installed")
     out = work / "run-third-party"
-    result = run_cli(
+    summary = run_and_read_summary(
         f'run --fuser cross -o \'cross.retrievers=["bm25","example-title"]\' -o cross.lam_on=example-title '
-        f"-o cross.normalization=z-score --top-k {TOP_K} --output-dir {out}"
+        f"-o cross.normalization=z-score --top-k {TOP_K}",
+        out,
     )
-    assert result.exit_code == 0, result.output
-    summary = json.loads((out / "summary.json").read_text())
     assert summary["retrievers"] == ["bm25", "example-title"]
     assert sorted(p.name for p in (out / "index").iterdir()) == ["bm25", "example-title"]
     assert len(read_jsonl_run(out / "run.jsonl")) == N_QUESTIONS
@@ -510,12 +510,10 @@ for name in ("cross", "rrf", "sequential"):
     assert fuser.select_retrievers([]) == ["bm25", "dpr"], name
 settings = {"retrievers": ["bm25"], "fuser": "cross", "options": {"dpr.model": "m"}}
 assert PipelineSpec.from_settings(settings, sample=False).retrievers == ("bm25", "dpr")
-heavy = sorted(m for m in ("torch", "transformers", "faiss", "tokenizers", "safetensors") if m in sys.modules)
-print(",".join(heavy))
 """
 
 
 def test_fuser_discovery_imports_no_torch(tmp_path):
-    out = subprocess.run([sys.executable, "-c", NO_TORCH], capture_output=True, text=True, cwd=tmp_path)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "", f"heavy modules imported at fuser discovery: {out.stdout.strip()}"
+    heavy_libraries = ("torch", "transformers", "faiss", "tokenizers", "safetensors")
+    heavy = heavy_modules_imported(NO_TORCH, heavy_libraries, tmp_path)
+    assert heavy == [], f"heavy modules imported at fuser discovery: {heavy}"

@@ -10,35 +10,18 @@ from odqa_core import UsageError
 
 
 @pytest.mark.parametrize(
-    "make, message",
+    ("component", "name", "option", "value", "must_be"),
     [
-        (
-            lambda: CleanPostprocessor(brackets="yes"),
-            "postprocessor 'clean': option 'brackets' must be true or false, got 'yes'",
-        ),
-        (
-            lambda: StripParticlesPostprocessor(analyzer="mecab"),
-            "postprocessor 'strip-particles': option 'analyzer' must be one of rules, kiwi, got 'mecab'",
-        ),
-        (
-            lambda: StripParticlesPostprocessor(min_stem=0),
-            "postprocessor 'strip-particles': option 'min_stem' must be a positive integer, got 0",
-        ),
-        (
-            lambda: VotePostprocessor(aggregate="median"),
-            "postprocessor 'vote': option 'aggregate' must be one of sum-softmax, sum, max, count, got 'median'",
-        ),
-        (
-            lambda: VotePostprocessor(temperature="1"),
-            "postprocessor 'vote': option 'temperature' must be a finite number, got '1'",
-        ),
-        (
-            lambda: VotePostprocessor(temperature=0),
-            "postprocessor 'vote': option 'temperature' must be a number > 0, got 0",
-        ),
+        (CleanPostprocessor, "clean", "brackets", "yes", "true or false"),
+        (StripParticlesPostprocessor, "strip-particles", "analyzer", "mecab", "one of rules, kiwi"),
+        (StripParticlesPostprocessor, "strip-particles", "min_stem", 0, "a positive integer"),
+        (VotePostprocessor, "vote", "aggregate", "median", "one of sum-softmax, sum, max, count"),
+        (VotePostprocessor, "vote", "temperature", "1", "a finite number"),
+        (VotePostprocessor, "vote", "temperature", 0, "a number > 0"),
     ],
 )
-def test_option_errors_use_the_shared_wording(make, message):
+def test_option_errors_use_the_shared_wording(component, name, option, value, must_be):
     with pytest.raises(UsageError) as info:
-        make()
-    assert str(info.value) == message
+        component(**{option: value})
+    # The whole message, letter for letter: "got" shows the value as given ('yes' quoted, 0 bare).
+    assert str(info.value) == f"postprocessor '{name}': option '{option}' must be {must_be}, got {value!r}"

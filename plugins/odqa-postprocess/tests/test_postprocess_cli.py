@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from odqa_core.testing import FakePlugin, assert_one_line_error, registered_plugin, run_cli
+from odqa_core.testing import FakePlugin, assert_one_line_error, registered_plugin, run_and_read_summary, run_cli
 
 
 @pytest.fixture(autouse=True)
@@ -17,12 +17,11 @@ def _fakes():
 
 def test_run_with_the_postprocessors(tmp_path):
     out = tmp_path / "out"
-    result = run_cli(
-        f"run --retriever fake --reader fake-reader --post clean,strip-particles,vote --output-dir {out} --top-k 3 "
-        "-o vote.aggregate=sum -o strip-particles.min_stem=1 -o clean.brackets=true"
+    summary = run_and_read_summary(
+        "run --retriever fake --reader fake-reader --post clean,strip-particles,vote --top-k 3 "
+        "-o vote.aggregate=sum -o strip-particles.min_stem=1 -o clean.brackets=true",
+        out,
     )
-    assert result.exit_code == 0, result.output
-    summary = json.loads((out / "summary.json").read_text())
     assert summary["postprocessors"] == ["clean", "strip-particles", "vote"]
     nbest = json.loads((out / "nbest_predictions.json").read_text())
     predictions = json.loads((out / "predictions.json").read_text())

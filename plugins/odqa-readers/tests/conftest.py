@@ -15,7 +15,11 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-from odqa_transformers.testing import family_model, quiet_single_threaded_torch  # noqa: F401 - pytest fixtures
+from odqa_transformers.testing import (  # noqa: F401 - pytest fixtures
+    family_files,
+    family_model,
+    quiet_single_threaded_torch,
+)
 
 from odqa_core.testing import TOY_DOCUMENTS
 

@@ -16,14 +16,14 @@ import shutil
 import pytest
 from odqa_transformers.model_families import (
     ENCODER_FAMILIES,
-    FAMILY_DOCUMENTS,
     FAMILY_QUESTIONS,
     SEQ2SEQ_FAMILIES,
     build_family_model,
     family_texts,
 )
+from odqa_transformers.testing import train_family_dpr
 
-from odqa_core.testing import assert_one_line_error, run_cli, write_toy_files
+from odqa_core.testing import assert_one_line_error, run_cli
 
 #: The dozen questions are both the training and the dev set: the best epoch's dev EM is the overfit score.
 OVERFIT = "--epochs {epochs} --lr 5e-3 --batch-size 4 --warmup 0 --seed 0 --device cpu --select exact_match"
@@ -31,17 +31,7 @@ EXTRACTIVE = f"--reader extractive {OVERFIT.format(epochs=12)} -o max_length=64 
 GENERATIVE = f"--reader generative {OVERFIT.format(epochs=25)} -o max_length=96 -o max_answer_length=12"
 READ_EXTRACTIVE = "-o extractive.max_length=64 -o extractive.device=cpu"
 READ_GENERATIVE = "-o generative.max_length=96 -o generative.max_answer_length=12 -o generative.device=cpu"
-DPR = (
-    "--epochs 3 --lr 5e-3 --device cpu --passage-max-length 64 --query-max-length 32 --batch-size 4 "
-    "--hard-negatives 0 --eval-k 1,5 --select acc@1 --pooling mean --warmup 0 --seed 0"
-)
 MIN_OVERFIT_EM = 70.0
-
-
-@pytest.fixture(scope="session")
-def family_files(tmp_path_factory):
-    """``(corpus, questions)`` files of the family passages and their dozen questions."""
-    return write_toy_files(tmp_path_factory.mktemp("family-data"), FAMILY_DOCUMENTS, FAMILY_QUESTIONS)
 
 
 @pytest.fixture(scope="session")
@@ -113,11 +103,7 @@ def test_each_encoder_family_starts_a_reader_from_its_dpr_checkpoint(name, famil
     model = family_model(name)
     corpus, questions = family_files
     dpr = tmp_path / "dpr"
-    trained_dpr = run_cli(
-        f"train dpr --model {model} --corpus {corpus} --questions {questions} --dev-questions {questions} "
-        f"--output {dpr} {DPR}"
-    )
-    assert trained_dpr.exit_code == 0, trained_dpr.output
+    train_family_dpr(model, family_files, dpr, epochs=3)
     two_epochs = EXTRACTIVE.replace("--epochs 12", "--epochs 2")
     reader = run_cli(
         f"train reader --model {dpr / 'best'} --corpus {corpus} --questions {questions} "

@@ -10,11 +10,12 @@ import pytest
 from odqa_readers.trainers import ExtractiveTrainer, GenerativeTrainer, TransformerReaderTrainer
 from odqa_readers.training import ReaderTrainConfig
 from odqa_transformers.loop import group_folds
+from odqa_transformers.testing import BAD_FOLD_ARGUMENTS, assert_bad_fold_is_a_usage_error
 from reader_testdata import train_micro_reader
 
 from odqa_core import EpochCheckpoint, Trainer, UsageError, plugins
 from odqa_core.storage import open_store
-from odqa_core.testing import assert_one_line_error, run_cli
+from odqa_core.testing import run_cli
 
 #: Settings as a TOML grid cell gives them: micro models, small windows.
 SETTINGS = {
@@ -152,11 +153,6 @@ def test_train_reader_keep_epochs_and_fold(sample, tmp_path):
     assert "--keep-epochs" in help_text and "--fold INTEGER" in help_text
 
 
-@pytest.mark.parametrize(
-    ("arguments", "contains"),
-    [("--folds 5 --fold 6", "fold 6 is out of range for folds 5"), ("--fold 1", "needs a k-fold run")],
-)
+@pytest.mark.parametrize(("arguments", "contains"), BAD_FOLD_ARGUMENTS)
 def test_train_reader_bad_fold_is_a_usage_error(arguments, contains, tmp_path):
-    result = run_cli(f"train reader --output {tmp_path / 'o'} {arguments}")
-    assert_one_line_error(result, code=2, contains=contains)
-    assert not (tmp_path / "o").exists()
+    assert_bad_fold_is_a_usage_error("train reader", arguments, contains, tmp_path / "o")

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 from odqa_readers.base import gold_results
 from odqa_readers.training import ReaderTrainConfig, reader_examples, train_reader
+from odqa_transformers.testing import assert_a_second_training_is_refused
 from reader_testdata import train_micro_reader
 
 from odqa_core import data
 from odqa_core.errors import DataError, UsageError
-from odqa_core.testing import assert_one_line_error, output_held_elsewhere, run_cli
+from odqa_core.testing import assert_one_line_error, run_cli
 from odqa_core.types import Document, Question, RankedResults
 
 MICRO = {"bootstrap_size": "micro", "vocab_size": 600, "batch_size": 8, "lr": 2e-3, "seed": 0}
@@ -305,8 +306,4 @@ def test_a_generative_reader_cannot_start_from_a_dpr_encoder(sample, dpr_checkpo
 
 
 def test_a_second_reader_training_into_the_same_output_is_refused(tmp_path):
-    output = tmp_path / "reader"
-    with output_held_elsewhere(output) as pid:
-        result = run_cli(f"train reader --bootstrap micro --epochs 1 --output {output}")
-    assert_one_line_error(result, code=1, contains=f"{output} is being written by another odqa process (pid {pid})")
-    assert not output.exists()
+    assert_a_second_training_is_refused("train reader --bootstrap micro --epochs 1", tmp_path / "reader")

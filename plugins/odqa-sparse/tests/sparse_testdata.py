@@ -1,8 +1,19 @@
-"""Seeded token corpora shared by the sparse tests."""
+"""Seeded token corpora shared by the sparse tests, and the random corpora of their property tests."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from odqa_sparse.retrievers import BM25Retriever, TfidfRetriever
+
+#: Every scoring variant of the sparse retrievers (``tfidf`` is :class:`TfidfRetriever`, the rest BM25).
+VARIANTS = ["okapi", "lucene", "bm25+", "bm25l", "tfidf"]
+
+#: The settings of the random-corpus property tests (no deadline: numba compiles on the first example).
+RANDOM_CORPUS_SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def zipf_tokens(rng: np.random.Generator, n: int, vocab: int, lo: int, hi: int, s: float = 1.1) -> list[list[str]]:
@@ -29,3 +40,30 @@ def make_corpus(seed: int, n_docs: int = 300, vocab: int = 400, n_queries: int =
         ["t0", "t0", "t0", "t1"],  # frequent terms (negative okapi idf before the floor)
     ]
     return docs, queries
+
+
+def make_retriever(variant: str, **options: Any) -> BM25Retriever | TfidfRetriever:
+    return TfidfRetriever(**options) if variant == "tfidf" else BM25Retriever(variant=variant, **options)
+
+
+def random_corpus_strategies(max_docs: int) -> dict[str, Any]:
+    """Hypothesis strategies for :func:`random_corpus`'s arguments and a variant (``n_queries`` is the test's)."""
+    return {
+        "seed": st.integers(0, 2**32 - 1),
+        "n_docs": st.integers(1, max_docs),
+        "vocab": st.integers(1, 60),
+        "variant": st.sampled_from(VARIANTS),
+        "duplicates": st.booleans(),
+    }
+
+
+def random_corpus(seed: int, n_docs: int, vocab: int, n_queries: int, duplicates: bool):
+    """``(rng, documents, queries)``: a random Zipf corpus (its skew drawn too) as token lists, with exact score
+    ties between documents if ``duplicates``, and token queries with unknown and repeated terms; ``rng`` goes on
+    from there."""
+    rng = np.random.default_rng(seed)
+    docs = zipf_tokens(rng, n_docs, vocab, 0, 20, s=float(rng.uniform(0.5, 1.5)))
+    if duplicates:
+        docs = [docs[i % max(1, n_docs // 3)] for i in range(n_docs)]
+    queries = zipf_tokens(rng, n_queries, vocab + 3, 0, 10)
+    return rng, docs, queries

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from odqa_sparse.retrievers import BM25Retriever, TfidfRetriever
-from sparse_testdata import make_corpus, zipf_tokens
+from sparse_testdata import (
+    RANDOM_CORPUS_SETTINGS,
+    make_corpus,
+    make_retriever,
+    random_corpus,
+    random_corpus_strategies,
+    zipf_tokens,
+)
 
 rank_bm25 = pytest.importorskip("rank_bm25")
 REFERENCE = {"okapi": rank_bm25.BM25Okapi, "bm25+": rank_bm25.BM25Plus, "bm25l": rank_bm25.BM25L}
@@ -153,22 +160,11 @@ def test_pruned_equals_exhaustive_tfidf(bitmaps):
     assert_same_results(retriever.search_tokens(queries, 10), retriever.search_exhaustive(queries, 10))
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    seed=st.integers(0, 2**32 - 1),
-    n_docs=st.integers(1, 400),
-    vocab=st.integers(1, 60),
-    k=st.integers(1, 25),
-    variant=st.sampled_from(["okapi", "lucene", "bm25+", "bm25l", "tfidf"]),
-    duplicates=st.booleans(),
-)
+@RANDOM_CORPUS_SETTINGS
+@given(**random_corpus_strategies(max_docs=400), k=st.integers(1, 25))
 def test_pruned_equals_exhaustive_random(seed, n_docs, vocab, k, variant, duplicates):
-    rng = np.random.default_rng(seed)
-    docs = zipf_tokens(rng, n_docs, vocab, 0, 20, s=float(rng.uniform(0.5, 1.5)))
-    if duplicates:  # exact score ties between documents
-        docs = [docs[i % max(1, n_docs // 3)] for i in range(n_docs)]
-    queries = zipf_tokens(rng, 30, vocab + 3, 0, 10)
-    retriever = TfidfRetriever() if variant == "tfidf" else BM25Retriever(variant=variant)
+    _, docs, queries = random_corpus(seed, n_docs, vocab, 30, duplicates)
+    retriever = make_retriever(variant)
     retriever.index_tokens(docs)
     k = min(k, n_docs)
     pruned, exhaustive = retriever.search_tokens(queries, k), retriever.search_exhaustive(queries, k)

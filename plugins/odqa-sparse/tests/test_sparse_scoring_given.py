@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from odqa_sparse import retrievers
-from odqa_sparse.retrievers import BM25Retriever, TfidfRetriever
-from sparse_testdata import make_corpus, zipf_tokens
+from odqa_sparse.retrievers import BM25Retriever
+from sparse_testdata import (
+    RANDOM_CORPUS_SETTINGS,
+    VARIANTS,
+    make_corpus,
+    make_retriever,
+    random_corpus,
+    random_corpus_strategies,
+)
 
 from odqa_core import Document, UsageError, data
 from odqa_core.interfaces import Retriever
-
-VARIANTS = ["okapi", "lucene", "bm25+", "bm25l", "tfidf"]
-
-
-def make_retriever(variant: str, **options):
-    return TfidfRetriever(**options) if variant == "tfidf" else BM25Retriever(variant=variant, **options)
 
 
 def as_documents(token_lists) -> list[Document]:
@@ -42,12 +43,8 @@ def assert_bits_equal(ours: np.ndarray, expected: np.ndarray) -> None:
 
 
 def random_setup(seed: int, n_docs: int, vocab: int, n_queries: int, variant: str, duplicates: bool):
-    """An indexed retriever over a random Zipf corpus, and token queries with unknown and repeated terms."""
-    rng = np.random.default_rng(seed)
-    docs = zipf_tokens(rng, n_docs, vocab, 0, 20, s=float(rng.uniform(0.5, 1.5)))
-    if duplicates:  # exact score ties between documents
-        docs = [docs[i % max(1, n_docs // 3)] for i in range(n_docs)]
-    queries = zipf_tokens(rng, n_queries, vocab + 3, 0, 10)
+    """An indexed retriever over a :func:`random_corpus` (its documents as text), its token queries, and the rng."""
+    rng, docs, queries = random_corpus(seed, n_docs, vocab, n_queries, duplicates)
     retriever = make_retriever(variant)
     retriever.index(as_documents(docs))
     return rng, retriever, queries
@@ -56,15 +53,8 @@ def random_setup(seed: int, n_docs: int, vocab: int, n_queries: int, variant: st
 # --- score_all -----------------------------------------------------------------------------------------------
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    seed=st.integers(0, 2**32 - 1),
-    n_docs=st.integers(1, 300),
-    vocab=st.integers(1, 60),
-    n_queries=st.integers(0, 12),
-    variant=st.sampled_from(VARIANTS),
-    duplicates=st.booleans(),
-)
+@RANDOM_CORPUS_SETTINGS
+@given(**random_corpus_strategies(max_docs=300), n_queries=st.integers(0, 12))
 def test_score_all_equals_search_random(seed, n_docs, vocab, n_queries, variant, duplicates):
     _, retriever, queries = random_setup(seed, n_docs, vocab, n_queries, variant, duplicates)
     texts = as_text(queries)
@@ -79,16 +69,8 @@ def test_score_all_equals_search_random(seed, n_docs, vocab, n_queries, variant,
 # --- score ---------------------------------------------------------------------------------------------------
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    seed=st.integers(0, 2**32 - 1),
-    n_docs=st.integers(1, 300),
-    vocab=st.integers(1, 60),
-    n_queries=st.integers(0, 12),
-    n_candidates=st.integers(0, 40),
-    variant=st.sampled_from(VARIANTS),
-    duplicates=st.booleans(),
-)
+@RANDOM_CORPUS_SETTINGS
+@given(**random_corpus_strategies(max_docs=300), n_queries=st.integers(0, 12), n_candidates=st.integers(0, 40))
 def test_score_equals_score_all_gathered_random(seed, n_docs, vocab, n_queries, n_candidates, variant, duplicates):
     rng, retriever, queries = random_setup(seed, n_docs, vocab, n_queries, variant, duplicates)
     texts = as_text(queries)
