@@ -641,6 +641,9 @@ def plugins_command(as_json):
     ODQA_STRICT_PLUGINS=1 makes a broken plugin an error for every command.
     """
     rows = plugins.list_plugins()
+    for row in rows:
+        if row["error"] is None and _plugin_commands.get(row["name"]):
+            row["commands"] = [f"odqa {path}" for path in _plugin_commands[row["name"]]]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -653,6 +656,8 @@ def plugins_command(as_json):
             click.echo(f"  BROKEN, skipped: {row['error']}")
         for kind, names in row["components"].items():
             click.echo(f"  {kind}: {', '.join(names)}")
+        if row.get("commands"):
+            click.echo(f"  commands: {', '.join(row['commands'])}")
         for conflict in row["conflicts"]:
             others = ", ".join(repr(p) for p in dict.fromkeys(conflict["plugins"]) if p != row["name"])
             click.echo(
@@ -673,6 +678,18 @@ def _command_groups(group: click.Group) -> list[tuple[click.Group, dict[str, cli
     return saved
 
 
+#: The commands each plugin added (``odqa plugins`` lists them): ``"train dpr"`` for one under ``odqa train``.
+_plugin_commands: dict[str, list[str]] = {}
+
+
+def _command_paths(saved: list[tuple[click.Group, dict[str, click.Command]]]) -> set[str]:
+    paths = set()
+    for group, commands in saved:
+        prefix = "" if group is cli else f"{group.name} "
+        paths.update(prefix + name for name in commands)
+    return paths
+
+
 def _register_plugin_commands() -> None:
     """Add the plugins' commands, one plugin at a time: one that raises loses whatever it added and is reported
     like any broken plugin, the others keep theirs."""
@@ -682,6 +699,8 @@ def _register_plugin_commands() -> None:
                 saved = _command_groups(cli)
                 try:
                     register_commands(cli=cli)
+                    added = _command_paths(_command_groups(cli)) - _command_paths(saved)
+                    _plugin_commands[name] = sorted(added)
                 except (Exception, SystemExit) as exc:
                     for group, commands in saved:
                         group.commands.clear()

@@ -122,6 +122,7 @@ def test_the_documented_commands_run(installed, tmp_path):
     assert "ngram (odqa-ngram 0.1.0)" in listed
     for kind, names in LISTED.items():
         assert f"  {kind}: {names}" in listed
+    assert f"  commands: {', '.join(sorted(COMMANDS))}" in listed
     assert set(COMMANDS) <= set(outputs), "the plugin's commands ran"
     sample_size = len(data.load_corpus(data.sample_corpus_path()))
     assert outputs["odqa corpus-stats"].startswith(f"{sample_size} documents, ")

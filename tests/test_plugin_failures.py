@@ -238,6 +238,31 @@ def test_half_registered_commands_are_removed(site):
     assert train.returncode == 0 and "half-trained" not in train.stdout
 
 
+COMMANDS_PLUGIN = """
+import click
+import odqa_core
+
+
+@odqa_core.hookimpl
+def register_commands(cli):
+    cli.add_command(click.Command("hello", callback=lambda: click.echo("hello")))
+    cli.commands["train"].add_command(click.Command("hello", callback=lambda: None))
+"""
+
+
+def test_odqa_plugins_lists_the_commands_a_plugin_adds(site):
+    """A plugin that only adds commands (like odqa-experiments: odqa sweep, odqa tune) shows them; a broken one,
+    whose half-added commands are removed, shows none."""
+    add_distribution(site, "odqa-hello", "1.0", "hello", "odqa_hello_plugin", COMMANDS_PLUGIN)
+    broken_site(site, "commands-raise")
+    listed = run_odqa(site, "plugins")
+    assert listed.returncode == 0, listed.stderr
+    assert "hello (odqa-hello 1.0)\n  commands: odqa hello, odqa train hello\n" in listed.stdout
+    rows = {row["name"]: row for row in json.loads(run_odqa(site, "plugins", "--json").stdout)}
+    assert rows["hello"]["commands"] == ["odqa hello", "odqa train hello"]
+    assert "commands" not in rows["bad"] and "commands" not in rows["toy"]
+
+
 # --- in-process: the registry's rules ------------------------------------------------------------------------------
 
 
