@@ -9,8 +9,11 @@ import json
 
 import pytest
 
+import odqa_core._cli
 from odqa_core import data, plugins
+from odqa_core.errors import UsageError
 from odqa_core.evaluation import evaluate_retrieval, hits_from_results
+from odqa_core.spec import PipelineSpec
 from odqa_core.testing import assert_one_line_error
 
 pytest.importorskip("odqa_sparse")
@@ -138,3 +141,21 @@ def test_korquad_regression(korquad, level, retriever, options, metric):
     for kind, values in metric.items():
         for name, value in values.items():
             assert report.metrics[kind][name] == pytest.approx(value, abs=0.002), (kind, name)
+
+
+def test_the_analyzer_goes_to_the_retrievers_that_take_one(fake_plugins, odqa, toy_files, tmp_path, monkeypatch):
+    corpus, _ = toy_files
+    settings = {"retrievers": ["bm25"], "corpus": str(corpus), "analyzer": "char-ngram"}
+    spec = PipelineSpec.from_settings({**settings, "analyzer_options": {"n": 3}})
+    assert spec.options_of("bm25") == {"analyzer": "char-ngram", "analyzer_options": {"n": 3}}
+    seen = []  # the spec 'odqa run' would run with (nothing is run)
+    monkeypatch.setattr(odqa_core._cli, "_run", lambda spec, *rest: seen.append(spec))
+    assert odqa(f"run --retriever bm25 --corpus {corpus} --analyzer char-ngram").exit_code == 0
+    assert seen == [PipelineSpec.from_settings(settings)]
+    with pytest.raises(UsageError, match="none of the retrievers"):
+        PipelineSpec.from_settings({**settings, "retrievers": ["fake"]})
+    # A stored index keeps the analyzer it was built with: the setting is for the retrievers indexed now.
+    index = tmp_path / "idx"
+    assert odqa(f"index --retriever bm25 --corpus {corpus} --index-dir {index}").exit_code == 0
+    stored = PipelineSpec.from_settings({"analyzer": "char-ngram"}, index_dirs=[index])
+    assert stored.options_of("bm25") == {}

@@ -299,20 +299,3 @@ def test_stored_indexes_name_their_retrievers(odqa, toy_files, tmp_path):
         PipelineSpec.from_settings({}, index_dirs=[index, index])
     with pytest.raises(UsageError, match="not both"):
         PipelineSpec.from_settings({"corpus": str(corpus)}, index_dirs=[index])
-
-
-def test_the_analyzer_goes_to_the_retrievers_that_take_one(odqa, toy_files, tmp_path, monkeypatch):
-    pytest.importorskip("odqa_sparse")
-    corpus, _ = toy_files
-    settings = {"retrievers": ["bm25"], "corpus": str(corpus), "analyzer": "char-ngram"}
-    spec = PipelineSpec.from_settings({**settings, "analyzer_options": {"n": 3}})
-    assert spec.options_of("bm25") == {"analyzer": "char-ngram", "analyzer_options": {"n": 3}}
-    flags, _ = _recorded_run(odqa, monkeypatch, f"--retriever bm25 --corpus {corpus} --analyzer char-ngram")
-    assert flags == PipelineSpec.from_settings(settings)
-    with pytest.raises(UsageError, match="none of the retrievers"):
-        PipelineSpec.from_settings({**settings, "retrievers": ["fake"]})
-    # A stored index keeps the analyzer it was built with: the setting is for the retrievers indexed now.
-    index = tmp_path / "idx"
-    assert odqa(f"index --retriever bm25 --corpus {corpus} --index-dir {index}").exit_code == 0
-    stored = PipelineSpec.from_settings({"analyzer": "char-ngram"}, index_dirs=[index])
-    assert stored.options_of("bm25") == {}
