@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -30,24 +29,164 @@ def write_run(
     path: str | Path, questions: Sequence[Question], results: RankedResults, fmt: str = "jsonl", tag: str = "odqa"
 ) -> None:
     """Write the run file atomically (:func:`~odqa_core.outputs.atomic_write_lines`); ``path`` ``"-"`` writes it to
-    standard output, and a device or FIFO (``/dev/null``, a pipe) is written in place, never replaced."""
+    standard output, and a device or FIFO (``/dev/null``, a pipe) is written in place, never replaced.
+
+    Lines are formatted a block of questions at a time from pieces resolved once per document (its JSON id and
+    ``source_ids``) and scores formatted as arrays (:func:`score_strings`): the same bytes as ``json.dumps`` of each
+    line, at a fraction of its cost (benchmarks/run_writer.py).
+    """
     check_finite_scores(questions, results)
-    docs = results.documents
+    if len(questions) > len(results):
+        raise ValueError(f"{len(questions)} questions but ranked results for {len(results)}")
+    positions, documents = _retrieved_documents(results, len(questions))
+    trec = fmt == "trec"
+    pieces = _trec_pieces(documents, tag) if trec else _jsonl_pieces(documents)
+    rows_per_block = max(1, _BLOCK_HITS // max(results.k, 1))
     with atomic_write_lines(path) as fh:
-        for row, question in enumerate(questions):
-            pairs = [(docs[i], float(s)) for i, s in zip(results.indices[row].tolist(), results.scores[row].tolist())]
-            if fmt == "trec":
-                for rank, (doc, score) in enumerate(pairs, 1):
-                    fh.write(f"{question.id} Q0 {doc.id} {rank} {score:.6f} {tag}\n")
-                continue
-            hits = []
-            for doc, score in pairs:
-                hit: dict[str, Any] = {"doc_id": doc.id, "score": round(score, 6)}
-                if doc.source_ids != (doc.id,):
-                    hit["source_ids"] = list(doc.source_ids)
-                hits.append(hit)
-            fh.write(json.dumps({"id": question.id, "question": question.text, "hits": hits}, ensure_ascii=False))
-            fh.write("\n")
+        for start in range(0, len(questions), rows_per_block):
+            block = slice(start, start + rows_per_block)
+            scores = score_strings(results.scores[block], "trec" if trec else "json")
+            format_block = _trec_block if trec else _jsonl_block
+            fh.write(format_block(questions[block], positions[block], scores, pieces))
+
+
+#: Hits formatted per block: large enough that numpy's per-call cost vanishes, small enough to bound the memory of
+#: the pieces (a few MB).
+_BLOCK_HITS = 1 << 16
+#: Below this magnitude a score rounded to 6 decimals has at most 15 significant digits, so ``repr`` of the rounded
+#: float prints exactly those digits and the fast path below is exact.
+_FAST_SCORE_LIMIT = 1e9
+_MICROS = 1_000_000
+_SCORE_WIDTH = 1 + 9 + 1 + 6  # sign, integer digits, point, decimals
+
+
+def score_strings(scores: np.ndarray, style: str = "json") -> np.ndarray:
+    """The scores as the run files print them, an object array of ``str`` of the same shape: ``"json"`` is
+    ``repr(round(score, 6))`` (what ``json.dumps`` writes for the rounded float), ``"trec"`` is ``f"{score:.6f}"``.
+
+    float32 and float16 scores (what retrievers return) are formatted as arrays: times 10**6 they are exact in
+    float64 (24 + 20 bits < 53), so ``rint`` rounds them half to even exactly as ``round`` and ``%.6f`` do, and
+    the digits come from integer arithmetic. Other dtypes, scores beyond ``_FAST_SCORE_LIMIT`` and, for JSON, the
+    nonzero scores under 0.0001 (which ``repr`` writes as ``1e-05``) are formatted by Python, one by one.
+    """
+    scores = np.asarray(scores)
+    flat = scores.reshape(-1)
+    python_format = _json_score if style == "json" else _trec_score
+    if flat.dtype not in (np.float32, np.float16):
+        return np.array([python_format(float(v)) for v in flat.tolist()], dtype=object).reshape(scores.shape)
+    values = flat.astype(np.float64)
+    in_range = np.abs(values) < _FAST_SCORE_LIMIT
+    micros = np.rint(np.where(in_range, values, 0.0) * _MICROS)
+    negative = np.signbit(micros)  # -0.0 and -4e-7 print "-0.0": the sign survives rounding to zero
+    whole, decimals = np.divmod(np.abs(micros).astype(np.int64), _MICROS)
+    n_whole = 1 + sum((whole >= 10**p).astype(np.int64) for p in range(1, 9))
+    if style == "json":
+        trailing_zeros = sum((decimals % 10**p == 0).astype(np.int64) for p in range(1, 7))
+        n_decimals = np.maximum(6 - trailing_zeros, 1)  # 12.5 -> "12.5", 12.0 -> "12.0"
+        slow = ~in_range | ((whole == 0) & (decimals > 0) & (decimals < 100))
+    else:
+        n_decimals = np.full(len(flat), 6, np.int64)
+        slow = ~in_range
+    # Scores with the same sign and number of integer digits have every character in the same column: each such
+    # group is one array of code points, left-aligned and NUL-padded (numpy's str dtype drops trailing NULs).
+    text = np.empty(len(flat), dtype=object)
+    group = np.where(negative, 16, 0) + n_whole
+    for key in np.flatnonzero(np.bincount(group, minlength=32)).tolist():
+        members = np.flatnonzero(group == key)
+        sign, digits = divmod(key, 16)
+        member_whole, member_decimals = whole[members], decimals[members]
+        chars = np.zeros((len(members), _SCORE_WIDTH), np.uint32)
+        if sign:
+            chars[:, 0] = ord("-")
+        for column, place in enumerate(range(digits - 1, -1, -1), start=sign):  # integer digits, highest first
+            chars[:, column] = ord("0") + (member_whole // 10**place) % 10
+        point = sign + digits
+        chars[:, point] = ord(".")
+        member_n_decimals = n_decimals[members]
+        for place in range(6):  # decimals, tenths first; JSON's trailing zeros left NUL
+            digit = ord("0") + (member_decimals // 10 ** (5 - place)) % 10
+            chars[:, point + 1 + place] = np.where(place < member_n_decimals, digit, 0)
+        text[members] = chars.view(f"<U{_SCORE_WIDTH}").reshape(-1).astype(object)
+    for i in np.flatnonzero(slow).tolist():
+        text[i] = python_format(float(flat[i]))
+    return text.reshape(scores.shape)
+
+
+def _json_score(score: float) -> str:
+    return repr(round(score, 6))
+
+
+def _trec_score(score: float) -> str:
+    return f"{score:.6f}"
+
+
+def _retrieved_documents(results: RankedResults, n_rows: int) -> tuple[np.ndarray, list[Document]]:
+    """``(positions, documents)``: ``documents[positions[row, rank]]`` is the document of each hit. The whole table
+    when it is no longer than the hits, else only the retrieved rows (the table may be millions long)."""
+    indices = results.indices[:n_rows]
+    table = results.documents
+    if len(table) <= indices.size:
+        return indices, list(table)
+    rows, positions = np.unique(indices, return_inverse=True)
+    return positions.reshape(indices.shape), [table[i] for i in rows.tolist()]
+
+
+def _jsonl_pieces(documents: list[Document]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per document: the text before its score, and after it followed by the next hit or by the line's end."""
+    heads, tails = [], []
+    for doc in documents:
+        heads.append(f'{{"doc_id": {json.dumps(doc.id, ensure_ascii=False)}, "score": ')
+        source_ids = doc.source_ids
+        # as the hit dict {"doc_id", "score", "source_ids"} serialises; source_ids only when not just the id
+        sources = (
+            "" if source_ids == (doc.id,) else f', "source_ids": {json.dumps(list(source_ids), ensure_ascii=False)}'
+        )
+        tails.append(sources + "}")
+    return (
+        np.array(heads, dtype=object),
+        np.array([t + ", " for t in tails], dtype=object),
+        np.array([t + "]}\n" for t in tails], dtype=object),
+    )
+
+
+def _jsonl_block(
+    questions: Sequence[Question], positions: np.ndarray, scores: np.ndarray, pieces: tuple[np.ndarray, ...]
+) -> str:
+    heads, next_hit, line_end = pieces
+    openings = [
+        f'{{"id": {json.dumps(q.id, ensure_ascii=False)}, "question": {json.dumps(q.text, ensure_ascii=False)}, '
+        '"hits": ['
+        for q in questions
+    ]
+    n_rows, k = positions.shape
+    if k == 0:
+        return "".join(opening + "]}\n" for opening in openings)
+    parts = np.empty((n_rows, 1 + 3 * k), dtype=object)
+    parts[:, 0] = openings
+    parts[:, 1::3] = heads[positions]
+    parts[:, 2::3] = scores
+    parts[:, 3::3] = next_hit[positions]
+    parts[:, -1] = line_end[positions[:, -1]]
+    return "".join(parts.reshape(-1).tolist())
+
+
+def _trec_pieces(documents: list[Document], tag: str) -> tuple[np.ndarray, str]:
+    return np.array([f" Q0 {doc.id} " for doc in documents], dtype=object), f" {tag}\n"
+
+
+def _trec_block(
+    questions: Sequence[Question], positions: np.ndarray, scores: np.ndarray, pieces: tuple[np.ndarray, str]
+) -> str:
+    """``qid Q0 docid rank score tag`` per hit."""
+    documents, line_end = pieces
+    n_rows, k = positions.shape
+    parts = np.empty((n_rows, k, 5), dtype=object)
+    parts[:, :, 0] = np.array([f"{q.id}" for q in questions], dtype=object)[:, None]
+    parts[:, :, 1] = documents[positions]
+    parts[:, :, 2] = np.array([f"{rank} " for rank in range(1, k + 1)], dtype=object)
+    parts[:, :, 3] = scores
+    parts[:, :, 4] = line_end
+    return "".join(parts.reshape(-1).tolist())
 
 
 def check_finite_scores(questions: Sequence[Question], results: RankedResults) -> None:

@@ -312,20 +312,22 @@ def test_a_stopped_command_exits_with_one_line_and_nothing_half_written(
     output = tmp_path / "run.jsonl"
     output.write_text("previous run\n")
 
-    class StoppedAfterOneLine:
-        lines = 0
+    format_block = odqa_core._runs._jsonl_block
+    blocks = []
 
-        def dumps(self, *args, **kwargs):
-            self.lines += 1
-            if self.lines > 1:
-                stop()
-            return json.dumps(*args, **kwargs)
+    def stopped_after_one_line(*args):
+        if blocks:
+            stop()
+        blocks.append(format_block(*args))
+        return blocks[-1]
 
-    monkeypatch.setattr(odqa_core._runs, "json", StoppedAfterOneLine())
+    monkeypatch.setattr(odqa_core._runs, "_BLOCK_HITS", 1)  # one question (line) per block
+    monkeypatch.setattr(odqa_core._runs, "_jsonl_block", stopped_after_one_line)
     handler = signal.getsignal(signal.SIGTERM)
     result = odqa(f"retrieve --index-dir {toy_index} --questions {questions} --output {output}")
     assert result.exit_code == code, result.output
     assert result.output.strip() == message
+    assert len(blocks) == 1  # stopped after its first line was written
     assert output.read_text() == "previous run\n"
     assert not [p.name for p in tmp_path.iterdir() if "tmp" in p.name]
     assert signal.getsignal(signal.SIGTERM) is handler  # the command's SIGTERM handler is its own only
