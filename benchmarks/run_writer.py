@@ -8,7 +8,10 @@ On KorQuAD dev (30-word passages, 4,286 of them; all 5,774 questions; BM25 okapi
   against the block writer, JSONL and TREC, median of ``--reps``, outputs compared byte for byte;
 - ``odqa retrieve`` end to end, the same command in fresh processes, alternately with the block writer and with
   the per-hit writer swapped in (``odqa_core._cli.write_run`` replaced before the command runs), median of
-  ``--reps``, run files compared byte for byte.
+  ``--reps``, run files compared byte for byte;
+- the binary ``npz`` run against ``jsonl``: file size, the writer and ``read_run`` alone (in this process), and
+  ``odqa retrieve`` / ``odqa evaluate --index-dir`` end to end in fresh processes, median of ``--reps``; the two
+  evaluations' JSON reports compared.
 
 The index is built once under ``--out`` (``odqa index --retriever bm25 --split-words 30``).
 """
@@ -74,7 +77,7 @@ sys.exit(cli())
 """
 
 
-def timed_command(argv: list[str], per_hit: bool) -> float:
+def timed_command(argv: list[str], per_hit: bool = False) -> float:
     code = LAUNCHER.format(benchmarks=str(Path(__file__).resolve().parent), per_hit=per_hit, argv=argv)
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
@@ -134,6 +137,37 @@ def main() -> None:
     runs = ", ".join(f"{a:.2f}/{b:.2f}" for a, b in zip(ends[True], ends[False]))
     print(f"| jsonl, top {args.top_k} | {before:.2f} | {after:.2f} | {before / after:.2f}× | {same} |")
     print(f"\nruns (per-hit/block, s): {runs}")
+    compare_formats(out, index, path, questions, results, args.reps)
+
+
+def compare_formats(out: Path, index: Path, path: Path, questions: Sequence[Any], results: Any, reps: int) -> None:
+    """``npz`` against ``jsonl``: size, writer, reader, and the two commands end to end."""
+    from odqa_core._runs import read_run, write_run
+
+    def seconds(action: Any, *args: Any, **kwargs: Any) -> float:
+        start = time.perf_counter()
+        action(*args, **kwargs)
+        return time.perf_counter() - start
+
+    rows, reports = {}, {}
+    for fmt in ("jsonl", "npz"):
+        run_file = out / f"formats.{fmt}"
+        write_s = median([seconds(write_run, run_file, questions, results, fmt=fmt) for _ in range(reps)])
+        read_s = median([seconds(read_run, run_file) for _ in range(reps)])
+        retrieve = ["retrieve", "--index-dir", str(index), "--questions", str(path), "--top-k", str(results.k)]
+        retrieve += ["--format", fmt, "--output", str(run_file)]
+        retrieve_s = median([timed_command(retrieve) for _ in range(reps)])
+        evaluate = ["evaluate", "--run", str(run_file), "--questions", str(path), "--index-dir", str(index)]
+        evaluate_s = median([timed_command(evaluate) for _ in range(reps)])
+        reports[fmt] = subprocess.run(
+            ["odqa", *evaluate, "--json"], check=True, capture_output=True, text=True
+        ).stdout
+        rows[fmt] = (run_file.stat().st_size / 1e6, write_s, read_s, retrieve_s, evaluate_s)
+    print("\n| format | MB | write_run (s) | read_run (s) | `odqa retrieve` (s) | `odqa evaluate` (s) |")
+    print("|---|---|---|---|---|---|")
+    for fmt, (size, write_s, read_s, retrieve_s, evaluate_s) in rows.items():
+        print(f"| {fmt} | {size:.1f} | {write_s:.3f} | {read_s:.3f} | {retrieve_s:.2f} | {evaluate_s:.2f} |")
+    print(f"\nidentical evaluation reports (--json): {reports['jsonl'] == reports['npz']}")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from odqa_core import __version__, plugins
-from odqa_core._runs import RUN_FORMATS, read_run, write_run
+from odqa_core._runs import RUN_FORMATS, check_run_output, read_run, write_run
 from odqa_core.errors import OdqaError, UsageError
 from odqa_core.evaluation import DEFAULT_KS, evaluate_retrieval
 from odqa_core.options import parse_ks, parse_options
@@ -249,7 +249,15 @@ _stage_option = click.option(
 @click.option(
     "--output", required=True, type=click.Path(dir_okay=False), help="Run file to write ('-': standard output)."
 )
-@click.option("--format", "fmt", type=click.Choice(RUN_FORMATS), default="jsonl", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(RUN_FORMATS),
+    default="jsonl",
+    show_default=True,
+    help="Run file format: jsonl (a line per question), trec (six columns, trec_eval), npz (the arrays, binary: "
+    "smallest and fastest at large k; not to standard output).",
+)
 @click.option("--batch-size", type=int, default=1024, show_default=True, help="Questions per search call.")
 @_stage_option
 def retrieve(index_dirs, retriever_names, fuser, questions, top_k, output, fmt, batch_size, options):
@@ -261,6 +269,7 @@ def retrieve(index_dirs, retriever_names, fuser, questions, top_k, output, fmt, 
     Examples:
       odqa retrieve --index-dir idx/bm25 --questions dev.jsonl --top-k 100 --output run.jsonl
       odqa retrieve --index-dir idx/bm25 --questions KorQuAD_v1.0_dev.json --output run.trec --format trec
+      odqa retrieve --index-dir idx/bm25 --questions dev.jsonl --top-k 1000 --output run.npz --format npz
       odqa retrieve --index-dir idx/dpr --questions dev.jsonl --output run.jsonl -o device=cuda -o batch_size=256
       odqa retrieve --fuser cross --index-dir idx/bm25 --index-dir idx/dpr --questions dev.jsonl \\
           --output fused.jsonl -o cross.lam=1.1 -o cross.normalization=z-score
@@ -270,6 +279,7 @@ def retrieve(index_dirs, retriever_names, fuser, questions, top_k, output, fmt, 
     """
     if not index_dirs:
         raise UsageError("give the index to search (--index-dir)")
+    check_run_output(output, fmt)  # before the (possibly slow) retrieval
     settings = {"retrievers": list(retriever_names), "fuser": fuser, "options": parse_options(options)}
     spec = PipelineSpec.from_settings(
         {**settings, "top_k": top_k, "batch_size": batch_size}, sample=False, index_dirs=index_dirs
@@ -281,7 +291,7 @@ def retrieve(index_dirs, retriever_names, fuser, questions, top_k, output, fmt, 
 
 
 @cli.command()
-@click.option("--run", "run_path", default=None, help="Run file (jsonl or TREC) from 'odqa retrieve'.")
+@click.option("--run", "run_path", default=None, help="Run file (jsonl, TREC or npz) from 'odqa retrieve'.")
 @click.option(
     "--predictions",
     "predictions_path",

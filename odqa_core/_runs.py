@@ -6,23 +6,37 @@
 
 ``source_ids`` is written only when it differs from ``[doc_id]`` (passages, deduplicated documents).
 ``trec`` is the six-column TREC run format Pyserini and trec_eval use: ``qid Q0 docid rank score tag``.
+
+``npz`` is the run as arrays, for fusers and evaluation at large k: one ``np.savez`` archive (no pickle: every array
+is numeric or unicode) holding ``header`` (UTF-8 JSON as uint8: format name, version, k, tag, sizes),
+``question_ids``, ``doc_ids`` (each document the run refers to, once), ``indices`` (Q×k rows of ``doc_ids``),
+``scores`` (Q×k float32, exact) and each document's ``source_ids`` (flattened, ``source_offsets`` D+1 bounds).
+The zip format checks each array's CRC-32 as it is read, so a damaged file is a one-line :class:`DataError`.
 """
 
 from __future__ import annotations
 
 import json
+import zipfile
+import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from odqa_core.data import json_problem
-from odqa_core.errors import DataError
+from odqa_core.errors import DataError, UsageError
 from odqa_core.evaluation import Hit
-from odqa_core.outputs import atomic_write_lines
+from odqa_core.outputs import STDOUT, atomic_write_bytes, atomic_write_lines
 from odqa_core.types import Document, Question, RankedResults
 
-RUN_FORMATS = ("jsonl", "trec")
+RUN_FORMATS = ("jsonl", "trec", "npz")
+#: ``format`` and ``version`` of the header of an ``npz`` run; a reader refuses other versions.
+NPZ_RUN_FORMAT = "odqa-run"
+NPZ_RUN_VERSION = 1
+#: What every zip archive (and so every ``.npz``) starts with: a local file header, or the end record of an empty one.
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 
 
 def write_run(
@@ -33,12 +47,17 @@ def write_run(
 
     Lines are formatted a block of questions at a time from pieces resolved once per document (its JSON id and
     ``source_ids``) and scores formatted as arrays (:func:`score_strings`): the same bytes as ``json.dumps`` of each
-    line, at a fraction of its cost (benchmarks/run_writer.py).
+    line, at a fraction of its cost (benchmarks/run_writer.py). ``npz`` is one ``np.savez`` of the arrays (see the
+    module's docstring), through :func:`~odqa_core.outputs.atomic_write_bytes`; never to standard output.
     """
+    check_run_output(path, fmt)
     check_finite_scores(questions, results)
     if len(questions) > len(results):
         raise ValueError(f"{len(questions)} questions but ranked results for {len(results)}")
     positions, documents = _retrieved_documents(results, len(questions))
+    if fmt == "npz":
+        _write_npz_run(path, questions, positions, results.scores[: len(questions)], documents, tag)
+        return
     trec = fmt == "trec"
     pieces = _trec_pieces(documents, tag) if trec else _jsonl_pieces(documents)
     rows_per_block = max(1, _BLOCK_HITS // max(results.k, 1))
@@ -48,6 +67,153 @@ def write_run(
             scores = score_strings(results.scores[block], "trec" if trec else "json")
             format_block = _trec_block if trec else _jsonl_block
             fh.write(format_block(questions[block], positions[block], scores, pieces))
+
+
+def check_run_output(path: str | Path, fmt: str) -> None:
+    """Refuse, before any work, a run format that cannot go where it is asked to: an unknown one, or ``npz`` (binary)
+    to standard output."""
+    if fmt not in RUN_FORMATS:
+        raise UsageError(f"unknown run format {fmt!r}; choose one of {', '.join(RUN_FORMATS)}")
+    if fmt == "npz" and isinstance(path, str) and path == STDOUT:
+        raise UsageError("the npz run format is binary and is not written to standard output; give --output a file")
+
+
+def _write_npz_run(
+    path: str | Path,
+    questions: Sequence[Question],
+    positions: np.ndarray,
+    scores: np.ndarray,
+    documents: list[Document],
+    tag: str,
+) -> None:
+    source_ids = [doc.source_ids for doc in documents]
+    offsets = np.zeros(len(documents) + 1, np.int64)
+    np.cumsum([len(sources) for sources in source_ids], out=offsets[1:])
+    index_dtype = np.int32 if len(documents) < 2**31 else np.int64
+    header = {
+        "format": NPZ_RUN_FORMAT,
+        "version": NPZ_RUN_VERSION,
+        "k": int(positions.shape[1]),
+        "tag": tag,
+        "n_questions": len(questions),
+        "n_documents": len(documents),
+    }
+    arrays = {
+        "header": np.frombuffer(json.dumps(header).encode("utf-8"), np.uint8),
+        "question_ids": _unicode_array([q.id for q in questions]),
+        "doc_ids": _unicode_array([doc.id for doc in documents]),
+        "indices": positions.astype(index_dtype, copy=False),
+        "scores": np.asarray(scores, np.float32),
+        "source_offsets": offsets,
+        "source_ids": _unicode_array([s for sources in source_ids for s in sources]),
+    }
+    with atomic_write_bytes(path) as fh:
+        np.savez(fh, **arrays)
+
+
+def _unicode_array(strings: list[str]) -> np.ndarray:
+    """A fixed-width unicode array (never an object array, which only pickle could store). numpy drops a string's
+    trailing NULs, so such an id would not come back as it was: refused."""
+    array = np.array(strings, dtype=str) if strings else np.zeros(0, "<U1")
+    if any(s.endswith("\0") for s in strings):
+        raise DataError("an id ends with a NUL character; the npz run format cannot store it (use jsonl)")
+    return array
+
+
+@dataclass(frozen=True)
+class NpzRun:
+    """An ``npz`` run as its arrays: ``doc_ids[indices[q, r]]`` is the document at rank ``r + 1`` of question
+    ``question_ids[q]``, scored ``scores[q, r]``; its source ids are ``source_ids[source_offsets[d]:
+    source_offsets[d + 1]]``."""
+
+    header: dict
+    question_ids: np.ndarray
+    doc_ids: np.ndarray
+    indices: np.ndarray
+    scores: np.ndarray
+    source_offsets: np.ndarray
+    source_ids: np.ndarray
+
+    def sources(self, document: int) -> tuple[str, ...]:
+        start, end = self.source_offsets[document], self.source_offsets[document + 1]
+        return tuple(self.source_ids[start:end].tolist())
+
+
+_NPZ_ARRAYS = ("header", "question_ids", "doc_ids", "indices", "scores", "source_offsets", "source_ids")
+
+
+def read_npz_run(path: str | Path) -> NpzRun:
+    """The arrays of an ``npz`` run written by :func:`write_run`, checked; anything else (another archive, another
+    version, a damaged or truncated file, an object array) is a one-line :class:`DataError`."""
+    path = Path(path)
+    where = f"{path}: not an npz run file written by 'odqa retrieve --format npz'"
+    if not _is_zip(path):  # else np.load would try a .npy or a pickle
+        raise DataError(f"{where} (not a zip archive)")
+    try:
+        # our own handle: np.load leaks the one it opens when the archive is unreadable
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as archive:
+            missing = [name for name in _NPZ_ARRAYS if name not in archive.files]
+            if missing:
+                raise DataError(f"{where} (no {missing[0]!r} array)")
+            header = _npz_header(path, where, archive["header"])
+            arrays = {name: archive[name] for name in _NPZ_ARRAYS[1:]}
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError) as exc:
+        reason = "it holds an object array, which only pickle can read" if "allow_pickle" in str(exc) else exc
+        raise DataError(f"{where} ({_one_line(reason)})") from None
+    run = NpzRun(header, **arrays)
+    _check_npz_run(where, run)
+    return run
+
+
+def _one_line(reason: object) -> str:
+    return " ".join(str(reason).split()) or type(reason).__name__
+
+
+def _npz_header(path: Path, where: str, raw: np.ndarray) -> dict:
+    try:
+        header = json.loads(raw.astype(np.uint8, copy=False).tobytes().decode("utf-8")) if raw.ndim == 1 else None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        header = None
+    if not isinstance(header, dict) or header.get("format") != NPZ_RUN_FORMAT:
+        raise DataError(f"{where} (its header is not an odqa run header)")
+    if header.get("version") != NPZ_RUN_VERSION:
+        raise DataError(
+            f"{path}: npz run format version {header.get('version')!r}; this odqa reads version "
+            f"{NPZ_RUN_VERSION} (write the run again, or use a matching odqa)"
+        )
+    return header
+
+
+def _check_npz_run(where: str, run: NpzRun) -> None:
+    n_questions, n_documents = len(run.question_ids), len(run.doc_ids)
+    problems = [
+        (run.question_ids.ndim != 1 or run.question_ids.dtype.kind != "U", "question_ids is not a 1-d unicode array"),
+        (run.doc_ids.ndim != 1 or run.doc_ids.dtype.kind != "U", "doc_ids is not a 1-d unicode array"),
+        (run.source_ids.ndim != 1 or run.source_ids.dtype.kind != "U", "source_ids is not a 1-d unicode array"),
+        (run.indices.dtype.kind not in "iu", "indices are not integers"),
+        (run.scores.dtype.kind != "f", "scores are not floats"),
+        (
+            run.indices.shape != (n_questions, run.header.get("k")) or run.scores.shape != run.indices.shape,
+            f"indices {run.indices.shape} and scores {run.scores.shape} are not (questions, k) = "
+            f"({n_questions}, {run.header.get('k')})",
+        ),
+    ]
+    for failed, problem in problems:
+        if failed:
+            raise DataError(f"{where} ({problem})")
+    offsets = run.source_offsets
+    if (
+        offsets.dtype.kind not in "iu"
+        or offsets.shape != (n_documents + 1,)
+        or offsets[0] != 0
+        or offsets[-1] != len(run.source_ids)
+        or (np.diff(offsets) < 0).any()
+    ):
+        raise DataError(f"{where} (source_offsets do not bound source_ids per document)")
+    if run.indices.size and (run.indices.min() < 0 or run.indices.max() >= n_documents):
+        raise DataError(f"{where} (an index outside doc_ids' {n_documents} documents)")
+    if not np.isfinite(run.scores).all():
+        raise DataError(f"{where} (non-finite scores)")
 
 
 #: Hits formatted per block: large enough that numpy's per-call cost vanishes, small enough to bound the memory of
@@ -205,7 +371,8 @@ def check_finite_scores(questions: Sequence[Question], results: RankedResults) -
 
 
 def read_run(path: str | Path, documents: Sequence[Document] | None = None) -> dict[str, list[Hit]]:
-    """``{question_id: [Hit, ...]}`` from a jsonl or TREC run; passage texts are attached when ``documents`` given.
+    """``{question_id: [Hit, ...]}`` from a jsonl, TREC or npz run (told apart by their first bytes); passage texts
+    are attached when ``documents`` given.
 
     Every problem with the file is a one-line :class:`DataError` naming the file and the line.
     """
@@ -213,6 +380,8 @@ def read_run(path: str | Path, documents: Sequence[Document] | None = None) -> d
     if not path.is_file():
         raise DataError(f"{path}: no such run file")
     by_id = {d.id: d for d in documents} if documents is not None else {}
+    if _is_zip(path) or path.suffix.lower() == ".npz":
+        return _npz_hits(path, read_npz_run(path), by_id)
     runs: dict[str, list[Hit]] = {}
     try:
         fh = open(path, "rb")  # noqa: SIM115 - closed below; binary so that a bad byte gets its line number
@@ -242,6 +411,25 @@ def read_run(path: str | Path, documents: Sequence[Document] | None = None) -> d
     if not runs:
         raise DataError(f"{path}: the run file is empty")
     return runs
+
+
+def _is_zip(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4) in _ZIP_MAGIC
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the run file ({exc.strerror or exc})") from None
+
+
+def _npz_hits(path: Path, run: NpzRun, by_id: dict[str, Document]) -> dict[str, list[Hit]]:
+    """One :class:`Hit` per document of the run, shared by every ranking that holds it."""
+    if not len(run.question_ids):
+        raise DataError(f"{path}: the run file is empty")
+    doc_ids = run.doc_ids.tolist()
+    offsets = run.source_offsets.tolist()
+    source_ids = run.source_ids.tolist()
+    table = [_hit(doc_id, tuple(source_ids[offsets[d] : offsets[d + 1]]), by_id) for d, doc_id in enumerate(doc_ids)]
+    return {qid: [table[i] for i in row] for qid, row in zip(run.question_ids.tolist(), run.indices.tolist())}
 
 
 def _jsonl_run_line(path: Path, number: int, line: str) -> tuple[str, list[tuple[str, tuple[str, ...]]]]:

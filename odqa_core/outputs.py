@@ -1,8 +1,9 @@
 """Every output odqa writes, written so that a failure never loses or half-writes anything.
 
-- files (:func:`atomic_write_text`, :func:`atomic_write_lines`) through a temporary beside the target and a
-  rename; ``"-"`` is standard output; character devices and FIFOs (``/dev/null``, a pipe) and ``/dev/stdout``-like
-  paths are written in place, never renamed over; a symlink's target is replaced and the link kept;
+- files (:func:`atomic_write_text`, :func:`atomic_write_lines`, :func:`atomic_write_bytes`) through a temporary
+  beside the target and a rename; ``"-"`` is standard output; character devices and FIFOs (``/dev/null``, a pipe)
+  and ``/dev/stdout``-like paths are written in place, never renamed over; a symlink's target is replaced and the
+  link kept;
 - directories (:func:`atomic_directory`, and the index stores of :mod:`odqa_core.storage`) through a temporary
   sibling swapped into place, under a lock (:func:`output_lock`) so that a second odqa process writing the same
   path is told so;
@@ -28,7 +29,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 from odqa_core.errors import OutputInUseError, UsageError
 
@@ -311,8 +312,29 @@ def atomic_write_lines(path: str | Path) -> Iterator[TextIO]:
         with _stdout_text() as handle:
             yield handle
         return
+    with _written_then_renamed(path, mode, binary=False) as handle:
+        yield handle
+
+
+@contextlib.contextmanager
+def atomic_write_bytes(path: str | Path) -> Iterator[BinaryIO]:
+    """:func:`atomic_write_lines` for binary files: yield a binary handle (``"-"``: standard output's buffer)."""
+    mode = output_mode(path)
+    if mode == "stdout":
+        sys.stdout.flush()
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    with _written_then_renamed(path, mode, binary=True) as handle:
+        yield handle
+
+
+@contextlib.contextmanager
+def _written_then_renamed(path: str | Path, mode: str, *, binary: bool) -> Iterator[Any]:
+    """A handle on a temporary beside ``path`` renamed over it when the block finishes (``mode`` "atomic"), or on
+    ``path`` itself ("in place": a device or FIFO)."""
     if mode == "in place":
-        with open(path, "w", encoding="utf-8") as handle:
+        with open(path, "wb") if binary else open(path, "w", encoding="utf-8") as handle:
             yield handle
         return
     target = resolve_output_path(path)
@@ -320,7 +342,7 @@ def atomic_write_lines(path: str | Path) -> Iterator[TextIO]:
     remove_abandoned_temporaries(target)
     tmp = temporary_sibling(target)
     try:
-        with open(tmp, "x", encoding="utf-8") as handle:
+        with open(tmp, "xb") if binary else open(tmp, "x", encoding="utf-8") as handle:
             if fcntl is not None:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # held while writing: the file is not abandoned
             yield handle

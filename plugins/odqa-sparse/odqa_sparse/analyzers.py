@@ -7,13 +7,14 @@ Registered under ``regex`` (the default), ``char-ngram``, ``hf`` and ``kiwi``. I
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from odqa_core import Analyzer, DataError, UsageError, options
 
-__all__ = ["CharNgramAnalyzer", "HFTokenizerAnalyzer", "KiwiAnalyzer", "RegexAnalyzer"]
+__all__ = ["CharNgramAnalyzer", "HFTokenizerAnalyzer", "KiwiAnalyzer", "RegexAnalyzer", "shared_kiwi"]
 
 
 #: Text that a token pattern is tried on when it is built: any pattern with an empty match here (``\w*``, ``\b``,
@@ -169,8 +170,10 @@ class KiwiAnalyzer(Analyzer):
     Keeps nouns (``NNG``, ``NNP``, ``NNB``), verb and adjective stems (``VV``, ``VA``), foreign words (``SL``),
     numbers (``SN``), roots (``XR``) and hanja (``SH``); particles, endings and punctuation are dropped. ``tags``
     replaces the kept tag list (each entry matches a tag exactly or as the part before ``-``). Foreign words are
-    lowercased when ``lowercase`` is true. ``num_workers`` is kiwipiepy's (default: its own; -1: all cores). Needs
-    ``pip install 'odqa-sparse[kiwi]'``.
+    lowercased when ``lowercase`` is true. ``num_workers`` is kiwipiepy's (default: its own, all cores; 1: one
+    thread): :meth:`tokenize_many` hands the whole list to kiwipiepy, which spreads it over that many threads. The
+    model is loaded once per process for each (``model_type``, ``num_workers``) and shared by every analyzer with
+    those options (see :func:`shared_kiwi`). Needs ``pip install 'odqa-sparse[kiwi]'``.
     """
 
     name = "kiwi"
@@ -199,21 +202,8 @@ class KiwiAnalyzer(Analyzer):
         self._kiwi: Any = None
 
     def warm_up(self) -> None:
-        if self._kiwi is not None:
-            return
-        try:
-            from kiwipiepy import Kiwi
-        except ImportError:
-            raise UsageError("analyzer 'kiwi' needs the kiwipiepy package: pip install 'odqa-sparse[kiwi]'") from None
-        kwargs: dict[str, Any] = {}
-        if self.num_workers is not None:
-            kwargs["num_workers"] = self.num_workers
-        if self.model_type is not None:
-            kwargs["model_type"] = self.model_type
-        try:
-            self._kiwi = Kiwi(**kwargs)
-        except Exception as exc:  # kiwipiepy raises ValueError/RuntimeError/OSError for bad models and options
-            raise DataError(f"analyzer 'kiwi': cannot start kiwipiepy ({exc})") from None
+        if self._kiwi is None:
+            self._kiwi = shared_kiwi(num_workers=self.num_workers, model_type=self.model_type)
 
     def _keep_forms(self, tokens: Iterable[Any]) -> list[str]:
         keep = self._keep
@@ -233,4 +223,43 @@ class KiwiAnalyzer(Analyzer):
         texts = texts if isinstance(texts, list) else list(texts)
         if not texts:
             return []
+        # The list form is kiwipiepy's batch API: one call, the texts spread over the model's worker threads, the
+        # results in input order (the same tokens as one tokenize(text) call per text).
         return [self._keep_forms(tokens) for tokens in self._kiwi.tokenize(texts)]
+
+
+#: The kiwipiepy models loaded in this process, by (model_type, num_workers): loading one takes most of a second and
+#: hundreds of MB (benchmarks/RESULTS.md §14), and every analyzer with the same options can use the same one
+#: (analysis never changes it; kiwipiepy serves concurrent calls from several threads).
+_KIWIS: dict[tuple[str | None, int | None], Any] = {}
+_KIWIS_LOCK = threading.Lock()
+
+
+def shared_kiwi(*, num_workers: int | None = None, model_type: str | None = None) -> Any:
+    """This process's ``kiwipiepy.Kiwi`` for these options, loaded on first use (by one thread; the others wait
+    for it). Callers must not change it (user words, ``space_tolerance``, ...): other analyzers share it."""
+    key = (model_type, num_workers)
+    kiwi = _KIWIS.get(key)
+    if kiwi is not None:
+        return kiwi
+    with _KIWIS_LOCK:
+        kiwi = _KIWIS.get(key)
+        if kiwi is None:
+            kiwi = _KIWIS[key] = _load_kiwi(num_workers, model_type)
+    return kiwi
+
+
+def _load_kiwi(num_workers: int | None, model_type: str | None) -> Any:
+    try:
+        from kiwipiepy import Kiwi
+    except ImportError:
+        raise UsageError("analyzer 'kiwi' needs the kiwipiepy package: pip install 'odqa-sparse[kiwi]'") from None
+    kwargs: dict[str, Any] = {}
+    if num_workers is not None:
+        kwargs["num_workers"] = num_workers
+    if model_type is not None:
+        kwargs["model_type"] = model_type
+    try:
+        return Kiwi(**kwargs)
+    except Exception as exc:  # kiwipiepy raises ValueError/RuntimeError/OSError for bad models and options
+        raise DataError(f"analyzer 'kiwi': cannot start kiwipiepy ({exc})") from None

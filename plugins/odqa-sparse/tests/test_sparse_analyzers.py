@@ -2,8 +2,12 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
+import time
+import types
 
 import pytest
+from odqa_sparse import analyzers
 from odqa_sparse.analyzers import CharNgramAnalyzer, HFTokenizerAnalyzer, KiwiAnalyzer, RegexAnalyzer
 
 from odqa_core import DataError, UnknownComponentError, UsageError, plugins
@@ -154,6 +158,106 @@ def test_kiwi_keeps_content_morphemes():
     assert "반갑" in a.tokenize("반갑습니다")  # irregular adjective (VA-I) stems are kept too
 
 
+#: Edge cases for kiwi's batch path: empty, whitespace only, emoji, Korean/English/numbers mixed, URL, hanja, jamo.
+KIWI_EDGE_TEXTS = [
+    "",
+    "   ",
+    "\n\t",
+    "😀👍🏽 좋아요!!",
+    "iPhone 15 Pro는 2023년 9월에 출시됐다",
+    "COVID-19 백신 접종률 87.5%",
+    "https://example.com 에서 확인하세요",
+    "漢字와 한글 ㅋㅋㅋ",
+    "서울특별시에서 맛있는 음식을 먹었다. Python 3.11",
+]
+
+
+@pytest.mark.parametrize("num_workers", [1, 2])
+def test_kiwi_batches_give_the_tokens_of_one_text_at_a_time(num_workers):
+    pytest.importorskip("kiwipiepy")
+    from odqa_core import data
+
+    questions = [q.text for q in data.load_questions(data.sample_questions_path())]
+    a = KiwiAnalyzer(num_workers=num_workers)
+    texts = KIWI_EDGE_TEXTS + questions
+    expected = [a.tokenize(t) for t in texts]
+    assert a.tokenize_many(texts) == expected
+    assert a.tokenize_many(iter(texts[:3])) == [[], [], []]
+    # analyzers share the model: batches from several threads at once still get their own tokens
+    got = {}
+    others = [KiwiAnalyzer(num_workers=num_workers) for _ in range(3)]
+    threads = [threading.Thread(target=lambda i=i: got.update({i: others[i].tokenize_many(texts)})) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got == {i: expected for i in range(3)}
+
+
+class _FakeToken:
+    def __init__(self, form, tag):
+        self.form, self.tag = form, tag
+
+
+def _fake_kiwipiepy(monkeypatch):
+    """A stand-in kiwipiepy whose Kiwi is slow to load and records how it is built and called."""
+    built, calls = [], []
+
+    class Kiwi:
+        def __init__(self, **kwargs):
+            time.sleep(0.05)  # long enough for concurrent warm_ups to overlap
+            built.append(kwargs)
+
+        def tokenize(self, text):
+            calls.append(text)
+            if isinstance(text, str):
+                return [_FakeToken(w, "NNG") for w in text.split()]
+            return iter([[_FakeToken(w, "NNG") for w in t.split()] for t in text])
+
+    monkeypatch.setitem(sys.modules, "kiwipiepy", types.SimpleNamespace(Kiwi=Kiwi))
+    monkeypatch.setattr(analyzers, "_KIWIS", {})  # a process that has not loaded a model yet
+    return built, calls
+
+
+def test_kiwi_model_loads_once_per_process_for_the_same_options(monkeypatch):
+    built, _ = _fake_kiwipiepy(monkeypatch)
+    many = [KiwiAnalyzer() for _ in range(6)]
+    threads = [threading.Thread(target=a.warm_up) for a in many]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert built == [{}]
+    assert all(a._kiwi is many[0]._kiwi for a in many)
+    # options that change the model or its threads get their own, once
+    two = KiwiAnalyzer(num_workers=2)
+    two.warm_up()
+    KiwiAnalyzer(num_workers=2, tags=["NNP"]).warm_up()
+    KiwiAnalyzer(model_type="other").warm_up()
+    assert built == [{}, {"num_workers": 2}, {"model_type": "other"}]
+    assert two._kiwi is not many[0]._kiwi
+
+
+def test_kiwi_tokenizes_a_batch_in_one_call(monkeypatch):
+    _, calls = _fake_kiwipiepy(monkeypatch)
+    a = KiwiAnalyzer()
+    assert a.tokenize_many(["가 나", "", "다"]) == [["가", "나"], [], ["다"]]
+    assert calls == [["가 나", "", "다"]]
+
+
+def test_kiwi_load_failure_is_not_cached(monkeypatch):
+    built, _ = _fake_kiwipiepy(monkeypatch)
+
+    class Broken:
+        def __init__(self, **kwargs):
+            raise OSError("model files missing")
+
+    monkeypatch.setitem(sys.modules, "kiwipiepy", types.SimpleNamespace(Kiwi=Broken))
+    with pytest.raises(DataError, match="cannot start kiwipiepy"):
+        KiwiAnalyzer().warm_up()
+    assert analyzers._KIWIS == {}
+
+
 def test_kiwi_options_are_checked():
     with pytest.raises(UsageError, match="tags"):
         KiwiAnalyzer(tags="NNG")
@@ -164,6 +268,7 @@ def test_kiwi_options_are_checked():
 
 def test_missing_optional_packages_say_what_to_install(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "kiwipiepy", None)
+    monkeypatch.setattr(analyzers, "_KIWIS", {})  # no model loaded by an earlier test
     monkeypatch.setitem(sys.modules, "tokenizers", None)
     with pytest.raises(UsageError, match=r"pip install 'odqa-sparse\[kiwi\]'"):
         KiwiAnalyzer().warm_up()
