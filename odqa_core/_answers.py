@@ -78,7 +78,7 @@ def _hits(results: RankedResults, row: int) -> list[tuple[Document, float]]:
 
 def probabilities(predictions: Sequence[Prediction]) -> list[float]:
     """The softmax of the n-best list's scores, as ``nbest_predictions.json`` gives them."""
-    from odqa_core.pipeline import nbest_entries
+    from odqa_core._runs import nbest_entries
 
     return [entry["probability"] for entry in nbest_entries(predictions)]
 
@@ -154,7 +154,7 @@ def answer_json(
 ) -> dict[str, Any]:
     """One question's answer as ``odqa ask --json`` gives it: the best answer (null without a reader or an answer),
     its passage and offset, the n-best list (text, probability, score, doc_id, start) and the top passages."""
-    from odqa_core.pipeline import nbest_entries
+    from odqa_core._runs import nbest_entries
 
     out: dict[str, Any] = {"id": question.id, "question": question.text}
     if predictions is not None:

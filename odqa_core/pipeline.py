@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from odqa_core import plugins
-from odqa_core._runs import write_run
+from odqa_core._runs import nbest_predictions_json_text, predictions_json_text, write_run
 from odqa_core.errors import UsageError
 from odqa_core.evaluation import RetrievalReport, evaluate_retrieval, hits_from_results
 from odqa_core.interfaces import Fuser, Postprocessor, Reader, Retriever
@@ -232,20 +232,7 @@ def _run_into(
                 retriever.save(output_dir / "index" / retriever.name)
     write_run(output_dir / "run.jsonl", questions, results)
     if nbest is not None:
-        atomic_write_text(output_dir / "predictions.json", json.dumps(predictions, ensure_ascii=False, indent=1))
-        nbest_json = {q.id: nbest_entries(preds) for q, preds in zip(questions, nbest)}
-        atomic_write_text(output_dir / "nbest_predictions.json", json.dumps(nbest_json, ensure_ascii=False, indent=1))
+        atomic_write_text(output_dir / "predictions.json", predictions_json_text(questions, nbest))
+        atomic_write_text(output_dir / "nbest_predictions.json", nbest_predictions_json_text(questions, nbest))
     atomic_write_text(output_dir / "summary.json", json.dumps(summary, ensure_ascii=False, indent=1))
     return summary, report, qa_report, nbest
-
-
-def nbest_entries(predictions: Sequence[Prediction]) -> list[dict[str, Any]]:
-    """One question's n-best list as HuggingFace's ``nbest_predictions.json`` writes it (text, probability:
-    softmax over the list's scores) plus the score, passage id and character offset."""
-    scores = np.array([p.score for p in predictions], np.float64)
-    probs = np.exp(scores - scores.max()) if len(scores) else scores
-    probs = probs / probs.sum() if len(scores) else probs
-    return [
-        {"text": p.answer, "probability": float(prob), "score": p.score, "doc_id": p.doc_id, "start": p.start}
-        for p, prob in zip(predictions, probs.tolist())
-    ]
