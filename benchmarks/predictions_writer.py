@@ -24,19 +24,10 @@ from _common import benchmark_parser, command_line, median, source_state, utc_no
 
 
 def dict_write(out: Path, questions: Sequence[Any], nbest: Sequence[Sequence[Any]]) -> None:
-    """The writer before the string writers: ``run_pipeline``'s ``json.dumps`` of per-prediction dicts."""
-    import numpy as np
-
+    """The writer before the string writers: ``run_pipeline``'s ``json.dumps`` of the per-prediction dicts of
+    :func:`~odqa_core._runs.nbest_entries` (unchanged; ``odqa ask`` still uses it)."""
+    from odqa_core._runs import nbest_entries
     from odqa_core.outputs import atomic_write_text
-
-    def nbest_entries(predictions: Sequence[Any]) -> list[dict[str, Any]]:
-        scores = np.array([p.score for p in predictions], np.float64)
-        probs = np.exp(scores - scores.max()) if len(scores) else scores
-        probs = probs / probs.sum() if len(scores) else probs
-        return [
-            {"text": p.answer, "probability": float(prob), "score": p.score, "doc_id": p.doc_id, "start": p.start}
-            for p, prob in zip(predictions, probs.tolist())
-        ]
 
     predictions = {q.id: (preds[0].answer if preds else "") for q, preds in zip(questions, nbest)}
     atomic_write_text(out / "predictions.json", json.dumps(predictions, ensure_ascii=False, indent=1))
