@@ -6,8 +6,10 @@ directories.
 - ``ODQA_CACHE_DIR`` points into the session's temporary directory (the sample's demo models and other caches),
   never ``~/.cache/odqa``.
 - In a git checkout, ``git status`` is taken when the session starts and again when it ends: a path that a test
-  created or changed in the working tree fails the session, naming the paths. ``ODQA_TEST_TREE_CHECK=0`` turns
-  this off, e.g. for a run while files are being edited by hand.
+  created or changed in the working tree fails the session, naming the paths. The outputs git ignores at the root
+  (``odqa-output/``, ``sweep-*/``) are compared too, file by file: one the session created or changed fails it,
+  while one that was there before (the README's ``odqa run`` in the checkout) and stays untouched does not.
+  ``ODQA_TEST_TREE_CHECK=0`` turns this off, e.g. for a run while files are being edited by hand.
 
 It also gives every test the ``korquad_path`` fixture (a test that needs the KorQuAD dev set skips cleanly without
 it). It lives at the repository root (pytest's rootdir) so that it applies to ``tests/`` and to every plugin's tests.
@@ -46,16 +48,36 @@ def working_tree_status(root: Path = ROOT) -> set[str] | None:
     return {entry for entry in done.stdout.decode("utf-8", "replace").split("\0") if entry}
 
 
+def root_outputs(root: Path = ROOT) -> set[str]:
+    """The files (with their size and modification time) of the outputs odqa writes by default into the current
+    directory, at ``root``: ``odqa-output/`` and ``sweep-*/``. git ignores them, so ``git status`` cannot tell a
+    user's run in the checkout from a test's."""
+    found = set()
+    for top in root.iterdir():
+        if top.name != "odqa-output" and not top.name.startswith("sweep-"):
+            continue
+        for path in [top, *top.rglob("*")] if top.is_dir() else [top]:
+            try:
+                info = path.lstat()
+            except OSError:
+                continue
+            found.add(f"{path.relative_to(root)} ({info.st_size} bytes, mtime {info.st_mtime_ns})")
+    return found
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _working_tree_unchanged():
     """Fail the session when the tests left new or changed paths in the working tree."""
     enabled = os.environ.get("ODQA_TEST_TREE_CHECK", "1").strip().lower() not in ("0", "false", "no", "off")
     before = working_tree_status() if enabled else None
+    outputs_before = root_outputs() if enabled else None
     yield
-    if before is None:
+    if outputs_before is None:
         return
-    after = working_tree_status()
-    changed = sorted((after or set()) - before)
+    changed = sorted((working_tree_status() or set()) - (before or set()))
+    # The ignored outputs git status cannot see (one it shows, e.g. an unignored sweep-*/, is named once, above).
+    shown_by_git = {entry[3:].split("/")[0] for entry in changed}
+    changed += sorted(e for e in root_outputs() - outputs_before if e.split("/")[0].split(" ")[0] not in shown_by_git)
     if changed:
         shown = ", ".join(entry.strip() for entry in changed[:10])
         more = f" and {len(changed) - 10} more" if len(changed) > 10 else ""

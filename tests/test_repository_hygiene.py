@@ -13,11 +13,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_no_test_output_at_the_repository_root():
-    leftovers = [p.name for p in ROOT.iterdir() if p.name.startswith("sweep-") or p.name == "odqa-output"]
-    assert not leftovers, f"test or run output in the checkout: {leftovers}"
-
-
 def test_tests_run_in_their_tmp_path_with_a_private_cache(tmp_path):
     assert Path.cwd() == tmp_path
     cache = Path(os.environ["ODQA_CACHE_DIR"])
@@ -27,12 +22,15 @@ def test_tests_run_in_their_tmp_path_with_a_private_cache(tmp_path):
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_a_session_that_writes_into_the_working_tree_fails(tmp_path):
     """The root conftest.py, copied into a scratch git checkout, fails a session whose test writes beside itself,
-    and passes one whose test writes into the current directory (its tmp_path)."""
+    or into the git-ignored ``odqa-output/`` a user's ``odqa run`` left in the checkout, and passes one whose test
+    writes into the current directory (its tmp_path) with that user's output left in place."""
     checkout = tmp_path / "checkout"
     checkout.mkdir()
     subprocess.run(["git", "init", "-q", str(checkout)], check=True)
     shutil.copy(ROOT / "conftest.py", checkout / "conftest.py")
-    (checkout / ".gitignore").write_text("__pycache__/\n", encoding="utf-8")
+    (checkout / ".gitignore").write_text("__pycache__/\nodqa-output/\n", encoding="utf-8")
+    (checkout / "odqa-output").mkdir()  # the README's main job, run in the checkout before the tests
+    (checkout / "odqa-output" / "run.jsonl").write_text("a user's run\n", encoding="utf-8")
     (checkout / "test_writes.py").write_text(
         "from pathlib import Path\n\n\n"
         "def test_default_output_in_the_current_directory():\n"
@@ -40,7 +38,9 @@ def test_a_session_that_writes_into_the_working_tree_fails(tmp_path):
         "    Path('odqa-output', 'run.jsonl').write_text('x')\n\n\n"
         "def test_output_beside_the_test_file():\n"
         "    (Path(__file__).parent / 'sweep-grid').mkdir()\n"
-        "    (Path(__file__).parent / 'sweep-grid' / 'results.csv').write_text('x')\n",
+        "    (Path(__file__).parent / 'sweep-grid' / 'results.csv').write_text('x')\n\n\n"
+        "def test_writes_into_the_users_run():\n"
+        "    (Path(__file__).parent / 'odqa-output' / 'summary.json').write_text('x')\n",
         encoding="utf-8",
     )
     env = {k: v for k, v in os.environ.items() if k != "ODQA_TEST_TREE_CHECK"} | {"PYTHONDONTWRITEBYTECODE": "1"}
@@ -51,7 +51,11 @@ def test_a_session_that_writes_into_the_working_tree_fails(tmp_path):
 
     clean = session("-k", "current_directory")
     assert clean.returncode == 0, clean.stdout + clean.stderr
-    dirty = session()
+    dirty = session("-k", "not users_run")
     assert dirty.returncode != 0, dirty.stdout
     assert "the tests changed the working tree (?? sweep-grid/results.csv)" in dirty.stdout
     assert "odqa-output" not in dirty.stdout
+    ignored = session("-k", "users_run")
+    assert ignored.returncode != 0, ignored.stdout
+    assert "the tests changed the working tree (odqa-output" in ignored.stdout
+    assert "odqa-output/summary.json" in ignored.stdout
