@@ -8,7 +8,11 @@ Similarity is the dot product of the pooled vectors, in training (:mod:`odqa_den
 (``IndexFlatIP`` and friends) alike.
 
 Encoding is the fast path: texts are tokenized in blocks, sorted by length inside each block and encoded in
-batches padded only to the longest text of the batch, under ``torch.inference_mode()``.
+batches padded only to the longest text of the batch, under ``torch.inference_mode()``. Its precisions
+(:data:`ENCODE_PRECISIONS`): ``fp32``; ``bf16`` and ``fp16`` under autocast (bf16 on a CPU only where the CPU has
+bfloat16 instructions, :func:`odqa_transformers.hf.cpu_bf16_native`); ``int8``: the encoder's Linear layers
+dynamically quantized (int8 weights, activations quantized per batch; CPU only). Vectors are float32 whatever the
+precision; benchmarks/RESULTS.md section 4 has their speed and their retrieval accuracy on KorQuAD.
 
 A trained bi-encoder is saved as a DPR checkpoint, an odqa store of kind ``checkpoint`` whose layout
 :mod:`odqa_transformers.encoder_checkpoint` defines (so that other plugins read its encoders without this one).
@@ -17,6 +21,7 @@ A trained bi-encoder is saved as a DPR checkpoint, an odqa store of kind ``check
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -40,6 +45,8 @@ from odqa_core.storage import StoreWriter, write_store
 from odqa_core.types import Document
 
 POOLINGS = ("cls", "pooler", "mean")
+#: What :meth:`BiEncoder.encode` computes in: the transformer precisions plus ``int8`` (dynamic quantization).
+ENCODE_PRECISIONS = (*hf.PRECISIONS, "int8")
 #: Texts tokenized (then length-sorted) at a time while encoding: bounds memory on large corpora.
 TOKENIZE_BLOCK = 8192
 
@@ -54,6 +61,55 @@ def check_encoders(encoders: str) -> str:
     if encoders not in ENCODERS:
         raise UsageError(f"encoders must be one of {', '.join(ENCODERS)}, got {encoders!r}")
     return encoders
+
+
+def resolve_encode_precision(precision: str, device: Any) -> str:
+    """The precision :meth:`BiEncoder.encode` runs in on ``device``: ``auto`` as :func:`hf.resolve_precision`
+    (bf16 on a GPU that has it, else fp32); a precision the device cannot run is a one-line usage error."""
+    if precision not in ENCODE_PRECISIONS:
+        raise UsageError(f"precision must be one of {', '.join(ENCODE_PRECISIONS)}, got {precision!r}")
+    if precision == "int8":
+        if device.type != "cpu":
+            raise UsageError(
+                f"precision int8 (dynamic int8 quantization) runs on the CPU only, not on {device.type}; "
+                "use device=cpu, or bf16/fp16 on a GPU"
+            )
+        return "int8"
+    resolved = hf.resolve_precision(precision, device)
+    if resolved == "bf16" and device.type == "cpu" and not hf.cpu_bf16_native():
+        raise UsageError(
+            "precision bf16 needs a CPU with bfloat16 instructions (AVX512-BF16 or AMX) and this one has neither: "
+            "torch would emulate bf16, slower than fp32; use precision fp32 or int8"
+        )
+    return resolved
+
+
+def quantize_int8(model: Any) -> Any:
+    """A copy of ``model`` with every ``torch.nn.Linear`` dynamically quantized to int8 (weights per tensor;
+    activations quantized per batch at run time); embeddings, layer norms and softmax stay fp32. CPU only.
+
+    torch 2.13 still ships ``torch.ao.quantization.quantize_dynamic`` but marks the module deprecated in favour of
+    torchao's ``quantize_(model, Int8DynamicActivationInt8WeightConfig())`` (a separate package whose CPU speed
+    relies on ``torch.compile``); its deprecation warnings (the module's, and the one about creating quantized
+    tensors that quantizing the weights raises) are silenced here and nothing else changes.
+    """
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings(
+            "ignore", message=r".*quantized tensor creation functions.*deprecated", category=UserWarning
+        )
+        from torch.ao.quantization import quantize_dynamic
+
+        quantized = quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=False)
+    return quantized.eval()
+
+
+def weights_version(model: Any) -> int:
+    """Changes whenever a parameter of ``model`` is modified in place (an optimizer step, ``load_state_dict``):
+    the int8 copy of a model is rebuilt when its weights moved on."""
+    return sum(p._version for p in model.parameters())
 
 
 def identity_heads(dim: int, like: Any = None) -> Any:
@@ -129,6 +185,10 @@ class BiEncoder:
         self.fingerprint = fingerprint
         #: ``shared-heads``: a ``ModuleDict`` of the ``question`` and ``passage`` linear heads; None otherwise.
         self.heads = heads
+        #: ``id(model) → (weights_version, int8 copy)``: the quantized encoders of ``precision="int8"``.
+        self._int8_models: dict[int, tuple[int, Any]] = {}
+        #: ``id(model) → torch.compile(model)``: the compiled encoders of ``encode(..., compile=True)``.
+        self._compiled_models: dict[int, Any] = {}
         if heads is not None and question_model is not passage_model:
             raise ValueError("linear heads go on one shared encoder, not on separate ones")
         for model in dict.fromkeys((question_model, passage_model)):
@@ -233,13 +293,39 @@ class BiEncoder:
         otherwise. Questions and passages meet only through this: the index stores passage vectors after it."""
         return pooled if self.heads is None else self.heads[which](pooled)
 
-    def embed_rows(self, which: str, rows: Sequence[Sequence[int]]) -> Any:
-        model = self.question_model if which == "question" else self.passage_model
+    def embed_rows(self, which: str, rows: Sequence[Sequence[int]], model: Any = None) -> Any:
+        """Vectors of token rows through ``which`` side's encoder (or ``model``, e.g. its int8 copy) and head."""
+        if model is None:
+            model = self.question_model if which == "question" else self.passage_model
         input_ids, attention_mask = self.pad(rows)
         device = self.device
         return self.head(which, self.embed(model, input_ids.to(device), attention_mask.to(device)))
 
     # --- encoding ---------------------------------------------------------------------------------------------
+
+    def compiled_model(self, which: str) -> Any:
+        """``which`` side's encoder under ``torch.compile(dynamic=True)`` (one graph for every batch shape), made
+        once per model. It shares the model's parameters; its kernels compile on the first batch (tens of seconds
+        on a CPU: benchmarks/RESULTS.md section 4 says when that pays)."""
+        import torch
+
+        model = self.question_model if which == "question" else self.passage_model
+        compiled = self._compiled_models.get(id(model))
+        if compiled is None:
+            with warnings.catch_warnings():  # importing inductor trips torch's own deprecation of torch.jit
+                warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.")
+                compiled = self._compiled_models[id(model)] = torch.compile(model, dynamic=True)
+        return compiled
+
+    def int8_model(self, which: str) -> Any:
+        """``which`` side's encoder with int8 Linear layers (:func:`quantize_int8`), made once per weights."""
+        model = self.question_model if which == "question" else self.passage_model
+        version = weights_version(model)
+        cached = self._int8_models.get(id(model))
+        if cached is None or cached[0] != version:
+            cached = (version, quantize_int8(model))
+            self._int8_models[id(model)] = cached
+        return cached[1]
 
     def encode(
         self,
@@ -249,15 +335,25 @@ class BiEncoder:
         *,
         batch_size: int = 64,
         precision: str = "fp32",
+        compile: bool = False,
         desc: str | None = None,
     ) -> np.ndarray:
-        """Vectors ``(len(texts), dim)`` float32: length-sorted batches, dynamic padding, inference mode."""
+        """Vectors ``(len(texts), dim)`` float32: length-sorted batches, dynamic padding, inference mode.
+
+        ``precision`` is one of :data:`ENCODE_PRECISIONS` already resolved (:func:`resolve_encode_precision`):
+        ``fp32``, ``bf16``/``fp16`` (autocast), ``int8`` (the encoder's int8 copy, CPU). ``compile`` runs the
+        encoder through :meth:`compiled_model` (fp32, bf16 and fp16; not int8).
+        """
         import torch
 
         if which not in ("question", "passage"):
             raise ValueError(f"which must be 'question' or 'passage', got {which!r}")
         if batch_size < 1:
             raise UsageError(f"batch size must be at least 1, got {batch_size}")
+        if precision not in ENCODE_PRECISIONS or precision == "auto":
+            raise ValueError(f"precision must be a resolved one of {', '.join(ENCODE_PRECISIONS[1:])}")
+        if compile and precision == "int8":
+            raise UsageError("compile applies to fp32, bf16 and fp16 encoding, not to int8: use one or the other")
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         if not len(texts):
             return out
@@ -265,15 +361,19 @@ class BiEncoder:
         was_training = model.training
         model.eval()
         device = self.device
+        run_model = self.int8_model(which) if precision == "int8" else model
+        if compile:
+            run_model = self.compiled_model(which)
+        autocast = "fp32" if precision == "int8" else precision
         bar = progress(len(texts), desc or f"encode {which}s", which[0]) if desc != "" else None
         try:
-            with torch.inference_mode(), hf.autocast(device, precision):
+            with torch.inference_mode(), hf.autocast(device, autocast):
                 for start in range(0, len(texts), TOKENIZE_BLOCK):
                     block = self.tokenize(texts[start : start + TOKENIZE_BLOCK], max_length)
                     order = np.argsort([-len(r) for r in block], kind="stable")
                     for b in range(0, len(order), batch_size):
                         members = order[b : b + batch_size]
-                        vectors = self.embed_rows(which, [block[i] for i in members])
+                        vectors = self.embed_rows(which, [block[i] for i in members], run_model)
                         out[start + members] = vectors.float().cpu().numpy()
                         if bar is not None:
                             bar.update(len(members))

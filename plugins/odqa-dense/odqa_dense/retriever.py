@@ -37,6 +37,16 @@ class DPRRetriever(Retriever):
     default), ``hnsw`` or ``ivf``.
     ``include_title``, ``query_max_length`` and ``passage_max_length`` default to what a checkpoint was trained
     with (else true, 64 and 256).
+
+    ``precision`` is what the encoder computes in: ``auto`` (bf16 on a GPU that has it, else fp32), ``fp32``,
+    ``bf16`` (autocast; on a CPU only one with bfloat16 instructions, AVX512-BF16 or AMX), ``fp16`` (CUDA) or
+    ``int8`` (the encoder's Linear layers dynamically quantized to int8; CPU). The index records the precision
+    its passages were encoded in, and a search with ``precision=auto`` encodes its questions in that same
+    precision (falling back to fp32, with a warning, where this machine cannot run it); an explicit
+    ``precision`` at search time overrides it. Vectors are float32 in every precision. ``compile`` (false by
+    default; not with int8) runs the encoder through ``torch.compile``: its first batch compiles for tens of seconds,
+    then on a CPU bf16 encodes 1.15-1.4× faster and fp32 no faster (benchmarks/RESULTS.md section 4), so it
+    pays for a large corpus encoded in bf16, not for a few questions.
     """
 
     #: Used when neither the options nor the checkpoint say otherwise.
@@ -51,7 +61,7 @@ class DPRRetriever(Retriever):
     #: A bi-encoder scores any passage by encoding it: :meth:`score_documents` needs no index.
     scores_unindexed: ClassVar[bool] = True
     runtime_options: ClassVar[frozenset[str]] = frozenset(
-        {"model", "question_model", "device", "precision", "batch_size", "ef_search", "nprobe"}
+        {"model", "question_model", "device", "precision", "compile", "batch_size", "ef_search", "nprobe"}
     )
 
     def __init__(
@@ -66,6 +76,7 @@ class DPRRetriever(Retriever):
         batch_size: int = 64,
         device: str = "auto",
         precision: str = "auto",
+        compile: bool = False,
         index_type: str = "flat",
         hnsw_m: int = 32,
         ef_construction: int = 200,
@@ -73,9 +84,9 @@ class DPRRetriever(Retriever):
         nlist: int | None = None,
         nprobe: int = 16,
     ) -> None:
-        from odqa_transformers.hf import DEVICES, PRECISIONS
+        from odqa_transformers.hf import DEVICES
 
-        from odqa_dense.encoder import check_pooling
+        from odqa_dense.encoder import ENCODE_PRECISIONS, check_pooling
         from odqa_dense.vectors import INDEX_TYPES
 
         owner = f"retriever {self.name!r}"
@@ -99,7 +110,10 @@ class DPRRetriever(Retriever):
         if nlist is not None:
             options.positive_int(owner, "nlist", nlist)
         options.choice(owner, "device", device, DEVICES)
-        options.choice(owner, "precision", precision, PRECISIONS)
+        options.choice(owner, "precision", precision, ENCODE_PRECISIONS)
+        options.boolean(owner, "compile", compile)
+        if compile and precision == "int8":
+            raise UsageError(f"{owner}: option 'compile' applies to fp32 and bf16 encoding, not to precision int8")
         options.choice(owner, "index_type", index_type, INDEX_TYPES)
         self.model = model
         self.question_model = question_model
@@ -110,6 +124,7 @@ class DPRRetriever(Retriever):
         self.batch_size = batch_size
         self.device = device
         self.precision = precision
+        self.compile = compile
         self.index_type = index_type
         self.hnsw_m = hnsw_m
         self.ef_construction = ef_construction
@@ -145,7 +160,7 @@ class DPRRetriever(Retriever):
             )
         from odqa_transformers import hf
 
-        from odqa_dense.encoder import BiEncoder
+        from odqa_dense.encoder import BiEncoder, resolve_encode_precision
 
         model = self.model
         if model == "sample":  # the bundled sample's demo model, trained on first use (odqa_dense.sample)
@@ -161,8 +176,37 @@ class DPRRetriever(Retriever):
         encoder.check_max_length(self.query_max_length)
         encoder.check_max_length(self.passage_max_length)
         device = hf.resolve_device(self.device)
-        self._precision = hf.resolve_precision(self.precision, device)
+        built_precision = (self._built_with or {}).get("encoder_precision")
+        if self.precision == "auto" and built_precision:
+            self._precision = self._index_precision(built_precision, device)
+        else:
+            self._precision = resolve_encode_precision(self.precision, device)
         self._encoder = encoder.to(device)
+
+    @staticmethod
+    def _index_precision(built: str, device: Any) -> str:
+        """The precision the index's passages were encoded in, for ``precision=auto`` at search time; fp32 (with
+        a warning) where this device cannot run it (an index encoded in bf16 on a GPU, searched on a CPU without
+        bfloat16 instructions)."""
+        import warnings
+
+        from odqa_dense.encoder import resolve_encode_precision
+
+        try:
+            return resolve_encode_precision(built, device)
+        except UsageError as exc:
+            warnings.warn(
+                f"retriever 'dpr': the index was encoded in {built} but {exc}; encoding questions in fp32 "
+                "(scores may differ slightly from the index's precision)",
+                stacklevel=3,
+            )
+            return "fp32"
+
+    @property
+    def encode_precision(self) -> str:
+        """The precision questions and passages are encoded in (resolved; loads the model)."""
+        self.warm_up()
+        return self._precision
 
     def _check_same_model(self, encoder: Any) -> None:
         built = self._built_with or {}
@@ -186,6 +230,7 @@ class DPRRetriever(Retriever):
             self.query_max_length,
             batch_size=self.batch_size,
             precision=self._precision,
+            compile=self.compile,
             desc="" if len(queries) < 10 * self.batch_size else "encode questions",
         )
 
@@ -199,6 +244,7 @@ class DPRRetriever(Retriever):
             self.passage_max_length,
             batch_size=self.batch_size,
             precision=self._precision,
+            compile=self.compile,
             desc="" if len(documents) < 10 * self.batch_size else "encode passages",
         )
 
@@ -321,6 +367,7 @@ class DPRRetriever(Retriever):
             "model_fingerprint": self._encoder.fingerprint,
             "encoders": self._encoder.encoders,
             "pooling": self._encoder.pooling,
+            "encoder_precision": self._precision,
         }
         writer.params.update({k: v for k, v in built.items() if k != "dim"})
 
@@ -341,6 +388,9 @@ class DPRRetriever(Retriever):
         retriever._documents = documents
         retriever._built_with = {
             "dim": index.dim,
-            **{k: params.get(k) for k in ("model_source", "model_fingerprint", "encoders", "pooling")},
+            **{
+                k: params.get(k)
+                for k in ("model_source", "model_fingerprint", "encoders", "pooling", "encoder_precision")
+            },
         }
         return retriever

@@ -113,6 +113,16 @@ def resolve_precision(precision: str, device: Any) -> str:
     return precision
 
 
+def cpu_bf16_native() -> bool:
+    """Whether this CPU computes in bfloat16 natively (AVX512-BF16 or AMX tiles). Without either, torch emulates
+    bf16 matrix products, which is slower than fp32, so bf16 on such a CPU only costs accuracy."""
+    import torch
+
+    cpu = getattr(torch, "cpu", None)
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
+
+
 @contextlib.contextmanager
 def autocast(device: Any, precision: str) -> Iterator[None]:
     """Mixed precision for ``bf16``/``fp16``; a no-op for fp32."""
