@@ -32,6 +32,23 @@ Protocol
 - ``--scale N`` (default 1,000,000; 0 skips): odqa's full text path (texts -> regex analyzer -> index) and the
   equivalent bm25s path (``bm25s.tokenize`` -> index, numba backend), index time and peak RSS, plus queries/s.
 
+- The peers part (``--peers``; ``--corpora none --scale 0`` runs it alone): odqa okapi (as above), odqa
+  ``lucene`` with tantivy's constants (k1 = 1.2, b = 0.75), bm25s-numba (robertson, as above) and tantivy (see
+  :class:`Tantivy`: whitespace tokenizer over the space-joined tokens, one writer thread, on disk, ``count=False``
+  so that block-max WAND prunes; its index time includes its own tokenization of the joined strings and the
+  Python loop that joins them). Query sets: ``zipf`` (the synthetic queries above: mostly very frequent terms),
+  ``natural`` (``synthetic.generate_natural_queries``: 3-8 distinct terms of a random passage drawn with
+  probability proportional to idf², mostly rare terms) and, on KorQuAD, its questions. Per query set, in one
+  process: batched queries/s (interleaved repetitions; tantivy has no batch API, so a batch is a loop of
+  searches), then one query per call for every query, each query sent to every system in turn with the order
+  rotating (p50 / p99 latency; queries/s = queries / summed latencies), the median document frequency of the
+  query terms, tantivy's top-10 overlap with odqa lucene's (tantivy quantizes document lengths to one byte, so a
+  few near-ties differ), and odqa's pruned search against its exhaustive search (rows and scores). The token
+  lists are exempted from garbage collection (``gc.freeze``) before timing. Each system also indexes alone in its
+  own process: index time, RSS held after indexing and searching and peak RSS, both above the RSS of the token
+  lists, and tantivy's index size on disk (its files are memory-mapped: the pages read count in its RSS).
+  Targets: odqa okapi >= 5x bm25s-numba batched at 1M, >= 3x one query per call; odqa >= tantivy on every set.
+
 Results are printed as tables and written to ``--out`` (default /tmp/odqa-bench) as JSON.
 """
 
@@ -72,6 +89,11 @@ TARGET_VS_BM25S = 2.0
 TARGET_VS_RANK = 1000.0
 TARGET_SCALE_SECONDS = 120.0
 TARGET_SCALE_MB = 4096.0
+#: The peers part (``--peers``): odqa okapi and lucene, bm25s-numba and tantivy on several query sets.
+PEERS = ("odqa", "odqa-lucene", "bm25s-numba", "tantivy")
+TANTIVY_K1 = 1.2  # tantivy's BM25 constants (src/query/bm25.rs): k1 = 1.2, b = 0.75 (= B)
+TARGET_SINGLE_VS_BM25S = 3.0
+TARGET_BATCH_VS_BM25S_1M = 5.0
 
 # --------------------------------------------------------------------------------------------------- corpora
 
@@ -103,13 +125,13 @@ def load_tokens(spec: dict[str, Any]) -> tuple[list[list[str]], list[list[str]],
 # --------------------------------------------------------------------------------------------------- systems
 
 
-def odqa_retriever(threads: int = 1, epsilon: float = 0.25) -> Any:
+def odqa_retriever(threads: int = 1, epsilon: float = 0.25, variant: str = "okapi", k1: float = K1) -> Any:
     from odqa_core import plugins
 
     return plugins.create(
         "retriever",
         "bm25",
-        {"variant": "okapi", "k1": K1, "b": B, "epsilon": epsilon, "analyzer": "regex", "threads": threads},
+        {"variant": variant, "k1": k1, "b": B, "epsilon": epsilon, "analyzer": "regex", "threads": threads},
     )
 
 
@@ -129,18 +151,30 @@ class System:
 
 
 class Odqa(System):
-    def __init__(self, epsilon: float = 0.25, exhaustive: bool = False):
+    def __init__(self, epsilon: float = 0.25, exhaustive: bool = False, variant: str = "okapi", k1: float = K1):
         self.epsilon = epsilon
         self.exhaustive = exhaustive
+        self.variant = variant
+        self.k1 = k1
 
     def index(self, corpus):
-        self.state = odqa_retriever(epsilon=self.epsilon)
+        self.state = odqa_retriever(epsilon=self.epsilon, variant=self.variant, k1=self.k1)
         self.state.index_tokens(corpus)
 
     def search(self, queries, k):
         if self.exhaustive:
             return self.state.search_exhaustive(queries, k).indices
         return self.state.search_tokens(queries, k).indices
+
+    def search_one(self, query, k):
+        return self.state.search_tokens([query], k)
+
+    def hits(self, queries, k):
+        """(rows, scores) of the top k; rows scoring 0 (matching no query term) are dropped (-1)."""
+        r = self.state.search_tokens(queries, k)
+        rows = r.indices.copy()
+        rows[r.scores <= 0] = -1
+        return rows, r.scores
 
 
 class Bm25s(System):
@@ -164,6 +198,95 @@ class Bm25s(System):
         import numpy as np
 
         return np.asarray(self.state.get_scores(query or ["\x00"]))
+
+    def search_one(self, query, k):
+        return self.state.retrieve([query or ["\x00"]], k=k, n_threads=1, show_progress=False)
+
+
+#: tantivy's indexing memory budget (one writer thread): large enough for 1M passages to stay in few segments.
+TANTIVY_HEAP = 1_000_000_000
+
+
+class Tantivy(System):
+    """tantivy (Rust; block-max WAND) over the same tokens: one text field, ``whitespace`` tokenizer (no lowercasing
+    or stemming: the tokens are indexed as they are) over the space-joined tokens, term frequencies without
+    positions (``index_option="freq"``), plus a fast integer field holding the row (only read to check agreement).
+
+    Indexed on disk (a scratch directory under ``--out``, deleted afterwards) by one writer thread; the Python loop
+    that joins each passage's tokens and hands it over runs beside it. A query is the disjunction (``Should``) of
+    one ``TermQuery`` per query token, so a repeated token counts once per occurrence, like the query-term counts
+    of the other systems. Searched with ``count=False`` so that block-max WAND pruning is on. tantivy's BM25 is
+    Lucene's: k1 = 1.2, b = 0.75, idf = ln(1 + (N - df + 0.5) / (df + 0.5)), document lengths quantized to one
+    byte (``fieldnorm``). There is no batch API: a batch is a Python loop of searches.
+    """
+
+    warm_up = False
+
+    def __init__(self, scratch: str | None = None):
+        self.scratch = scratch
+        self.directory: str | None = None
+        self.state = None
+
+    def index(self, corpus):
+        import tempfile
+
+        import tantivy
+
+        self.drop()
+        self.directory = tempfile.mkdtemp(prefix="tantivy-", dir=self.scratch)
+        builder = tantivy.SchemaBuilder()
+        builder.add_text_field("body", stored=False, tokenizer_name="whitespace", index_option="freq")
+        builder.add_integer_field("row", fast=True)
+        self.schema = builder.build()
+        index = tantivy.Index(self.schema, path=self.directory)
+        writer = index.writer(heap_size=TANTIVY_HEAP, num_threads=1)
+        document = tantivy.Document
+        for row, tokens in enumerate(corpus):
+            writer.add_document(document(body=" ".join(tokens), row=row))
+        writer.commit()
+        writer.wait_merging_threads()
+        del writer
+        index.reload()
+        self.state = index
+        self.searcher = index.searcher()
+
+    def query(self, tokens):
+        import tantivy
+
+        term = tantivy.Query.term_query
+        should = tantivy.Occur.Should
+        return tantivy.Query.boolean_query(
+            [(should, term(self.schema, "body", t, index_option="freq")) for t in tokens]
+        )
+
+    def search_one(self, query, k):
+        return self.searcher.search(self.query(query), limit=k, count=False).hits
+
+    def search(self, queries, k):
+        search, query = self.searcher.search, self.query
+        return [search(query(q), limit=k, count=False).hits for q in queries]
+
+    def hits(self, queries, k):
+        import numpy as np
+
+        rows = np.full((len(queries), k), -1, np.int64)
+        scores = np.zeros((len(queries), k), np.float32)
+        for i, hits in enumerate(self.search(queries, k)):
+            if hits:
+                rows[i, : len(hits)] = self.searcher.fast_field_values("row", [a for _, a in hits])
+                scores[i, : len(hits)] = [s for s, _ in hits]
+        return rows, scores
+
+    def disk_mb(self) -> float:
+        return sum(f.stat().st_size for f in Path(self.directory).iterdir()) / 2**20 if self.directory else 0.0
+
+    def drop(self):
+        import shutil
+
+        self.state = self.searcher = None
+        if self.directory:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            self.directory = None
 
 
 class RankBm25(System):
@@ -190,14 +313,16 @@ class RankBm25(System):
         return out
 
 
-def make_system(name: str) -> System:
+def make_system(name: str, scratch: str | None = None) -> System:
     return {
         "odqa": Odqa,
         "odqa-eps0": lambda: Odqa(epsilon=0.0),
         "odqa-exhaustive": lambda: Odqa(exhaustive=True),
+        "odqa-lucene": lambda: Odqa(variant="lucene", k1=TANTIVY_K1),
         "bm25s-numba": lambda: Bm25s("numba"),
         "bm25s-numpy": lambda: Bm25s("numpy"),
         "rank-bm25": RankBm25,
+        "tantivy": lambda: Tantivy(scratch),
     }[name]()
 
 
@@ -392,6 +517,306 @@ def worker_scale(job: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+# --------------------------------------------------------------------------------------------------- peers part
+
+
+def load_peer_tokens(spec: dict[str, Any]) -> tuple[list[list[str]], dict[str, list[list[str]]], dict[str, Any]]:
+    """(corpus token lists, {query set: query token lists}, description) for the peers part."""
+    if spec["corpus"] == "korquad":
+        corpus, queries, desc = load_tokens(spec)
+        return corpus, {"korquad-questions": queries}, desc
+    import synthetic
+
+    c = synthetic.generate(spec["passages"], seed=0)
+    sets = {}
+    for name in spec["query_sets"]:
+        if name == "zipf":
+            sets[name] = synthetic.generate_queries(c, spec["queries"], seed=1).token_lists()
+        elif name == "natural":
+            sets[name] = synthetic.generate_natural_queries(c, spec["queries"], seed=2).token_lists()
+        else:
+            raise ValueError(f"unknown query set {name!r}")
+    corpus = c.token_lists()
+    desc = {
+        "name": f"synthetic {spec['passages']:,}",
+        "tokens": "Zipf(1.1) over 200k terms, 30-80 per passage",
+        "passages": len(corpus),
+        "corpus_tokens": c.n_tokens,
+    }
+    return corpus, sets, desc
+
+
+def query_term_dfs(retriever: Any, queries: list[list[str]]) -> Any:
+    """Document frequency of every distinct known term of every query (pooled over the queries)."""
+    import numpy as np
+
+    emb = retriever.sparse_embedding
+    ids = emb.term_ids
+    terms = [ids[t] for q in queries for t in set(q) if t in ids]
+    return emb.doc_freqs[np.asarray(terms, np.int64)]
+
+
+def worker_peers(job: dict[str, Any]) -> dict[str, Any]:
+    """The peers in one process: index time, batched queries/s (repetitions interleaved A B C A B C ...) and the
+    latency of one query per call (each query sent to every system in turn, the order rotating), per query set."""
+    import numpy as np
+
+    corpus, sets, desc = load_peer_tokens(job["spec"])
+    k, reps = job["k"], job["reps"]
+    systems = {name: make_system(name, job["scratch"]) for name in job["systems"]}
+    names = list(systems)
+    for system in systems.values():  # JIT compilation on a slice (numba compiles per type, not per size)
+        if system.warm_up:
+            system.index(corpus[:5000])
+            for queries in sets.values():
+                system.search(queries[:50], k)
+                system.search_one(queries[0], k)
+            system.drop()
+    gc.collect()
+    index_times: dict[str, list[float]] = {n: [] for n in names}
+    for _ in range(job["index_reps"]):
+        for name in names:
+            systems[name].drop()
+            gc.collect()
+            t = time.perf_counter()
+            systems[name].index(corpus)
+            index_times[name].append(time.perf_counter() - t)
+    result: dict[str, Any] = {
+        "corpus": desc,
+        "index_s": {n: median(index_times[n]) for n in names},
+        "index_runs_s": index_times,
+        "sets": {},
+    }
+    if "tantivy" in systems:
+        result["tantivy_segments"] = systems["tantivy"].searcher.num_segments
+    # The token lists are millions of Python objects: a full garbage collection during the latency loop would
+    # stall whichever system ran then (tens of ms at 1M). A serving process holds none of them: exempt them.
+    gc.collect()
+    gc.freeze()
+    dfs_from = next((systems[n] for n in names if n.startswith("odqa")), None)
+    for set_name, queries in sets.items():
+        queries = queries[: job["queries"]] if job.get("queries") else queries
+        entry: dict[str, Any] = {"queries": len(queries), "systems": {n: {} for n in names}}
+        if dfs_from is not None:
+            dfs = query_term_dfs(dfs_from.state, queries)
+            entry["median_df"] = float(np.median(dfs)) if len(dfs) else float("nan")
+            entry["mean_query_terms"] = len(dfs) / max(1, len(queries))
+        # Batched: a pass under 0.5 s is repeated within a repetition; the first pass also warms caches.
+        inner = {}
+        for name in names:
+            t = time.perf_counter()
+            systems[name].search(queries, k)
+            first = time.perf_counter() - t
+            inner[name] = max(1, int(0.5 / max(first, 1e-6)) + 1) if first < 0.5 else 1
+        runs: dict[str, list[float]] = {n: [] for n in names}
+        for _ in range(reps):
+            for name in names:
+                t = time.perf_counter()
+                for _ in range(inner[name]):
+                    systems[name].search(queries, k)
+                runs[name].append((time.perf_counter() - t) / inner[name])
+        # One query per call, every system in turn (rotating which goes first).
+        latency = {n: np.empty(len(queries)) for n in names}
+        perf = time.perf_counter
+        for j, query in enumerate(queries):
+            for i in range(len(names)):
+                name = names[(i + j) % len(names)]
+                search_one = systems[name].search_one
+                t = perf()
+                search_one(query, k)
+                latency[name][j] = perf() - t
+        for name in names:
+            lat = latency[name]
+            entry["systems"][name] = {
+                "batch_qps": len(queries) / median(runs[name]),
+                "batch_runs_s": runs[name],
+                "batch_passes_per_rep": inner[name],
+                "single_qps": len(queries) / float(lat.sum()),
+                "p50_us": float(np.percentile(lat, 50) * 1e6),
+                "p99_us": float(np.percentile(lat, 99) * 1e6),
+                "mean_us": float(lat.mean() * 1e6),
+            }
+        # Agreement: tantivy's top-k against odqa lucene's (same formula; tantivy quantizes document lengths), and
+        # odqa's pruned search against its exhaustive one (identical rows and scores expected).
+        check = queries[: job["agree_queries"]]
+        if "tantivy" in systems and "odqa-lucene" in systems:
+            entry["tantivy_vs_odqa_lucene"] = overlap(
+                systems["tantivy"].hits(check, k)[0], systems["odqa-lucene"].hits(check, k)[0]
+            )
+        for name in names:
+            if isinstance(systems[name], Odqa):
+                pruned = systems[name].state.search_tokens(check, k)
+                full = systems[name].state.search_exhaustive(check, k)
+                entry["systems"][name]["pruned_equals_exhaustive"] = int(
+                    sum(
+                        np.array_equal(a, b) and np.array_equal(c, d)
+                        for a, b, c, d in zip(pruned.indices, full.indices, pruned.scores, full.scores)
+                    )
+                )
+                entry["systems"][name]["checked_queries"] = len(check)
+        result["sets"][set_name] = entry
+    for system in systems.values():
+        system.drop()
+    return result
+
+
+def overlap(rows_a: Any, rows_b: Any) -> dict[str, Any]:
+    """Mean top-k overlap |A ∩ B| / max(|A|, |B|) of two (Q, k) row arrays (-1 = no hit), and identical sets."""
+    total, same = 0.0, 0
+    for a, b in zip(rows_a, rows_b):
+        sa, sb = set(a[a >= 0].tolist()), set(b[b >= 0].tolist())
+        size = max(len(sa), len(sb))
+        total += len(sa & sb) / size if size else 1.0
+        same += sa == sb
+    n = len(rows_a)
+    return {"queries": n, "mean_overlap": total / max(n, 1), "identical_sets": same}
+
+
+def worker_peer_memory(job: dict[str, Any]) -> dict[str, Any]:
+    """One peer alone in its process: index time, RSS held after indexing and peak RSS (over the RSS of the token
+    lists), and for tantivy the size of its index on disk."""
+    corpus, sets, desc = load_peer_tokens(job["spec"])
+    gc.collect()
+    result: dict[str, Any] = {"system": job["system"], "corpus": desc}
+    result["baseline_rss_mb"] = current_rss_mb()
+    result["baseline_peak_mb"] = peak_rss_mb()
+    system = make_system(job["system"], job["scratch"])
+    if system.warm_up:
+        system.index(corpus[:2000])
+        system.search(next(iter(sets.values()))[:20], job["k"])
+        system.drop()
+        gc.collect()
+    result["warm_rss_mb"] = current_rss_mb()
+    t = time.perf_counter()
+    system.index(corpus)
+    result["index_s"] = time.perf_counter() - t
+    gc.collect()
+    result["after_index_rss_mb"] = current_rss_mb()
+    for queries in sets.values():
+        system.search(queries, job["k"])
+        system.search_one(queries[0], job["k"])
+    gc.collect()
+    result["after_search_rss_mb"] = current_rss_mb()
+    result["peak_rss_mb"] = peak_rss_mb()
+    if isinstance(system, Tantivy):
+        result["disk_mb"] = system.disk_mb()
+        result["segments"] = system.searcher.num_segments
+    if isinstance(system, Odqa):
+        result["scoring_arrays_mb"] = system.state._impacts.nbytes / 2**20
+    system.drop()
+    return result
+
+
+def report_peers(name: str, inter: dict[str, Any], memory: dict[str, dict[str, Any]], k: int) -> tuple[str, list]:
+    """Markdown tables of the peers part for one corpus, and the target lines."""
+    desc = inter["corpus"]
+    n_docs = desc["passages"]
+    title = f"{name}: {n_docs:,} passages, {desc['corpus_tokens']:,} tokens"
+    header = [
+        "system",
+        "index s (interleaved)",
+        "index s (own process)",
+        "RSS held after indexing and searching, over the tokens and warm-up MB",
+        "peak RSS over the tokens MB",
+        "index arrays / files MB",
+    ]
+    rows = []
+    for system, index_s in inter["index_s"].items():
+        m = memory.get(system, {})
+        size = m.get("disk_mb", m.get("scoring_arrays_mb", float("nan")))
+        rows.append(
+            [
+                system,
+                fmt(index_s, 2),
+                fmt(m.get("index_s", float("nan")), 2),
+                fmt(m.get("after_search_rss_mb", float("nan")) - m.get("warm_rss_mb", float("nan"))),
+                fmt(m.get("peak_rss_mb", float("nan")) - m.get("baseline_rss_mb", float("nan"))),
+                fmt(size),
+            ]
+        )
+    parts = [title, markdown_table(header, rows)]
+    header = [
+        "query set",
+        "median df of query terms (% of passages)",
+        "system",
+        "batched q/s",
+        "one query per call q/s",
+        "p50 µs",
+        "p99 µs",
+        "odqa okapi / this (batched)",
+        "odqa okapi / this (one per call)",
+        "odqa lucene / this (one per call)",
+    ]
+    rows = []
+    lines = []
+    for set_name, entry in inter["sets"].items():
+        res = entry["systems"]
+        okapi, lucene = res.get("odqa", {}), res.get("odqa-lucene", {})
+        df = entry.get("median_df", float("nan"))
+        for system, r in res.items():
+            rows.append(
+                [
+                    set_name,
+                    f"{df:,.0f} ({100 * df / n_docs:.3g} %)",
+                    system,
+                    fmt(r["batch_qps"]),
+                    fmt(r["single_qps"]),
+                    fmt(r["p50_us"]),
+                    fmt(r["p99_us"]),
+                    f"{okapi['batch_qps'] / r['batch_qps']:.2f}x" if okapi else "-",
+                    f"{okapi['single_qps'] / r['single_qps']:.2f}x" if okapi else "-",
+                    f"{lucene['single_qps'] / r['single_qps']:.2f}x" if lucene else "-",
+                ]
+            )
+        bm = res.get("bm25s-numba")
+        if okapi and bm:
+            ratio_b = okapi["batch_qps"] / bm["batch_qps"]
+            ratio_s = okapi["single_qps"] / bm["single_qps"]
+            ratio_p = bm["p50_us"] / okapi["p50_us"]
+            verdict = "met" if ratio_b >= TARGET_BATCH_VS_BM25S_1M else "not met"
+            if n_docs < 1_000_000:
+                verdict = "stated for 1M"
+            lines.append(
+                f"{set_name}: odqa okapi / bm25s-numba = {ratio_b:.2f}x batched (target >= "
+                f"{TARGET_BATCH_VS_BM25S_1M:g}x at 1M: {verdict}), "
+                f"{ratio_s:.2f}x one query per call, {ratio_p:.2f}x at p50 (target >= {TARGET_SINGLE_VS_BM25S:g}x: "
+                f"{'met' if min(ratio_s, ratio_p) >= TARGET_SINGLE_VS_BM25S else 'not met'})"
+            )
+        tv = res.get("tantivy")
+        if tv:
+            for label, o in (("odqa okapi", okapi), ("odqa lucene", lucene)):
+                if o:
+                    rb, rs = o["batch_qps"] / tv["batch_qps"], o["single_qps"] / tv["single_qps"]
+                    lines.append(
+                        f"{set_name}: {label} / tantivy = {rb:.2f}x batched, {rs:.2f}x one query per call "
+                        f"(target >= 1x: {'met' if min(rb, rs) >= 1 else 'not met'})"
+                    )
+        if "tantivy_vs_odqa_lucene" in entry:
+            a = entry["tantivy_vs_odqa_lucene"]
+            lines.append(
+                f"{set_name}: tantivy top-{k} vs odqa lucene (k1 1.2, b 0.75): mean overlap {a['mean_overlap']:.3f}, "
+                f"identical sets {a['identical_sets']}/{a['queries']}"
+            )
+        for system, r in res.items():
+            if "pruned_equals_exhaustive" in r:
+                lines.append(
+                    f"{set_name}: {system} pruned = exhaustive (rows and scores) on "
+                    f"{r['pruned_equals_exhaustive']}/{r['checked_queries']} queries"
+                )
+    parts.append(markdown_table(header, rows))
+    if "tantivy_segments" in inter:
+        lines.append(f"tantivy segments after commit and merges: {inter['tantivy_segments']}")
+    if "odqa" in memory and "tantivy" in memory:
+        o, t = memory["odqa"], memory["tantivy"]
+        held_o = o["after_search_rss_mb"] - o["warm_rss_mb"]
+        held_t = t["after_search_rss_mb"] - t["warm_rss_mb"]
+        lines.append(
+            f"memory held odqa / tantivy = {held_o:,.0f} / {held_t:,.0f} MB = {held_o / held_t:.2f}x "
+            f"(tantivy index files {t['disk_mb']:,.0f} MB; odqa scoring arrays {o['scoring_arrays_mb']:,.0f} MB)"
+        )
+    return "\n\n".join(parts), lines
+
+
 def run_worker(job: dict[str, Any], out: Path, timeout: float) -> dict[str, Any] | None:
     job_file = out / f"job-{job['tag']}.json"
     res_file = out / f"result-{job['tag']}.json"
@@ -533,26 +958,41 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=1_000_000, help="passages of the text-path scale run; 0 skips")
     parser.add_argument("--scale-systems", default="odqa,bm25s")
     parser.add_argument("--scale-reps", type=int, default=1)
+    parser.add_argument(
+        "--peers", default=",".join(PEERS), help="systems of the peers part (query sets, latency); 'none' skips"
+    )
+    parser.add_argument("--peer-corpora", default="korquad,synthetic", help="corpora of the peers part")
+    parser.add_argument("--peer-sizes", default="100000", help="synthetic sizes of the peers part, comma list")
+    parser.add_argument("--query-sets", default="zipf,natural", help="synthetic query sets of the peers part")
+    parser.add_argument("--peer-queries", type=int, default=1_000, help="synthetic queries per set (peers part)")
+    parser.add_argument("--index-reps", type=int, default=1, help="interleaved index repetitions (peers part)")
+    parser.add_argument("--agree-queries", type=int, default=200, help="queries checked for agreement (peers)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per worker subprocess")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     # Every repetition count feeds a median, so 0 leaves nothing to report; the own-process runs (--isolated-reps)
     # are also where the peak RSS and the top-10 agreement come from. (--scale 0 is what skips a part of the run.)
-    for option in ("reps", "isolated_reps", "scale_reps"):
+    for option in ("reps", "isolated_reps", "scale_reps", "index_reps"):
         if getattr(args, option) < 1:
             parser.error(f"--{option.replace('_', '-')} must be at least 1, got {getattr(args, option)}")
 
     if args.worker:
         single_thread_env()
         job = json.loads(Path(args.worker).read_text())
-        kinds = {"scale": worker_scale, "tokens": worker_tokens, "interleaved": worker_interleaved}
+        kinds = {
+            "scale": worker_scale,
+            "tokens": worker_tokens,
+            "interleaved": worker_interleaved,
+            "peers": worker_peers,
+            "peer-memory": worker_peer_memory,
+        }
         result = kinds[job["kind"]](job)
         Path(args.worker.replace("job-", "result-")).write_text(json.dumps(result))
         return
 
     out = Path(args.out) / "bm25_speed"
     out.mkdir(parents=True, exist_ok=True)
-    packages = ("odqa", "odqa-sparse", "bm25s", "rank-bm25", "numba", "numpy", "scipy")
+    packages = ("odqa", "odqa-sparse", "bm25s", "rank-bm25", "tantivy", "numba", "numpy", "scipy")
     info = run_header("plugins/odqa-sparse/odqa_sparse", *packages)
     print(header_lines(info), flush=True)
     systems = [s for s in args.systems.split(",") if s]
@@ -633,6 +1073,60 @@ def main() -> None:
             "agreement_bm25s": agree_bm25s,
             "targets": lines,
         }
+        write_json(str(out.parent), "bm25_speed.json", summary)
+
+    peers = [s for s in args.peers.split(",") if s and s != "none"]
+    peer_specs = []
+    for name in [c for c in args.peer_corpora.split(",") if c and c != "none"] if peers else []:
+        if name == "korquad":
+            path = require_korquad(args.korquad)
+            if path is not None:
+                peer_specs.append(("korquad", {"corpus": "korquad", "path": str(path)}))
+        elif name == "synthetic":
+            for size in [int(x) for x in args.peer_sizes.split(",") if x]:
+                spec = {
+                    "corpus": "synthetic",
+                    "passages": size,
+                    "queries": args.peer_queries,
+                    "query_sets": [q for q in args.query_sets.split(",") if q],
+                }
+                peer_specs.append((f"synthetic-{size}", spec))
+        else:
+            parser.error(f"unknown corpus {name!r}")
+    summary["peers"] = {}
+    for name, spec in peer_specs:
+        print(f"== peers: {name}", flush=True)
+        memory: dict[str, dict[str, Any]] = {}
+        for system in peers:
+            job = {
+                "kind": "peer-memory",
+                "tag": f"peers-{name}-{system}",
+                "system": system,
+                "spec": spec,
+                "k": args.k,
+                "scratch": str(out),
+            }
+            r = run_worker(job, out, args.timeout)
+            if r is not None:
+                memory[system] = r
+        job = {
+            "kind": "peers",
+            "tag": f"peers-{name}",
+            "systems": peers,
+            "spec": spec,
+            "k": args.k,
+            "reps": args.reps,
+            "index_reps": args.index_reps,
+            "agree_queries": args.agree_queries,
+            "scratch": str(out),
+        }
+        inter = run_worker(job, out, args.timeout)
+        if inter is None:
+            continue
+        table, lines = report_peers(name, inter, memory, args.k)
+        print("\n" + table + "\n\n" + "\n".join(lines) + "\n", flush=True)
+        tables.append(table + "\n\n" + "\n".join(f"- {line}" for line in lines))
+        summary["peers"][name] = {"interleaved": inter, "memory": memory, "lines": lines}
         write_json(str(out.parent), "bm25_speed.json", summary)
 
     if args.scale:

@@ -10,7 +10,10 @@ at run time, the same one for every system compared.
   frequent terms are not the short strings.
 - passages: lengths uniform in ``[min_len, max_len]``, tokens drawn i.i.d. from the Zipf law.
 - queries: 3-10 tokens; 2-5 distinct tokens sampled from one random passage (the "relevant" passage, returned as
-  ``source``) plus Zipf noise tokens up to the drawn query length, shuffled.
+  ``source``) plus Zipf noise tokens up to the drawn query length, shuffled. Their terms are mostly very frequent
+  ones (the noise follows the corpus's own Zipf law).
+- natural queries (:func:`generate_natural_queries`): 3-8 distinct tokens of one random passage drawn with
+  probability proportional to idf², like the content words of a real question (mostly rare terms).
 
 Everything is produced with numpy (one token id array + passage offsets, CSR style); strings are made only when
 asked for (:meth:`Corpus.token_lists`, :meth:`Corpus.texts`).
@@ -149,6 +152,53 @@ def generate_queries(
         rng.shuffle(q)
         out.append(q)
     del vocab
+    return Queries(ids=out, source=sources, vocab=corpus.vocab)
+
+
+def document_frequencies(corpus: Corpus) -> np.ndarray:
+    """Passages holding each term (int64, indexed by token id)."""
+    import scipy.sparse as sp
+
+    vocab = len(corpus.vocab)
+    # Copies: scipy sorts and compacts the index arrays in place.
+    matrix = sp.csr_array(
+        (np.ones(len(corpus.ids), np.int32), corpus.ids.copy(), corpus.offsets.copy()), shape=(len(corpus), vocab)
+    )
+    matrix.sum_duplicates()  # one entry per (passage, term)
+    return np.bincount(matrix.indices, minlength=vocab).astype(np.int64)
+
+
+def generate_natural_queries(
+    corpus: Corpus,
+    n_queries: int,
+    *,
+    min_terms: int = 3,
+    max_terms: int = 8,
+    idf_power: float = 2.0,
+    seed: int = 2,
+    doc_freqs: np.ndarray | None = None,
+) -> Queries:
+    """Queries that look like real questions' content words: 3-8 distinct terms of one random passage.
+
+    Each query takes ``min_terms..max_terms`` distinct terms of its source passage (all of them if it has fewer),
+    drawn without replacement with probability proportional to ``idf ** idf_power``, idf being Lucene's
+    ``ln(1 + (N - df + 0.5) / (df + 0.5))`` over the whole corpus (always > 0), and shuffled. Rare terms are then
+    likely, frequent ones possible, as in a question whose stop words were removed -- unlike
+    :func:`generate_queries`, whose Zipf noise makes most query terms very frequent.
+    """
+    rng = np.random.default_rng(seed)
+    df = document_frequencies(corpus) if doc_freqs is None else doc_freqs
+    n = float(len(corpus))
+    weight = np.log1p((n - df + 0.5) / (df + 0.5)) ** idf_power
+    sources = rng.integers(0, len(corpus), size=n_queries)
+    sizes = rng.integers(min_terms, max_terms + 1, size=n_queries)
+    out: list[np.ndarray] = []
+    for src, size in zip(sources.tolist(), sizes.tolist()):
+        terms = np.unique(corpus.passage_ids(src))
+        p = weight[terms]
+        chosen = rng.choice(terms, size=min(size, len(terms)), replace=False, p=p / p.sum())
+        rng.shuffle(chosen)
+        out.append(chosen.astype(np.int32))
     return Queries(ids=out, source=sources, vocab=corpus.vocab)
 
 
