@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import json
 import os
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -230,7 +231,8 @@ def open_store(
     format_version: int | None = None,
     verify: bool = True,
 ) -> StoreReader:
-    """Open a store, checking format, versions, kind/name when given, file sizes and (``verify``) checksums.
+    """Open a store, checking format, versions, kind/name when given, file sizes and (``verify``) checksums; a file
+    an earlier load verified and that has not changed since is not hashed again (:func:`_verify_checksums`).
 
     Every failure is an :class:`IndexFormatError` naming what is wrong.
     """
@@ -281,6 +283,70 @@ def open_store(
             raise IndexFormatError(
                 f"{file}: {size} bytes, the manifest says {meta.get('bytes')} (truncated or modified)"
             )
-        if verify and sha256_file(file) != meta.get("sha256"):
-            raise IndexFormatError(f"{file}: checksum mismatch (corrupted or modified)")
+    if verify:
+        _verify_checksums(root, files)
     return StoreReader(root, manifest)
+
+
+#: A file changed less than this long before it was verified is not remembered as verified: file timestamps come
+#: from a coarse clock (a few milliseconds on Linux, 2 s on FAT), and a change within the same tick as the one
+#: recorded would keep its timestamps (git's "racily clean" entries).
+RACY_WINDOW_NS = 2_000_000_000
+
+
+def verified_cache_dir() -> Path:
+    """Where loads remember the store files whose checksums they verified (``ODQA_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/odqa`` or ``~/.cache/odqa``, then ``verified-stores/``)."""
+    if os.environ.get("ODQA_CACHE_DIR"):
+        base = Path(os.environ["ODQA_CACHE_DIR"]).expanduser()
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "odqa"
+    return base / "verified-stores"
+
+
+def _file_identity(file: Path, sha256: Any) -> list[Any]:
+    info = file.stat()
+    return [info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns, sha256]
+
+
+def _verify_checksums(root: Path, files: dict[str, Any]) -> None:
+    """Check every file's sha256 against the manifest, skipping the files this user's earlier loads verified and
+    that have not changed since: same device, inode, size, modification time and inode change time, and the same
+    expected checksum. The change time (ctime) is set by the kernel on every write, rename or ``utime`` and cannot
+    be set back, so a file rewritten in place with its mtime restored is hashed again. What goes unnoticed is a
+    change that bypasses the file system's timestamps (bit rot on the medium, writes to the raw device, the clock
+    set back by root): ``verify=True`` hashes a file on the first load after its identity changes, no longer at
+    every load, which read the whole index each time.
+
+    The record lives in the user's cache directory, never in the store (read-only index locations work); a cache
+    that cannot be read or written only means hashing every time.
+    """
+    record = verified_cache_dir() / f"{hashlib.sha256(os.fsencode(os.path.realpath(root))).hexdigest()[:32]}.json"
+    try:
+        known = json.loads(record.read_text(encoding="utf-8"))
+        if not isinstance(known, dict):
+            known = {}
+    except (OSError, ValueError):
+        known = {}
+    verified: dict[str, list[Any]] = {}
+    started = time.time_ns()
+    for file_name, meta in files.items():
+        file = store_file(root, file_name)
+        identity = _file_identity(file, meta.get("sha256"))
+        if known.get(file_name) == identity:
+            verified[file_name] = identity
+            continue
+        if sha256_file(file) != meta.get("sha256"):
+            raise IndexFormatError(f"{file}: checksum mismatch (corrupted or modified)")
+        after = _file_identity(file, meta.get("sha256"))  # changed while being hashed: not remembered
+        if after == identity and max(identity[3], identity[4]) < started - RACY_WINDOW_NS:
+            verified[file_name] = identity
+    if verified != known:
+        temporary = record.with_name(f".{record.name}.{os.getpid()}.tmp")
+        try:
+            record.parent.mkdir(parents=True, exist_ok=True)
+            temporary.write_text(json.dumps(verified), encoding="utf-8")
+            os.replace(temporary, record)
+        except OSError:
+            with contextlib.suppress(OSError):
+                temporary.unlink()

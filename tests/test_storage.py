@@ -1,10 +1,14 @@
 from __future__ import annotations
 
 import json
+import os
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from odqa_core import storage
 from odqa_core.errors import IndexFormatError, UsageError
 from odqa_core.outputs import atomic_write_lines, atomic_write_text
 from odqa_core.storage import open_store, sha256_file, write_store
@@ -219,3 +223,106 @@ def test_cli_reports_a_manifest_without_name_in_one_line(tmp_path, fake_plugins,
     _edit_manifest(tmp_path / "i", lambda m: m.pop("name"))
     result = run_cli(f"retrieve --index-dir {tmp_path / 'i'} --questions {questions} --output {tmp_path / 'r'}")
     assert_one_line_error(result, contains="has no 'name'")
+
+
+# --- checksums: verified once, hashed again when a file changes ---------------------------------------------------
+
+
+def _flip_a_byte(file, keep_mtime=False):
+    before = file.stat()
+    data = bytearray(file.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    file.write_bytes(bytes(data))
+    if keep_mtime:
+        os.utime(file, ns=(before.st_atime_ns, before.st_mtime_ns))
+        assert file.stat().st_mtime_ns == before.st_mtime_ns
+
+
+@pytest.fixture
+def remember_fresh_files(monkeypatch, tmp_path):
+    """Files written moments ago are remembered as verified too (they normally wait out the racy window); the
+    record goes to this test's own cache directory."""
+    monkeypatch.setattr(storage, "RACY_WINDOW_NS", -60_000_000_000)
+    monkeypatch.setenv("ODQA_CACHE_DIR", str(tmp_path / "cache"))
+
+
+@pytest.fixture
+def hashed(monkeypatch):
+    """The names of the files ``open_store`` hashes."""
+    names = []
+    real = storage.sha256_file
+
+    def counting(path, *args, **kwargs):
+        names.append(Path(path).name)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(storage, "sha256_file", counting)
+    return names
+
+
+def test_a_verified_unchanged_store_is_not_hashed_again(tmp_path, remember_fresh_files, hashed):
+    _write(tmp_path / "s")
+    hashed.clear()
+    open_store(tmp_path / "s")
+    assert sorted(hashed) == ["documents.jsonl", "values.npy", "vocab.json"]
+    hashed.clear()
+    open_store(tmp_path / "s")
+    assert hashed == []
+    # The record is in the user's cache directory, never in the store.
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == [
+        "documents.jsonl",
+        "manifest.json",
+        "values.npy",
+        "vocab.json",
+    ]
+    assert list(storage.verified_cache_dir().glob("*.json"))
+
+
+@pytest.mark.parametrize("keep_mtime", [False, True])
+def test_a_file_corrupted_after_a_verified_load_is_detected(tmp_path, remember_fresh_files, keep_mtime):
+    # With the modification time put back, the inode change time (which utime cannot set back) still differs.
+    _write(tmp_path / "s")
+    open_store(tmp_path / "s")
+    time.sleep(0.05)  # past the file system's timestamp tick, so that the change is visible in the timestamps
+    _flip_a_byte(tmp_path / "s" / "values.npy", keep_mtime=keep_mtime)
+    with pytest.raises(IndexFormatError, match="values.npy: checksum mismatch"):
+        open_store(tmp_path / "s")
+
+
+def test_files_changed_within_the_racy_window_are_hashed_at_every_load(tmp_path, hashed):
+    _write(tmp_path / "s")
+    for _ in range(2):
+        hashed.clear()
+        open_store(tmp_path / "s")
+        assert len(hashed) == 3
+
+
+def test_a_manifest_expecting_another_checksum_is_checked_again(tmp_path, remember_fresh_files):
+    _write(tmp_path / "s")
+    open_store(tmp_path / "s")
+    _edit_manifest(tmp_path / "s", lambda m: m["files"]["vocab.json"].update(sha256="0" * 64))
+    with pytest.raises(IndexFormatError, match="vocab.json: checksum mismatch"):
+        open_store(tmp_path / "s")
+
+
+def test_verify_false_hashes_nothing_and_records_nothing(tmp_path, remember_fresh_files, hashed):
+    _write(tmp_path / "s")
+    hashed.clear()
+    open_store(tmp_path / "s", verify=False)
+    assert hashed == []
+    assert not storage.verified_cache_dir().exists()
+
+
+def test_a_read_only_store_and_an_unwritable_cache_still_verify(tmp_path, remember_fresh_files, monkeypatch, hashed):
+    _write(tmp_path / "s")
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("")
+    monkeypatch.setenv("ODQA_CACHE_DIR", str(blocked))  # the cache cannot be made: hashing every time
+    (tmp_path / "s").chmod(0o555)
+    try:
+        for _ in range(2):
+            hashed.clear()
+            assert open_store(tmp_path / "s").load_json("vocab") == ["x", "y"]
+            assert len(hashed) == 3
+    finally:
+        (tmp_path / "s").chmod(0o755)

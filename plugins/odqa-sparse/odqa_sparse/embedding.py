@@ -13,13 +13,15 @@ from array import array
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from itertools import repeat
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from odqa_core import IndexFormatError
 from odqa_core.storage import StoreReader, StoreWriter
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 __all__ = ["SparseEmbedding"]
 
@@ -30,23 +32,43 @@ class SparseEmbedding:
     - ``vocabulary``: the terms, in id order (first occurrence in the corpus); ``term_ids`` maps term → id;
     - ``counts``: ``scipy.sparse.csr_array`` (documents × terms, int32, sorted indices);
     - ``doc_lengths``: tokens per document (int64), ``doc_freqs``: documents per term (int64).
+
+    The counts exist in two layouts, each made from the other on demand: document-major (``counts``) and
+    term-major (:meth:`postings`). A retriever keeps only the term-major one (its impacts share the doc ids): the
+    document-major matrix costs 8 bytes a posting and is needed only by TF-IDF's document norms at indexing time
+    and by callers of ``counts`` (:meth:`from_postings`, :meth:`drop_counts`).
     """
 
     def __init__(
         self,
         vocabulary: Sequence[Hashable],
-        counts: sp.csr_array,
+        counts: sp.csr_array | None,
         doc_lengths: np.ndarray,
         term_ids: dict[Hashable, int] | None = None,
+        postings: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     ) -> None:
+        if counts is None and postings is None:
+            raise ValueError("a SparseEmbedding needs its counts, document-major or term-major")
         self.vocabulary = list(vocabulary)
         self.term_ids: dict[Hashable, int] = (
             term_ids if term_ids is not None else {t: i for i, t in enumerate(self.vocabulary)}
         )
-        self.counts = counts
+        self._counts = counts
         self.doc_lengths = np.asarray(doc_lengths, dtype=np.int64)
-        self.doc_freqs = np.bincount(counts.indices, minlength=len(self.vocabulary)).astype(np.int64)
-        self._postings: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._postings = postings
+        self._doc_freqs: np.ndarray | None = None
+
+    @classmethod
+    def from_postings(
+        cls,
+        vocabulary: Sequence[Hashable],
+        postings: tuple[np.ndarray, np.ndarray, np.ndarray],
+        doc_lengths: np.ndarray,
+        term_ids: dict[Hashable, int] | None = None,
+    ) -> SparseEmbedding:
+        """An embedding from term-major counts ``(t_ptr int64, t_docs int32, t_counts int32)`` (e.g. memory-mapped
+        from an index); the document-major ``counts`` are made on first access."""
+        return cls(vocabulary, None, doc_lengths, term_ids, postings)
 
     # ------------------------------------------------------------------------------------------------ building
 
@@ -88,11 +110,36 @@ class SparseEmbedding:
 
     @property
     def n_docs(self) -> int:
-        return self.counts.shape[0]
+        return len(self.doc_lengths)
 
     @property
     def n_terms(self) -> int:
-        return self.counts.shape[1]
+        return len(self.vocabulary)
+
+    @property
+    def counts(self) -> sp.csr_array:
+        """Documents × terms counts (``scipy.sparse.csr_array`` int32, sorted indices); made from the term-major
+        postings on first access when the embedding was made without them."""
+        if self._counts is None:
+            from odqa_sparse import kernels
+
+            t_ptr, t_docs, t_counts = self._postings  # type: ignore[misc]
+            # A CSR transpose: the terms' rows become the documents' columns, in ascending term order.
+            indptr, indices, data = kernels.transpose_counts(t_ptr, t_docs, t_counts, self.n_docs)
+            if len(data) and data.min() <= 0:
+                raise IndexFormatError("malformed term counts (a count <= 0); rebuild the index")
+            self._counts = _csr(data, indices, indptr, (self.n_docs, self.n_terms))
+        return self._counts
+
+    @property
+    def doc_freqs(self) -> np.ndarray:
+        """Documents per term (int64)."""
+        if self._doc_freqs is None:
+            if self._postings is not None:
+                self._doc_freqs = np.diff(self._postings[0]).astype(np.int64)
+            else:
+                self._doc_freqs = np.bincount(self.counts.indices, minlength=self.n_terms).astype(np.int64)
+        return self._doc_freqs
 
     @property
     def avgdl(self) -> float:
@@ -104,15 +151,22 @@ class SparseEmbedding:
         if self._postings is None:
             from odqa_sparse import kernels
 
-            c = self.counts
+            c = self._counts
             self._postings = kernels.transpose_counts(
                 c.indptr.astype(np.int64, copy=False), c.indices, c.data, self.n_terms
             )
         return self._postings
 
     def drop_postings(self) -> None:
-        """Forget the cached term-major counts (they are rebuilt on demand)."""
-        self._postings = None
+        """Forget the term-major counts when the document-major ones are there to rebuild them on demand."""
+        if self._counts is not None:
+            self._postings = None
+
+    def drop_counts(self) -> None:
+        """Forget the document-major counts, keeping the term-major ones (made now if needed); ``counts`` rebuilds
+        them on demand."""
+        self.postings()
+        self._counts = None
 
     # ------------------------------------------------------------------------------------------------- queries
 
@@ -122,6 +176,19 @@ class SparseEmbedding:
         Unknown terms are dropped; repeated terms are counted.
         """
         get = self.term_ids.get
+        if isinstance(token_lists, (list, tuple)) and len(token_lists) == 1:
+            # One question (serving): the vectorized path's fixed cost (a dozen numpy calls, ~40 µs) would be most
+            # of a search on a large corpus; sorting a few ids in Python gives the same arrays in a few µs.
+            ids = sorted([i for i in map(get, token_lists[0]) if i is not None])
+            terms: list[int] = []
+            counts: list[int] = []
+            for i in ids:
+                if terms and terms[-1] == i:
+                    counts[-1] += 1
+                else:
+                    terms.append(i)
+                    counts.append(1)
+            return np.array((0, len(terms)), np.int64), np.array(terms, np.int32), np.array(counts, np.int32)
         flat = array("i")
         ends = array("q")
         for tokens in token_lists:
@@ -157,9 +224,7 @@ class SparseEmbedding:
 
     @classmethod
     def load(cls, reader: StoreReader, prefix: str = "") -> SparseEmbedding:
-        vocabulary = reader.load_json(f"{prefix}vocabulary")
-        if not isinstance(vocabulary, list):
-            raise IndexFormatError(f"{reader.root}: {prefix}vocabulary.json is not a JSON list")
+        vocabulary, term_ids = load_vocabulary(reader, f"{prefix}vocabulary")
         indptr = _typed(reader, f"{prefix}counts_indptr", np.int64, 1)
         indices = _typed(reader, f"{prefix}counts_indices", np.int32, 1)
         data = _typed(reader, f"{prefix}counts_data", np.int32, 1)
@@ -174,14 +239,28 @@ class SparseEmbedding:
             bad = "term ids outside the vocabulary"
         elif np.any(np.diff(indptr) < 0) or (len(data) and data.min() <= 0):
             bad = "malformed count arrays"
-        elif len(set(vocabulary)) != n_terms:
-            bad = "duplicate vocabulary entries"
         if bad:
             raise IndexFormatError(f"{reader.root}: {bad}; rebuild the index")
-        return cls(vocabulary, _csr(data, indices, indptr, (n_docs, n_terms)), doc_lengths)
+        return cls(vocabulary, _csr(data, indices, indptr, (n_docs, n_terms)), doc_lengths, term_ids)
+
+
+def load_vocabulary(reader: StoreReader, name: str) -> tuple[list[Hashable], dict[Hashable, int]]:
+    """A stored vocabulary (a JSON list of distinct terms) and its term → id map."""
+    vocabulary = reader.load_json(name)
+    if not isinstance(vocabulary, list):
+        raise IndexFormatError(f"{reader.root}: {name}.json is not a JSON list")
+    try:
+        term_ids = {term: i for i, term in enumerate(vocabulary)}
+    except TypeError:  # a list or an object among the terms
+        raise IndexFormatError(f"{reader.root}: {name}.json holds a term that is not a string") from None
+    if len(term_ids) != len(vocabulary):
+        raise IndexFormatError(f"{reader.root}: duplicate vocabulary entries; rebuild the index")
+    return vocabulary, term_ids
 
 
 def _csr(data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, shape: tuple[int, int]) -> sp.csr_array:
+    import scipy.sparse as sp  # here, not at import: a loaded index searches without the document-major matrix
+
     matrix = sp.csr_array((data, indices, indptr), shape=shape, copy=False)
     matrix.has_sorted_indices = True
     return matrix

@@ -623,6 +623,19 @@ def _search_one(
         flag[d] = 0
 
 
+def new_scratch(n_docs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Clean scratch arrays ``(acc, flag, touched, cand, cval)`` for :func:`search_batch_scratch` over ``n_docs``
+    documents (17 bytes per document). A search leaves ``acc`` and ``flag`` all zero again, so one set can serve
+    any number of searches, one at a time."""
+    return (
+        np.zeros(n_docs, np.float32),
+        np.zeros(n_docs, np.uint8),
+        np.empty(n_docs + 1, np.int32),
+        np.empty(n_docs + 1, np.int32),
+        np.empty(n_docs + 1, np.float32),
+    )
+
+
 @njit(cache=True, nogil=True)
 def search_batch(
     t_ptr,
@@ -648,12 +661,63 @@ def search_batch(
     ``q_const[q]`` is added to every document's score of query q (BM25+'s delta terms): it changes no ranking.
     ``prune=False`` scores every matching document (the exhaustive reference; same float32 sums).
     """
+    search_batch_scratch(
+        t_ptr,
+        t_docs,
+        t_imp,
+        t_max,
+        t_min,
+        b_slot,
+        b_words,
+        b_rank,
+        n_docs,
+        q_ptr,
+        q_terms,
+        q_w,
+        q_const,
+        k,
+        prune,
+        out_i,
+        out_s,
+        np.zeros(n_docs, np.float32),
+        np.zeros(n_docs, np.uint8),
+        np.empty(n_docs + 1, np.int32),
+        np.empty(n_docs + 1, np.int32),
+        np.empty(n_docs + 1, np.float32),
+    )
+
+
+@njit(cache=True, nogil=True)
+def search_batch_scratch(
+    t_ptr,
+    t_docs,
+    t_imp,
+    t_max,
+    t_min,
+    b_slot,
+    b_words,
+    b_rank,
+    n_docs,
+    q_ptr,
+    q_terms,
+    q_w,
+    q_const,
+    k,
+    prune,
+    out_i,
+    out_s,
+    acc,
+    flag,
+    touched,
+    cand,
+    cval,
+):  # pragma: no cover - compiled
+    """:func:`search_batch` with caller-owned scratch arrays (:func:`new_scratch`), left clean on return.
+
+    Allocating the n_docs-sized accumulator for every call is what a one-question search would mostly pay for on a
+    large corpus (page faults of fresh zeroed memory): a retriever keeps a set and passes it to each call.
+    """
     n_queries = q_ptr.shape[0] - 1
-    acc = np.zeros(n_docs, np.float32)
-    flag = np.zeros(n_docs, np.uint8)
-    touched = np.empty(n_docs + 1, np.int32)
-    cand = np.empty(n_docs + 1, np.int32)
-    cval = np.empty(n_docs + 1, np.float32)
     hs = np.empty(k, np.float32)
     hi = np.empty(k, np.int64)
     kk = min(max(min(TIGHTEN_FACTOR * k, 128), k), n_docs)

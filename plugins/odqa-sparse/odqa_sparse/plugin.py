@@ -1,7 +1,8 @@
 """The ``sparse`` odqa plugin: registers the analyzers and the ``tfidf`` / ``bm25`` retrievers.
 
-Registration imports only light modules (``re``, numpy, odqa_core); scipy and numba are imported when a retriever
-indexes, loads or warms up, so ``odqa plugins`` stays fast.
+Components are registered by reference ("module:Class", see :mod:`odqa_core.hookspecs`): loading the plugin imports
+only this module, so ``odqa --help`` and ``odqa plugins`` stay fast; numpy, scipy, numba and kiwipiepy are imported
+when a component is first used.
 """
 
 from __future__ import annotations
@@ -11,17 +12,13 @@ import odqa_core
 
 @odqa_core.hookimpl
 def register_analyzers(register):
-    from odqa_sparse.analyzers import CharNgramAnalyzer, HFTokenizerAnalyzer, KiwiAnalyzer, RegexAnalyzer
-
-    register(RegexAnalyzer)
-    register(CharNgramAnalyzer)
-    register(HFTokenizerAnalyzer)
-    register(KiwiAnalyzer)
+    register("odqa_sparse.analyzers:RegexAnalyzer", name="regex")
+    register("odqa_sparse.analyzers:CharNgramAnalyzer", name="char-ngram")
+    register("odqa_sparse.analyzers:HFTokenizerAnalyzer", name="hf")
+    register("odqa_sparse.analyzers:KiwiAnalyzer", name="kiwi")
 
 
 @odqa_core.hookimpl
 def register_retrievers(register):
-    from odqa_sparse.retrievers import BM25Retriever, TfidfRetriever
-
-    register(BM25Retriever)
-    register(TfidfRetriever)
+    register("odqa_sparse.retrievers:BM25Retriever", name="bm25")
+    register("odqa_sparse.retrievers:TfidfRetriever", name="tfidf")

@@ -59,11 +59,78 @@ class _TokenDocuments(Sequence[Document]):
         return Document(id=str(i), text="")
 
 
+class _StoredDocuments(Sequence[Document]):
+    """The document table of a stored index, read on demand: ``documents.jsonl`` memory-mapped, with the offset of
+    each line (``document_offsets.npy``, written with the index), so that opening an index of millions of passages
+    neither parses them nor holds them (a search's results parse only the rows they name)."""
+
+    def __init__(self, file: Any, offsets: np.ndarray) -> None:
+        import mmap
+
+        self._file = file
+        self._offsets = offsets
+        with open(file, "rb") as fh:
+            size = fh.seek(0, 2)
+            self._data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        n = len(self)
+        i = int(i)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(i)
+        import json
+
+        from odqa_core import IndexFormatError
+
+        line = self._data[int(self._offsets[i]) : int(self._offsets[i + 1])]
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+                raise TypeError("not a JSON object with a 'text' string")
+            if not isinstance(row.get("metadata") or {}, dict):
+                raise TypeError("'metadata' is not an object")
+            return Document.from_dict(row)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise IndexFormatError(
+                f"{self._file} line {i + 1}: not a stored document ({exc.__class__.__name__}: {exc})"
+            ) from None
+
+    def __iter__(self) -> Iterator[Document]:
+        return (self[i] for i in range(len(self)))
+
+
+def _line_offsets(file: Any, chunk: int = 1 << 26) -> np.ndarray:
+    """The byte offset of every line start of a file, and its size last (int64), read in chunks."""
+    ends = [np.zeros(1, np.int64)]
+    with open(file, "rb") as fh:
+        start = 0
+        while block := fh.read(chunk):
+            ends.append(np.flatnonzero(np.frombuffer(block, np.uint8) == 10).astype(np.int64) + start + 1)
+            start += len(block)
+    offsets = np.concatenate(ends)
+    if offsets[-1] != start:  # a last line without its newline
+        offsets = np.append(offsets, start)
+    return offsets
+
+
 class SparseRetriever(Retriever):
     """Shared machinery of the sparse retrievers (not registered itself)."""
 
     name: ClassVar[str] = ""
     runtime_options: ClassVar[frozenset[str]] = frozenset({"threads"})
+    #: 2: the arrays the kernels read (impact postings, bounds, bitmaps), memory-mapped at load, and the term-major
+    #: counts, mapped only when the sparse embedding is asked for. 1: the document-major counts, from which
+    #: every load recomputed the impacts.
+    format_version: ClassVar[int] = 2
+    #: Store versions :meth:`load` reads (version 1 by recomputing its impacts, as the versions that wrote it did).
+    readable_format_versions: ClassVar[tuple[int, ...]] = (1, 2)
 
     @classmethod
     def sample_defaults(cls) -> dict[str, Any]:
@@ -103,6 +170,8 @@ class SparseRetriever(Retriever):
         self._embedding: SparseEmbedding | None = None
         self._impacts: Impacts | None = None
         self._warm = False
+        #: (n_docs, free scratch array sets) reused by the search kernel; see ``_kernel``.
+        self._scratch_pool: tuple[int, list[tuple[np.ndarray, ...]]] | None = None
         #: Questions searched or scored so far whose analysis gave no token (they score 0 everywhere); the first
         #: search that meets some warns once.
         self.empty_queries = 0
@@ -163,6 +232,10 @@ class SparseRetriever(Retriever):
             np.array([1.0, 1.0], np.float32),
             np.zeros(2),
             2,
+            # No bitmap, given rather than built: building them would load one more kernel for nothing.
+            np.full(2, -1, np.int32),
+            np.zeros(0, np.uint64),
+            np.zeros(0, np.int32),
         )
         query = (np.array([0, 2], np.int64), np.array([0, 1], np.int32), np.ones(2, np.float32))
         const = np.ones(1, np.float32)
@@ -235,7 +308,9 @@ class SparseRetriever(Retriever):
 
     def _set_index(self, embedding: SparseEmbedding, documents: Sequence[Document]) -> None:
         self._impacts = self._weigh(embedding)
-        embedding.drop_postings()  # the impacts keep the doc ids; the term-major counts are not needed
+        # The term-major counts share their offsets and doc ids with the impacts (4 more bytes a posting, kept to
+        # save the index); the document-major matrix (8 bytes a posting) is rebuilt only if someone asks for it.
+        embedding.drop_counts()
         self._embedding = embedding
         self._documents = documents
 
@@ -305,7 +380,10 @@ class SparseRetriever(Retriever):
             stop = start + len(token_lists)
             ptr, terms, counts = self._embedding.query_arrays(token_lists)
             weights, const = self._query_weights(ptr, terms, counts)
-            self._run(ptr, terms, weights, const, k, prune, out_i[start:stop], out_s[start:stop])
+            if start == 0 and stop == n_queries:  # one chunk (the common case): no views to make
+                self._run(ptr, terms, weights, const, k, prune, out_i, out_s)
+            else:
+                self._run(ptr, terms, weights, const, k, prune, out_i[start:stop], out_s[start:stop])
             if bar is not None:
                 bar.update(stop - start)
             start = stop
@@ -313,11 +391,28 @@ class SparseRetriever(Retriever):
             bar.close()
         return RankedResults(out_i, out_s, self._documents)
 
-    @staticmethod
-    def _kernel(imp: Impacts, ptr, terms, weights, const, k, prune, out_i, out_s) -> None:
+    def _pooled_kernel(self, imp: Impacts, ptr, terms, weights, const, k, prune, out_i, out_s) -> None:
+        """:meth:`_kernel` with reused scratch arrays: a one-question search on a large corpus would otherwise
+        mostly pay for allocating and faulting in its n_docs-sized accumulator. One set per concurrent call, taken
+        from and given back to a pool (list pop/append are atomic), 17 bytes per document each."""
         from odqa_sparse import kernels
 
-        kernels.search_batch(
+        pool = self._scratch_pool
+        if pool is None or pool[0] != imp.n_docs:
+            pool = self._scratch_pool = (imp.n_docs, [])
+        free = pool[1]
+        scratch = free.pop() if free else kernels.new_scratch(imp.n_docs)
+        self._kernel(imp, ptr, terms, weights, const, k, prune, out_i, out_s, scratch)
+        # Only a call that returned leaves the scratch clean; one that raised drops its set.
+        free.append(scratch)
+
+    @staticmethod
+    def _kernel(imp: Impacts, ptr, terms, weights, const, k, prune, out_i, out_s, scratch=None) -> None:
+        from odqa_sparse import kernels
+
+        if scratch is None:
+            scratch = kernels.new_scratch(imp.n_docs)
+        kernels.search_batch_scratch(
             imp.t_ptr,
             imp.t_docs,
             imp.t_imp,
@@ -335,6 +430,7 @@ class SparseRetriever(Retriever):
             prune,
             out_i,
             out_s,
+            *scratch,
         )
 
     def _run(self, ptr, terms, weights, const, k, prune, out_i, out_s) -> None:
@@ -342,7 +438,7 @@ class SparseRetriever(Retriever):
         n_q = len(ptr) - 1
         threads = min(self.threads, n_q)
         if threads <= 1:
-            self._kernel(imp, ptr, terms, weights, const, k, prune, out_i, out_s)
+            self._pooled_kernel(imp, ptr, terms, weights, const, k, prune, out_i, out_s)
             return
         from concurrent.futures import ThreadPoolExecutor
 
@@ -350,7 +446,16 @@ class SparseRetriever(Retriever):
         with ThreadPoolExecutor(threads) as pool:
             futures = [
                 pool.submit(
-                    self._kernel, imp, ptr[a : b + 1], terms, weights, const[a:b], k, prune, out_i[a:b], out_s[a:b]
+                    self._pooled_kernel,
+                    imp,
+                    ptr[a : b + 1],
+                    terms,
+                    weights,
+                    const[a:b],
+                    k,
+                    prune,
+                    out_i[a:b],
+                    out_s[a:b],
                 )
                 for a, b in zip(bounds[:-1], bounds[1:])
             ]
@@ -427,7 +532,15 @@ class SparseRetriever(Retriever):
 
     def save_state(self, writer: StoreWriter) -> None:
         embedding = self.get_sparse_embedding()
-        embedding.save(writer)
+        from odqa_core.storage import DOCUMENTS
+
+        table = writer.root / DOCUMENTS
+        if table.is_file():  # save() writes the document table first: where each line starts, to read it lazily
+            writer.save_array("document_offsets", _line_offsets(table))
+        writer.save_json("vocabulary", embedding.vocabulary)
+        writer.save_array("doc_lengths", embedding.doc_lengths)
+        writer.save_array("t_counts", embedding.postings()[2])
+        self._impacts.save(writer)  # type: ignore[union-attr]
         writer.params.update(
             {
                 "analyzer": {"name": self.analyzer, "options": self._analyzer.config()},
@@ -440,9 +553,58 @@ class SparseRetriever(Retriever):
         )
 
     @classmethod
-    def load_state(cls, reader: StoreReader, documents: list[Document]) -> SparseRetriever:
+    def load(cls, path: Any, options: Any = None) -> SparseRetriever:
+        """Open a stored index (any of :attr:`readable_format_versions`); ``options`` override its
+        :attr:`runtime_options`."""
         from odqa_core import IndexFormatError
-        from odqa_sparse.embedding import SparseEmbedding
+        from odqa_core.storage import open_store
+
+        reader = open_store(path, kind=cls.kind, name=cls.name)
+        version = reader.manifest.get("format_version")
+        if version not in cls.readable_format_versions:
+            raise IndexFormatError(
+                f"{reader.root}: {cls.name} index format version {version!r}, this version reads "
+                f"{' or '.join(map(str, cls.readable_format_versions))}; rebuild it with 'odqa index'"
+            )
+        if options:
+            fixed = sorted(set(options) - cls.runtime_options)
+            if fixed:
+                can = ", ".join(sorted(cls.runtime_options))
+                raise UsageError(
+                    f"option {', '.join(map(repr, fixed))} of retriever {cls.name!r} is fixed when the index is "
+                    f"built; rebuild the index to change it (options that can change at search time: {can})"
+                )
+            reader.manifest["config"] = {**reader.config, **options}
+        return cls.load_state(reader, cls._stored_documents(reader))
+
+    @staticmethod
+    def _stored_documents(reader: StoreReader) -> Sequence[Document]:
+        """The store's document table: read on demand when the store has its line offsets, else read now."""
+        from odqa_core import IndexFormatError
+        from odqa_core.storage import DOCUMENTS
+
+        if "document_offsets.npy" not in reader.manifest.get("files", {}):
+            return reader.load_documents()
+        offsets = np.asarray(reader.load_array("document_offsets", mmap=True))
+        file = reader.path(DOCUMENTS)
+        if (
+            offsets.ndim != 1
+            or offsets.dtype != np.int64
+            or len(offsets) < 1
+            or offsets[0] != 0
+            or offsets[-1] != file.stat().st_size
+            or np.any(np.diff(offsets) <= 0)
+        ):
+            raise IndexFormatError(
+                f"{reader.root}: document_offsets.npy does not match {DOCUMENTS}; rebuild the index"
+            )
+        return _StoredDocuments(file, offsets)
+
+    @classmethod
+    def load_state(cls, reader: StoreReader, documents: Sequence[Document]) -> SparseRetriever:
+        from odqa_core import IndexFormatError
+        from odqa_sparse.embedding import SparseEmbedding, load_vocabulary
+        from odqa_sparse.weighting import Impacts
 
         config = reader.config
         analyzer = reader.params.get("analyzer")
@@ -451,12 +613,38 @@ class SparseRetriever(Retriever):
             config["analyzer"] = analyzer.get("name", config.get("analyzer", "regex"))
             config["analyzer_options"] = analyzer["options"]
         retriever = cls.from_options(config)
-        embedding = SparseEmbedding.load(reader)
-        if embedding.n_docs != len(documents):
+        if reader.manifest.get("format_version") == 1:  # counts only: weigh them now, as version 1 did
+            embedding = SparseEmbedding.load(reader)
+            if embedding.n_docs != len(documents):
+                raise IndexFormatError(
+                    f"{reader.root}: {embedding.n_docs} indexed documents but {len(documents)} in the document table"
+                )
+            retriever._set_index(embedding, documents)
+            return retriever  # type: ignore[return-value]
+        stored = reader.params.get("scoring")
+        if stored is not None and stored != retriever.params():
             raise IndexFormatError(
-                f"{reader.root}: {embedding.n_docs} indexed documents but {len(documents)} in the document table"
+                f"{reader.root}: the manifest's scoring parameters {stored} differ from its options' "
+                f"{retriever.params()}; rebuild the index"
             )
-        retriever._set_index(embedding, documents)
+        vocabulary, term_ids = load_vocabulary(reader, "vocabulary")
+        doc_lengths = np.asarray(reader.load_array("doc_lengths", mmap=True))
+        if doc_lengths.ndim != 1 or doc_lengths.dtype != np.int64 or len(doc_lengths) != len(documents):
+            raise IndexFormatError(
+                f"{reader.root}: doc_lengths.npy holds {doc_lengths.dtype}{list(doc_lengths.shape)}, expected "
+                f"{len(documents)} int64 document lengths (one per document of the table); rebuild the index"
+            )
+        impacts = Impacts.load(reader, len(documents), len(vocabulary))
+        t_counts = np.asarray(reader.load_array("t_counts", mmap=True))
+        if t_counts.ndim != 1 or t_counts.dtype != np.int32 or len(t_counts) != len(impacts.t_docs):
+            raise IndexFormatError(
+                f"{reader.root}: t_counts.npy holds {t_counts.dtype}{list(t_counts.shape)}, expected "
+                f"{len(impacts.t_docs)} int32 counts; rebuild the index"
+            )
+        postings = (impacts.t_ptr, impacts.t_docs, t_counts)
+        retriever._impacts = impacts
+        retriever._embedding = SparseEmbedding.from_postings(vocabulary, postings, doc_lengths, term_ids)
+        retriever._documents = documents
         return retriever  # type: ignore[return-value]
 
 
@@ -521,9 +709,11 @@ class BM25Retriever(SparseRetriever):
         return bm25_impacts(embedding, self.variant, p["k1"], p["b"], p["delta"], p["epsilon"])
 
     def _query_weights(self, ptr, terms, counts):
-        from odqa_sparse.weighting import bm25_query_weights
+        from odqa_sparse.weighting import BM25_DEFAULTS, bm25_query_weights
 
-        return bm25_query_weights(self._impacts, self.variant, self.params()["delta"], ptr, terms, counts)
+        # delta as params() resolves it, without building params()'s dict on every (one-question) search.
+        delta = float(BM25_DEFAULTS[self.variant][2] if self.delta is None else self.delta)
+        return bm25_query_weights(self._impacts, self.variant, delta, ptr, terms, counts)
 
 
 class TfidfRetriever(SparseRetriever):

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from odqa_core import IndexFormatError
+from odqa_core.storage import StoreReader, StoreWriter
 from odqa_sparse import kernels
 from odqa_sparse.embedding import SparseEmbedding
 
@@ -71,12 +73,61 @@ class Impacts:
     b_words: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
     b_rank: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
 
+    #: The arrays a store holds (``<name>.npy``), in the order of the fields.
+    ARRAYS = ("t_ptr", "t_docs", "t_imp", "t_max", "t_min", "idf", "b_slot", "b_words", "b_rank")
+
     def __post_init__(self) -> None:
         if len(self.b_slot) != len(self.t_max):
             min_df = max(2, -(-self.n_docs // kernels.BITMAP_DIVISOR))
             self.b_slot, self.b_words, self.b_rank = kernels.build_bitmaps(
                 self.t_ptr, self.t_docs, self.n_docs, min_df
             )
+        # Read-only, whether built here or memory-mapped from a store: numba compiles one specialisation per
+        # (dtype, layout, writeable) and the warm-up compiles this one, so neither path recompiles on first search.
+        for name in self.ARRAYS:
+            array = getattr(self, name)
+            if array.flags.writeable:
+                array.flags.writeable = False
+
+    def save(self, writer: StoreWriter) -> None:
+        """Write every array as ``<name>.npy`` (what the kernels read, so that loading computes nothing)."""
+        for name in self.ARRAYS:
+            writer.save_array(name, getattr(self, name))
+
+    @classmethod
+    def load(cls, reader: StoreReader, n_docs: int, n_terms: int) -> Impacts:
+        """The arrays of a store, memory-mapped read-only: loading computes nothing, holds no private copy, and
+        processes opening the same index share its pages.
+
+        The checks read the per-term arrays and the bitmaps, and stream the doc ids once through a small buffer
+        (a sequential read of 4 bytes a posting; no page of them stays mapped): every position the kernels
+        compute from the arrays stays inside them, even for a store whose checksums were forged with its arrays.
+        """
+        arrays = {name: _mapped(reader, name, dtype) for name, dtype in _DTYPES.items()}
+        t_ptr, b_slot = arrays["t_ptr"], arrays["b_slot"]
+        n_postings = len(arrays["t_docs"])
+        n_words = (n_docs + 63) >> 6
+        long_terms = b_slot[b_slot >= 0]
+        bad = None
+        if any(len(arrays[name]) != n_terms for name in ("t_max", "t_min", "idf", "b_slot")) or len(t_ptr) != (
+            n_terms + 1
+        ):
+            bad = f"scoring arrays not of the vocabulary's {n_terms} terms"
+        elif t_ptr[0] != 0 or t_ptr[-1] != n_postings or len(arrays["t_imp"]) != n_postings:
+            bad = "postings of inconsistent lengths"
+        elif np.any(np.diff(t_ptr) < 0):
+            bad = "malformed posting offsets"
+        elif b_slot.min(initial=-1) < -1 or not np.array_equal(long_terms, np.arange(len(long_terms))):
+            bad = "malformed bitmap slots"
+        elif len(arrays["b_words"]) != len(long_terms) * n_words or len(arrays["b_rank"]) != len(arrays["b_words"]):
+            bad = "bitmaps of inconsistent lengths"
+        elif not _bitmaps_match(arrays["b_words"], arrays["b_rank"], np.diff(t_ptr)[b_slot >= 0], n_words):
+            bad = "bitmaps that do not match the postings"
+        elif not _ids_below(reader, "t_docs", arrays["t_docs"], n_docs):
+            bad = f"document ids outside the {n_docs} documents"
+        if bad:
+            raise IndexFormatError(f"{reader.root}: {bad}; rebuild the index")
+        return cls(n_docs=n_docs, **arrays)
 
     @property
     def nbytes(self) -> int:
@@ -93,6 +144,57 @@ class Impacts:
                 self.b_rank,
             )
         )
+
+
+_DTYPES: dict[str, type] = {
+    "t_ptr": np.int64,
+    "t_docs": np.int32,
+    "t_imp": np.float32,
+    "t_max": np.float32,
+    "t_min": np.float32,
+    "idf": np.float64,
+    "b_slot": np.int32,
+    "b_words": np.uint64,
+    "b_rank": np.int32,
+}
+
+
+def _mapped(reader: StoreReader, name: str, dtype: type) -> np.ndarray:
+    """A 1-d array of ``dtype`` memory-mapped read-only from the store (a plain ndarray view, no copy)."""
+    mapped = reader.load_array(name, mmap=True)
+    if mapped.ndim != 1 or mapped.dtype != dtype:
+        raise IndexFormatError(
+            f"{reader.root}: {name}.npy holds {mapped.dtype}{list(mapped.shape)}, expected 1-d {np.dtype(dtype)}"
+        )
+    return np.asarray(mapped)
+
+
+def _bitmaps_match(b_words: np.ndarray, b_rank: np.ndarray, doc_freqs: np.ndarray, n_words: int) -> bool:
+    """Each bitmap holds as many documents as its term's posting list and its rank directory counts the bits
+    before each word, so that a posting position found through a bitmap lies inside the term's postings."""
+    for slot, doc_freq in enumerate(doc_freqs.tolist()):  # one bitmap at a time: no index-sized temporaries
+        words = slice(slot * n_words, (slot + 1) * n_words)
+        bits = np.bitwise_count(b_words[words]).astype(np.int64)
+        ends = np.cumsum(bits)
+        if ends[-1] != doc_freq or not np.array_equal(ends - bits, b_rank[words]):
+            return False
+    return True
+
+
+def _ids_below(reader: StoreReader, name: str, ids: np.ndarray, limit: int, chunk: int = 1 << 22) -> bool:
+    """Whether every id of a memory-mapped int32 array lies in ``[0, limit)``, read from the file in chunks through
+    one small buffer: the pages are not mapped into this process (its resident memory does not grow)."""
+    buffer = np.empty(min(len(ids), chunk), np.int32)
+    file = reader.path(f"{name}.npy")
+    with open(file, "rb") as fh:
+        fh.seek(file.stat().st_size - ids.nbytes)  # the data ends the file; its header comes first
+        for start in range(0, len(ids), chunk):
+            block = buffer[: min(chunk, len(ids) - start)]
+            if fh.readinto(memoryview(block).cast("B")) != block.nbytes:
+                return False
+            if block.min() < 0 or block.max() >= limit:
+                return False
+    return True
 
 
 def bm25_idf(variant: str, n_docs: int, doc_freqs: np.ndarray, epsilon: float = 0.25) -> np.ndarray:

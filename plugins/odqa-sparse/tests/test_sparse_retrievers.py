@@ -293,8 +293,8 @@ def test_inconsistent_store_is_an_index_format_error(tmp_path):
     with pytest.raises(IndexFormatError, match="document lengths"):
         BM25Retriever.load(tmp_path / "a")
     r.save(tmp_path / "b")
-    _resave(tmp_path / "b", "counts_indptr", np.zeros(4, np.int64))
-    with pytest.raises(IndexFormatError):
+    _resave(tmp_path / "b", "t_ptr", np.zeros(4, np.int64))
+    with pytest.raises(IndexFormatError, match="terms"):
         BM25Retriever.load(tmp_path / "b")
 
 
@@ -302,7 +302,7 @@ def test_truncated_array_is_an_index_format_error(tmp_path):
     r = TfidfRetriever()
     r.index(list(TOY_DOCUMENTS))
     r.save(tmp_path / "idx")
-    victim = tmp_path / "idx" / "counts_data.npy"
+    victim = tmp_path / "idx" / "t_imp.npy"
     victim.write_bytes(victim.read_bytes()[:-3])
     with pytest.raises(IndexFormatError, match="truncated"):
         TfidfRetriever.load(tmp_path / "idx")

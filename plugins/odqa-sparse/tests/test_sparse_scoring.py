@@ -174,6 +174,43 @@ def test_pruned_equals_exhaustive_random(seed, n_docs, vocab, k, variant, duplic
     assert (np.diff(pruned.indices, axis=1)[np.diff(scores, axis=1) == 0] > 0).all()
 
 
+@RANDOM_CORPUS_SETTINGS
+@given(**random_corpus_strategies(max_docs=300), k=st.integers(1, 12), threads=st.integers(1, 3))
+def test_one_query_per_call_equals_the_batch(seed, n_docs, vocab, k, variant, duplicates, threads):
+    # One question per call takes its own query-array path and reuses the kernel's scratch arrays from call to
+    # call (and thread to thread): every call must give the batch's row, bit for bit, whatever ran before it.
+    _, docs, queries = random_corpus(seed, n_docs, vocab, 25, duplicates)
+    retriever = make_retriever(variant, threads=threads)
+    retriever.index_tokens(docs)
+    k = min(k, n_docs)
+    batch = retriever.search_tokens(queries, k)
+    for i, query in enumerate(queries + queries[::-1]):
+        one = retriever.search_tokens([query], k)
+        row = i if i < len(queries) else 2 * len(queries) - 1 - i
+        np.testing.assert_array_equal(one.indices[0], batch.indices[row])
+        np.testing.assert_array_equal(one.scores[0], batch.scores[row])
+    again = retriever.search_tokens(queries, k)  # the batch after the single calls, on the same scratch
+    np.testing.assert_array_equal(again.indices, batch.indices)
+    np.testing.assert_array_equal(again.scores, batch.scores)
+
+
+@RANDOM_CORPUS_SETTINGS
+@given(**random_corpus_strategies(max_docs=60))
+def test_one_query_arrays_equal_the_batch_row(seed, n_docs, vocab, variant, duplicates):
+    _, docs, queries = random_corpus(seed, n_docs, vocab, 20, duplicates)
+    retriever = make_retriever(variant)
+    retriever.index_tokens(docs)
+    embedding = retriever.sparse_embedding
+    ptr, terms, counts = embedding.query_arrays(queries)
+    for i, query in enumerate(queries):
+        for tokens in (query, tuple(query)):
+            one = embedding.query_arrays([tokens])
+            assert [a.dtype for a in one] == [np.dtype(np.int64), np.dtype(np.int32), np.dtype(np.int32)]
+            np.testing.assert_array_equal(one[0], [0, ptr[i + 1] - ptr[i]])
+            np.testing.assert_array_equal(one[1], terms[ptr[i] : ptr[i + 1]])
+            np.testing.assert_array_equal(one[2], counts[ptr[i] : ptr[i + 1]])
+
+
 def test_constant_added_after_ranking_keeps_ties_in_index_order():
     # BM25+ adds a per-query constant after ranking; scores that round to the same float32 must end up
     # ordered by index even though their partial sums differed.
