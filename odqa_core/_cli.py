@@ -1,7 +1,9 @@
 """The ``odqa`` command line.
 
 Plugin names are plain strings resolved through the registry at run time (no ``click.Choice``), so ``--help``
-never has to import a plugin's heavy dependencies.
+never has to import a plugin's heavy dependencies. For the same reason this module imports only light core modules
+at the top: what needs numpy (reading and writing runs, evaluation, the pipeline) is imported by the command that
+uses it, so that ``odqa --help``, ``odqa --version`` and ``odqa plugins`` start fast (tests/test_cli_start.py).
 """
 
 from __future__ import annotations
@@ -13,19 +15,25 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from odqa_core import __version__, plugins
-from odqa_core._runs import RUN_FORMATS, check_run_output, read_run, write_run
 from odqa_core.errors import OdqaError, UsageError
-from odqa_core.evaluation import DEFAULT_KS, evaluate_retrieval
 from odqa_core.options import parse_ks, parse_options
 from odqa_core.outputs import previous_output
-from odqa_core.pipeline import Pipeline, run_pipeline
-from odqa_core.qa_metrics import METRICS, evaluate_predictions, load_predictions
-from odqa_core.spec import PipelineSpec, merge_settings, read_pipeline_file
+
+if TYPE_CHECKING:
+    from odqa_core.pipeline import Pipeline
+    from odqa_core.spec import PipelineSpec
+
+#: The choices and defaults the options show in --help, spelled out here because their modules import numpy:
+#: ``odqa_core._runs.RUN_FORMATS``, ``odqa_core.qa_metrics.METRICS`` and ``odqa_core.evaluation.DEFAULT_KS``
+#: (tests/test_cli_start.py checks that they agree).
+RUN_FORMATS: tuple[str, ...] = ("jsonl", "trec", "npz")
+METRICS: tuple[str, ...] = ("korquad", "squad")
+DEFAULT_KS: tuple[int, ...] = (1, 5, 10, 20, 50, 100)
 
 
 class _OdqaGroup(click.Group):
@@ -277,6 +285,10 @@ def retrieve(index_dirs, retriever_names, fuser, questions, top_k, output, fmt, 
       odqa retrieve --fuser sequential --index-dir idx/bm25 --retriever dpr -o dpr.model=runs/dpr/best \\
           --questions dev.jsonl --output seq.jsonl      # DPR reranks BM25's top 100, no DPR index needed
     """
+    from odqa_core._runs import check_run_output, write_run
+    from odqa_core.pipeline import Pipeline
+    from odqa_core.spec import PipelineSpec
+
     if not index_dirs:
         raise UsageError("give the index to search (--index-dir)")
     check_run_output(output, fmt)  # before the (possibly slow) retrieval
@@ -333,6 +345,10 @@ def evaluate(
       odqa evaluate --predictions odqa-output/predictions.json --questions sample   # the bundled sample's
       odqa evaluate --predictions out/predictions.json --questions squad_dev.json --metric squad --json
     """
+    from odqa_core._runs import read_run
+    from odqa_core.evaluation import evaluate_retrieval
+    from odqa_core.qa_metrics import evaluate_predictions, load_predictions
+
     if (run_path is None) == (predictions_path is None):
         raise UsageError(
             "give exactly one of --run (a retrieval run) or --predictions (a reader's answers), not both"
@@ -439,6 +455,8 @@ def _pipeline_settings(ctx: click.Context, config_path: str | None, params: dict
         return flags
     from click.core import ParameterSource
 
+    from odqa_core.spec import merge_settings, read_pipeline_file
+
     from_file = {key: value for key, value in read_pipeline_file(config_path).items() if key in keys}
     defaults = {key: value for key, value in flags.items() if key not in from_file}
     given = [key for key, param in keys.items() if ctx.get_parameter_source(param) is not ParameterSource.DEFAULT]
@@ -472,7 +490,7 @@ def _flag_setting(key: str, value: Any) -> Any:
 @click.option("--k", "ks", default=",".join(map(str, DEFAULT_KS)), show_default=True, help="Evaluation cut-offs.")
 @click.option(
     "--metric",
-    type=click.Choice(["korquad", "squad"]),
+    type=click.Choice(METRICS),
     default="korquad",
     show_default=True,
     help="Reader EM/F1: KorQuAD 1.0 (character F1) or SQuAD v1.1 (token F1).",
@@ -516,12 +534,16 @@ def run(ctx, config_path, **params):
       odqa run --reader generative -o generative.mode=fid --retriever bm25 --top-k 5
       odqa run --config pipeline.toml --output-dir out/     # a pipeline file; flags override it
     """
+    from odqa_core.spec import PipelineSpec
+
     settings = _pipeline_settings(ctx, config_path, params)
     output_dir = settings.pop("output_dir")
     _run(PipelineSpec.from_settings(settings), output_dir, params["overwrite"], params["shown"], params["as_json"])
 
 
 def _run(spec: PipelineSpec, output_dir: str, overwrite: bool, shown: int, as_json: bool) -> None:
+    from odqa_core.pipeline import Pipeline, run_pipeline
+
     data = spec.data
     if shown < 0:
         raise UsageError(f"--show must be 0 or more, got {shown}")
@@ -618,6 +640,9 @@ def _ask_pipeline(settings: dict[str, Any], index_dirs: tuple[str, ...]) -> Pipe
 
     With --index-dir the indexes' manifests name the retrievers; on indexes of the bundled sample the fuser and the
     reader get the sample's demo defaults (model=sample) where not given, as 'odqa run' gives them."""
+    from odqa_core.pipeline import Pipeline
+    from odqa_core.spec import PipelineSpec
+
     spec = PipelineSpec.from_settings(settings, index_dirs=index_dirs)
     if not index_dirs:
         _check_inputs(spec.data.corpus)

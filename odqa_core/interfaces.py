@@ -17,14 +17,18 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from odqa_core.errors import UsageError
 from odqa_core.options import check_finite_options
-from odqa_core.storage import StoreReader, StoreWriter, open_store, write_store
 from odqa_core.types import Document, Prediction, Question, RankedResults
+
+if TYPE_CHECKING:
+    # numpy and the stores are imported by the methods that use them: `import odqa_core`, plugin registration and
+    # `odqa --help` never load numpy.
+    import numpy as np
+
+    from odqa_core.storage import StoreReader, StoreWriter
 
 
 class Component:
@@ -138,6 +142,8 @@ class Retriever(Component, ABC):
         it. Callers bound memory by passing a few queries at a time. The array is the caller's (a new one per
         call), so fusers may normalise it in place.
         """
+        import numpy as np
+
         n = len(self.documents)
         results = self.search(queries, n)
         out = np.empty((len(queries), n), np.float32)
@@ -151,6 +157,8 @@ class Retriever(Component, ABC):
         :meth:`search` gives those rows. The default goes through :meth:`score_all`, a few queries at a time.
         The array is the caller's, as with :meth:`score_all`.
         """
+        import numpy as np
+
         candidates = check_candidates(candidates, len(queries), len(self.documents), self.name)
         out = np.empty(candidates.shape, np.float32)
         step = max(1, SCORE_CHUNK_CELLS // max(1, len(self.documents)))
@@ -181,6 +189,8 @@ class Retriever(Component, ABC):
         """Rebuild a retriever from a verified store."""
 
     def save(self, path: str | Path) -> None:
+        from odqa_core.storage import write_store
+
         with write_store(
             path, kind=self.kind, name=self.name, format_version=self.format_version, config=self.config()
         ) as writer:
@@ -190,6 +200,8 @@ class Retriever(Component, ABC):
     @classmethod
     def load(cls, path: str | Path, options: Mapping[str, Any] | None = None) -> Retriever:
         """Open a stored index; ``options`` override its :attr:`runtime_options` (e.g. ``{"device": "cuda"}``)."""
+        from odqa_core.storage import open_store
+
         reader = open_store(path, kind=cls.kind, name=cls.name, format_version=cls.format_version)
         if options:
             fixed = sorted(set(options) - cls.runtime_options)
@@ -318,6 +330,8 @@ SCORE_CHUNK_CELLS = 1 << 23
 
 def check_candidates(candidates: Any, n_queries: int, n_documents: int, owner: str) -> np.ndarray:
     """``candidates`` as an int64 ``(n_queries, C)`` array of valid document rows, or a UsageError."""
+    import numpy as np
+
     candidates = np.asarray(candidates)
     if candidates.ndim != 2 or candidates.shape[0] != n_queries:
         raise UsageError(f"{owner}: candidates must have shape ({n_queries}, C), got {candidates.shape}")

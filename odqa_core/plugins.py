@@ -17,24 +17,40 @@ package never takes the program or the other plugins down (what pytest and llm u
 
 Two plugins registering the same component name are not an error until that name is used: asking for it raises
 the error naming both plugins, and :func:`list_plugins` shows the conflict.
+
+A plugin may register a component *lazily*, by reference: ``register("odqa_x.retrievers:MyRetriever",
+name="mine")``. Nothing of ``odqa_x.retrievers`` is imported until the component is used (:func:`create`,
+:func:`get_component_class`, :attr:`Registration.cls`), so loading the plugins — what every command and ``odqa
+--help`` does — stays as fast as importing the plugin's registration module; :func:`list_plugins` and ``odqa
+plugins`` need only the names. The class is checked when it is first imported (a subclass of the kind, nothing
+abstract left); a reference that cannot be imported or names an unusable class is then a :class:`PluginError`
+naming the plugin, the component and why (the other components stay usable). :func:`load_components` imports and
+checks every lazy registration now: a plugin's tests call it. For commands the same holds with
+:func:`lazy_command`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib
 import importlib.metadata
 import inspect
 import os
+import re
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from odqa_core import hookspecs
 from odqa_core.errors import PluginError, UnknownComponentError
 from odqa_core.interfaces import COMPONENT_KINDS, Component
+
+if TYPE_CHECKING:
+    import click
 
 ENTRY_POINT_GROUP = "odqa"
 _HOOKS = {
@@ -51,11 +67,51 @@ class PluginWarning(UserWarning):
     """A broken plugin was skipped (see :class:`PluginFailure`)."""
 
 
+#: ``package.module:ClassName`` (a dotted attribute path after the colon is allowed): a lazy registration.
+_REFERENCE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+
+
+def _import_reference(reference: str) -> Any:
+    """The object ``package.module:attribute`` names, imported now."""
+    module_name, _, path = reference.partition(":")
+    target: Any = importlib.import_module(module_name)
+    for attribute in path.split("."):
+        target = getattr(target, attribute)
+    return target
+
+
 @dataclass(frozen=True)
 class Registration:
+    """One registered component: its name, the plugin that registered it and the class — or, for a lazy
+    registration, the ``"module:ClassName"`` reference that :attr:`cls` imports on first use."""
+
     name: str
-    cls: type[Component]
+    #: The class, or its ``"package.module:ClassName"`` reference.
+    target: type[Component] | str
     plugin: str
+    #: The component kind ("retriever", ...): what the class is checked against.
+    kind: str
+
+    @property
+    def is_lazy(self) -> bool:
+        """Whether the class is registered by reference and not imported yet."""
+        return isinstance(self.target, str) and "cls" not in self.__dict__
+
+    @functools.cached_property
+    def cls(self) -> type[Component]:
+        """The component class; a lazy registration imports and checks it here, once (a :class:`PluginError` naming
+        the plugin when the reference cannot be imported or names something odqa cannot use)."""
+        if not isinstance(self.target, str):
+            return self.target
+        what = f"{self.kind} {self.name!r} of plugin {self.plugin!r} ({self.target})"
+        try:
+            cls = _import_reference(self.target)
+        except (Exception, SystemExit) as exc:
+            raise PluginError(f"{what} cannot be imported: {_describe(exc)}") from None
+        problem = _registration_problem(_HOOKS[self.kind], COMPONENT_KINDS[self.kind], cls, self.name)
+        if problem is not None:
+            raise PluginError(f"{what} cannot be used: {problem}")
+        return cls
 
 
 @dataclass(frozen=True)
@@ -304,6 +360,8 @@ class _InvalidRegistration(PluginError):
 
 
 def _registration_problem(hook: str, base: type[Component], cls: Any, name: Any) -> str | None:
+    if isinstance(cls, str):
+        return _reference_problem(hook, cls, name)
     if not (isinstance(cls, type) and issubclass(cls, base)):
         return f"{hook} registered {cls!r}, which is not a {base.__name__} subclass"
     key = cls.name if name is None else name
@@ -317,17 +375,30 @@ def _registration_problem(hook: str, base: type[Component], cls: Any, name: Any)
     return None
 
 
+def _reference_problem(hook: str, reference: str, name: Any) -> str | None:
+    """What is wrong with a lazy registration, seen without importing it (the class is checked on first use)."""
+    if not _REFERENCE.fullmatch(reference):
+        return f"{hook} registered {reference!r}: a class or a reference 'package.module:ClassName'"
+    if not isinstance(name, str) or not name.strip():
+        return (
+            f"{hook} registered {reference!r} with name {name!r}; a component registered by reference needs its "
+            f"name: register({reference!r}, name=...)"
+        )
+    return None
+
+
 def _registrar(kind: str, plugin: str, made: list[Registration], problems: list[str]) -> Callable[..., None]:
     """The ``register`` callable handed to one plugin's hook for one component kind. A problem is kept in
     ``problems`` as well as raised, so a plugin that catches the exception is still found out."""
     hook, base = _HOOKS[kind], COMPONENT_KINDS[kind]
 
-    def register(cls: type[Component], name: str | None = None) -> None:
+    def register(cls: type[Component] | str, name: str | None = None) -> None:
         problem = _registration_problem(hook, base, cls, name)
         if problem is not None:
             problems.append(problem)
             raise _InvalidRegistration(problem)
-        made.append(Registration(cls.name if name is None else name, cls, plugin))
+        # A reference always comes with its name (checked above); a class defaults to its own.
+        made.append(Registration(cls.name if name is None else name, cls, plugin, kind))
 
     return register
 
@@ -423,6 +494,36 @@ def get_component_class(kind: str, name: str) -> type[Component]:
             + ". Run 'odqa plugins' to see installed plugins"
         )
     return entries[name].cls
+
+
+def load_components(plugin: str | None = None) -> None:
+    """Import every component registered by reference now (those of ``plugin`` only, when given) and check it as
+    a class registration is checked; the first that fails raises its :class:`PluginError`. A plugin's tests call
+    ``load_components("myplugin")`` so that a stale reference fails there rather than at a user's first use.
+    Names registered twice (a conflict) are checked for each plugin that registered them; broken plugins are
+    skipped, as everywhere."""
+    registries = _get_registries()
+    for made_by in registries.calls.values():
+        for owner, made in made_by:
+            if (plugin is None or owner == plugin) and _healthy(owner):
+                for reg in made:
+                    reg.cls  # noqa: B018 - imports and checks the class
+
+
+def lazy_command(reference: str, *, name: str, help: str) -> click.Command:
+    """A command for ``register_commands`` that imports its module only when it runs or shows its own help.
+
+    ``reference`` names the click command, ``"package.module:command"``; ``name`` is what the user types and
+    ``help`` the first paragraph of the command's help, shown in the parent's command list (``odqa --help``) without
+    importing anything. For example ``cli.add_command(lazy_command("odqa_x.cli:train", name="train-x",
+    help="Train an X model."))``. A reference that cannot be imported is a one-line ``Error:`` when the command
+    is used.
+    """
+    if not _REFERENCE.fullmatch(reference):
+        raise PluginError(f"lazy_command({reference!r}): give the command as 'package.module:command'")
+    from odqa_core._lazy_command import LazyCommand
+
+    return LazyCommand(reference, name=name, help=help)
 
 
 def create(kind: str, name: str, options: dict[str, Any] | None = None) -> Any:

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where arrays are made, so that `import odqa_core` (and `odqa --help`) is fast
+    import numpy as np
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -85,6 +86,8 @@ class RankedResults:
 
     def ids(self) -> np.ndarray:
         """Document ids as an object array of shape (n_questions, k)."""
+        import numpy as np
+
         # Look up only the rows that were retrieved: the document table may be millions long.
         rows, inverse = np.unique(self.indices, return_inverse=True)
         table = np.array([self.documents[i].id for i in rows.tolist()], dtype=object)
@@ -113,6 +116,8 @@ def top_k_rows(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     Shared by every component that ends with a dense (questions × candidates) matrix, so that they all break ties
     the same way.
     """
+    import numpy as np
+
     scores = np.asarray(scores)
     n = scores.shape[1]
     k = min(k, n)
@@ -139,6 +144,8 @@ def top_k_candidates(scores: np.ndarray, candidates: np.ndarray, k: int) -> tupl
     padding slot: it ranks after every real candidate and must not be among the ``k`` kept (callers size ``k`` to
     the number of real candidates per row).
     """
+    import numpy as np
+
     scores = np.asarray(scores, dtype=np.float32)
     candidates = np.asarray(candidates, dtype=np.int64)
     k = min(k, candidates.shape[1])

@@ -1,29 +1,28 @@
 """The ``dense`` odqa plugin: registers the ``dpr`` retriever, its ``dpr`` trainer and ``odqa train dpr``.
 
-Registration imports only numpy and odqa_core; torch, transformers and faiss load when a model or index is used.
+Everything is registered by reference (see :mod:`odqa_core.hookspecs`): loading the plugin imports only this module;
+numpy, torch, transformers and faiss load when the retriever, the trainer or the command is used.
 """
 
 from __future__ import annotations
 
 import odqa_core
+from odqa_core.plugins import lazy_command
 
 
 @odqa_core.hookimpl
 def register_retrievers(register):
-    from odqa_dense.retriever import DPRRetriever
-
-    register(DPRRetriever)
+    register("odqa_dense.retriever:DPRRetriever", name="dpr")
 
 
 @odqa_core.hookimpl
 def register_trainers(register):
-    from odqa_dense.trainers import DPRTrainer
-
-    register(DPRTrainer)
+    register("odqa_dense.trainers:DPRTrainer", name="dpr")
 
 
 @odqa_core.hookimpl
 def register_commands(cli):
-    from odqa_dense.cli import train_dpr
-
-    cli.commands["train"].add_command(train_dpr, name="dpr")
+    summary = (
+        "Train a DPR bi-encoder: in-batch + hard negatives, top-k evaluation after every epoch, best epoch kept."
+    )
+    cli.commands["train"].add_command(lazy_command("odqa_dense.cli:train_dpr", name="dpr", help=summary))

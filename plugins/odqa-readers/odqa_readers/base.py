@@ -7,7 +7,8 @@ A reader's ``model`` option names
 - an odqa reader checkpoint written by ``odqa train reader`` (a store: manifest with checksums, ``config.json``,
   ``model.safetensors`` and the tokenizer files; loading verifies every checksum);
 - ``sample``: the demo model of the bundled sample, trained on the sample's training questions on first use and
-  cached (:mod:`odqa_readers.sample`, reached through :func:`provide_demo_models`: this module trains nothing).
+  cached (:mod:`odqa_readers.sample`, reached through the hook of :mod:`odqa_readers.demo`: this module trains
+  nothing).
 
 Training (:mod:`odqa_readers.training`) drives any :class:`TransformerReader` through three hooks —
 :meth:`~TransformerReader.training_features`, :meth:`~TransformerReader.collate` and
@@ -17,7 +18,7 @@ Training (:mod:`odqa_readers.training`) drives any :class:`TransformerReader` th
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -31,6 +32,8 @@ from odqa_core.interfaces import Reader
 from odqa_core.progress import stderr_echo
 from odqa_core.storage import open_store, write_store
 from odqa_core.types import Document, Question
+from odqa_readers import demo
+from odqa_readers.demo import provide_demo_models  # noqa: F401 - where it was defined before odqa_readers.demo
 
 CHECKPOINT_KIND = "checkpoint"
 CHECKPOINT_VERSION = 1
@@ -54,18 +57,6 @@ class ReaderExample:
         return self.answer is not None
 
 
-#: ``model=sample``: gives the directory of a reader's demo model. The readers plugin module sets it
-#: (:func:`odqa_readers.sample.sample_model`): a demo model is trained by the reader training, which builds on this
-#: module, so this module holds only the hook.
-_demo_models: Callable[[str], Path] | None = None
-
-
-def provide_demo_models(provider: Callable[[str], Path]) -> None:
-    """Make ``provider(reader name)`` the source of ``model=sample``'s demo model directories."""
-    global _demo_models
-    _demo_models = provider
-
-
 def resolve_model(spec: str | None, reader: str) -> Path:
     """The local directory of a reader's ``model`` option (see the module docstring)."""
     if spec is None or not str(spec).strip():
@@ -77,16 +68,17 @@ def resolve_model(spec: str | None, reader: str) -> Path:
             f"{reader}.model=sample is only the bundled sample's demo model (it knows its 60 documents, nothing else)"
         )
     if spec == "sample":
-        if _demo_models is None:  # used without the registry: loading the plugins runs odqa_readers.plugin
+        if demo.demo_models() is None:  # used without the registry: loading the plugins runs odqa_readers.plugin
             from odqa_core import plugins
 
             plugins.get_plugin_manager()
-        if _demo_models is None:
+        provider = demo.demo_models()
+        if provider is None:
             raise UsageError(
                 f"reader {reader!r}: model=sample needs the readers plugin loaded (see ODQA_LOAD_PLUGINS and "
                 f"ODQA_BLOCK_PLUGINS); or give a model (-o {reader}.model=PATH)"
             )
-        return _demo_models(reader)
+        return provider(reader)
     from odqa_transformers import hf
 
     return hf.resolve_model_dir(str(spec))

@@ -1,39 +1,46 @@
 """The ``readers`` odqa plugin: registers the ``extractive`` and ``generative`` readers, their trainers and
 ``odqa train reader``.
 
-Registration imports only odqa_core and this package's light modules; torch and transformers load on first use.
+Everything is registered by reference (see :mod:`odqa_core.hookspecs`): loading the plugin imports only this module
+and :mod:`odqa_readers.demo`; numpy, torch and transformers load when a reader, a trainer or the command is used.
 """
 
 from __future__ import annotations
 
-import odqa_core
-from odqa_readers.base import provide_demo_models
-from odqa_readers.sample import sample_model
+from pathlib import Path
 
-# ``model=sample``: the bundled sample's demo readers. The base class only holds the hook; the demo models come from
-# odqa_readers.sample, which trains them with odqa_readers.training, which builds on the base class.
+import odqa_core
+from odqa_core.plugins import lazy_command
+from odqa_readers.demo import provide_demo_models
+
+
+def sample_model(reader: str) -> Path:
+    """``model=sample``: the bundled sample's demo reader (:func:`odqa_readers.sample.sample_model`), imported here
+    on first use. The base class only holds the hook; the demo models come from odqa_readers.sample, which trains
+    them with odqa_readers.training, which builds on the base class."""
+    from odqa_readers.sample import sample_model
+
+    return sample_model(reader)
+
+
 provide_demo_models(sample_model)
 
 
 @odqa_core.hookimpl
 def register_readers(register):
-    from odqa_readers.extractive import ExtractiveReader
-    from odqa_readers.generative import GenerativeReader
-
-    register(ExtractiveReader)
-    register(GenerativeReader)
+    register("odqa_readers.extractive:ExtractiveReader", name="extractive")
+    register("odqa_readers.generative:GenerativeReader", name="generative")
 
 
 @odqa_core.hookimpl
 def register_trainers(register):
-    from odqa_readers.trainers import ExtractiveTrainer, GenerativeTrainer
-
-    register(ExtractiveTrainer)
-    register(GenerativeTrainer)
+    register("odqa_readers.trainers:ExtractiveTrainer", name="extractive")
+    register("odqa_readers.trainers:GenerativeTrainer", name="generative")
 
 
 @odqa_core.hookimpl
 def register_commands(cli):
-    from odqa_readers.cli import train_reader
-
-    cli.commands["train"].add_command(train_reader, name="reader")
+    summary = (
+        "Train a reader: span (extractive) or seq2seq (generative), EM/F1 on the dev questions after every epoch."
+    )
+    cli.commands["train"].add_command(lazy_command("odqa_readers.cli:train_reader", name="reader", help=summary))
