@@ -49,6 +49,7 @@ def main() -> None:
     import numpy as np
     import synthetic
     from numba import njit
+    from odqa_sparse.kernels import _lower_bound as lower_bound  # the kernel's own binary search
 
     info = run_header("plugins/odqa-sparse/odqa_sparse", "odqa-sparse", "numba", "numpy")
     print(header_lines(info), flush=True)
@@ -198,15 +199,8 @@ def main() -> None:
         for j in range(terms.shape[0]):
             t = terms[j]
             d = docs[j]
-            lo = t_ptr[t]
-            hi = t_ptr[t + 1]
-            e = hi
-            while lo < hi:
-                mid = (lo + hi) >> 1
-                if t_docs[mid] < d:
-                    lo = mid + 1
-                else:
-                    hi = mid
+            e = t_ptr[t + 1]
+            lo = lower_bound(t_docs, t_ptr[t], e, d)
             if lo < e and t_docs[lo] == d:
                 total += t_imp[lo]
         return total
@@ -218,15 +212,8 @@ def main() -> None:
         for j in range(terms.shape[0]):
             t = terms[j]
             d = docs[j]
-            lo = b_ptr[t]
-            hi = b_ptr[t + 1]
-            e = hi
-            while lo < hi:
-                mid = (lo + hi) >> 1
-                if last[mid] < d:
-                    lo = mid + 1
-                else:
-                    hi = mid
+            e = b_ptr[t + 1]
+            lo = lower_bound(last, b_ptr[t], e, d)
             if lo == e:
                 continue
             bi = lo

@@ -22,9 +22,7 @@ import os
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from odqa_core.errors import IndexFormatError, OutputInUseError, UsageError
 from odqa_core.outputs import (
@@ -36,6 +34,9 @@ from odqa_core.outputs import (
     resolve_output_path,
 )
 from odqa_core.types import Document
+
+if TYPE_CHECKING:
+    import numpy as np
 
 try:
     import fcntl
@@ -81,6 +82,8 @@ class StoreWriter:
         return self.root / name
 
     def save_array(self, name: str, array: np.ndarray) -> None:
+        import numpy as np  # here, not at import: the CLI's --help and listing commands never load numpy
+
         array = np.asarray(array)
         if array.dtype == object:
             raise TypeError(f"array {name!r} has dtype object; only plain numeric/string arrays are stored")
@@ -151,6 +154,8 @@ class StoreReader:
         return store_file(self.root, name)
 
     def load_array(self, name: str, mmap: bool = False) -> np.ndarray:
+        import numpy as np
+
         file = self.path(f"{name}.npy")
         try:
             return np.load(file, mmap_mode="r" if mmap else None, allow_pickle=False)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 from odqa_transformers.cli import echo_best, one_model_options, run_options, training_data
+from odqa_transformers.encoder_checkpoint import ENCODERS, POOLINGS
 
 from odqa_core.options import parse_ks, parse_options
-from odqa_dense.encoder import ENCODERS, POOLINGS
 
 
 @click.command(name="dpr")

@@ -34,6 +34,7 @@ from odqa_transformers.encoder_checkpoint import (
     CHECKPOINT_VERSION,
     ENCODERS,
     HEADS_FILE,
+    POOLINGS,
     encoder_files,
     load_weights,
     open_checkpoint,
@@ -44,7 +45,6 @@ from odqa_core.progress import progress
 from odqa_core.storage import StoreWriter, write_store
 from odqa_core.types import Document
 
-POOLINGS = ("cls", "pooler", "mean")
 #: What :meth:`BiEncoder.encode` computes in: the transformer precisions plus ``int8`` (dynamic quantization).
 ENCODE_PRECISIONS = (*hf.PRECISIONS, "int8")
 #: Texts tokenized (then length-sorted) at a time while encoding: bounds memory on large corpora.

@@ -65,3 +65,23 @@ def test_dense_discovery_and_cli_import_no_torch(tmp_path):
     heavy = heavy_modules_imported(CHECK, ("torch", "transformers", "faiss", "tokenizers", "safetensors"), tmp_path)
     assert heavy == [], f"heavy modules imported at discovery: {heavy}"
     assert not (tmp_path / "never-written").exists()
+
+
+HELP_ONLY = r"""
+import os
+os.environ["ODQA_BLOCK_PLUGINS"] = "example"  # the test suite's own outside plugin imports numpy on purpose
+from click.testing import CliRunner
+from odqa_core._cli import cli
+
+result = CliRunner().invoke(cli, ["train", "dpr", "--help"])
+assert result.exit_code == 0 and "--hard-negatives" in result.output, result.output
+"""
+
+
+def test_train_dpr_help_imports_not_even_numpy(tmp_path):
+    # `odqa train dpr --help` shows the layout and pooling choices from the checkpoint module, which loads no numpy
+    # (the store's arrays are read through numpy only when a store is opened).
+    heavy = heavy_modules_imported(
+        HELP_ONLY, ("numpy", "torch", "transformers", "scipy", "odqa_dense.encoder"), tmp_path
+    )
+    assert heavy == [], f"odqa train dpr --help imported {heavy}"

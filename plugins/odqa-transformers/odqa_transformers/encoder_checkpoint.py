@@ -29,6 +29,8 @@ CHECKPOINT_NAME = "dpr"
 CHECKPOINT_VERSION = 1
 #: The layouts (``encoders``): one model for both sides, two models, one model plus a linear head per side.
 ENCODERS = ("shared", "separate", "shared-heads")
+#: How an encoder's output becomes one vector (``pooling``): the first token's state, the model's pooler, the mean.
+POOLINGS = ("cls", "pooler", "mean")
 #: Where ``shared-heads`` keeps its two linear heads, beside the shared encoder's file.
 HEADS_FILE = "heads.safetensors"
 SHARED_ENCODER_FILE = "encoder.safetensors"
