@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from odqa_sparse.retrievers import BM25Retriever, TfidfRetriever
 from sparse_testdata import (
@@ -172,6 +172,32 @@ def test_pruned_equals_exhaustive_random(seed, n_docs, vocab, k, variant, duplic
     scores = pruned.scores
     assert (np.diff(scores, axis=1) <= 0).all()
     assert (np.diff(pruned.indices, axis=1)[np.diff(scores, axis=1) == 0] > 0).all()
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    windows=st.floats(1.0, 3.0),
+    vocab=st.integers(1, 300),
+    k=st.integers(1, 30),
+    variant=st.sampled_from(["okapi", "lucene", "bm25+", "bm25l", "tfidf"]),
+    duplicates=st.booleans(),
+)
+def test_pruned_equals_exhaustive_across_windows(seed, windows, vocab, k, variant, duplicates):
+    """Queries with frequent terms (presence bitmaps) are searched window by window of ``kernels.WINDOW``
+    documents: over several windows, with ties between documents of different windows (``duplicates``), the top
+    k equals the exhaustive search's bit for bit."""
+    from odqa_sparse import kernels
+
+    n_docs = int(kernels.WINDOW * windows) + 1
+    _, docs, queries = random_corpus(seed, n_docs, vocab, 30, duplicates)
+    retriever = make_retriever(variant)
+    retriever.index_tokens(docs)
+    # The windowed path's condition: a query with two terms or more that have presence bitmaps.
+    b_slot = retriever._impacts.b_slot
+    long_terms = {term for term, i in retriever.sparse_embedding.term_ids.items() if b_slot[i] >= 0}
+    assume(any(len(long_terms.intersection(query)) >= 2 for query in queries))
+    assert_same_results(retriever.search_tokens(queries, k), retriever.search_exhaustive(queries, k))
 
 
 @RANDOM_CORPUS_SETTINGS
