@@ -38,6 +38,7 @@ PUBLIC_MODULES: tuple[str, ...] = (
     "plugins",
     "progress",
     "qa_metrics",
+    "shards",
     "spec",
     "storage",
     "testing",

@@ -191,8 +191,38 @@ def cli() -> None:
 @click.option("--analyzer-option", "analyzer_options", multiple=True, metavar="KEY=VALUE", help="Analyzer option.")
 @click.option("--model", default=None, help="Model for retrievers that use one (dpr): a checkpoint path or HF id.")
 @click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE", help="Retriever option (JSON value).")
+@click.option(
+    "--shards",
+    type=int,
+    default=None,
+    help="Split the corpus into N contiguous shards, each its own store, searched as one index (same results).",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Where the shards are built: in this process (or --workers processes), or as Ray tasks.",
+)
+@click.option("--workers", type=int, default=1, show_default=True, help="Processes building shards (--shards).")
+@click.option("--ray-address", default=None, help="A running Ray cluster (--engine ray); default: a local one.")
 @corpus_options
-def index(retriever_name, corpus, index_dir, analyzer, analyzer_options, model, options, split_words, stride, dedupe):
+def index(
+    retriever_name,
+    corpus,
+    index_dir,
+    analyzer,
+    analyzer_options,
+    model,
+    options,
+    shards,
+    engine,
+    workers,
+    ray_address,
+    split_words,
+    stride,
+    dedupe,
+):
     """Build a retriever's index over a corpus and save it.
 
     On the bundled sample's corpus the retriever gets the demo defaults 'odqa run' gives it (bm25/tfidf: the
@@ -205,7 +235,14 @@ def index(retriever_name, corpus, index_dir, analyzer, analyzer_options, model, 
       odqa index --retriever tfidf --corpus corpus.jsonl --index-dir idx/tfidf --analyzer char-ngram \\
           --analyzer-option n=2 --split-words 100
       odqa index --retriever dpr --model runs/dpr/best --corpus corpus.jsonl --index-dir idx/dpr -o index_type=hnsw
+      odqa index --retriever bm25 --corpus corpus.jsonl --index-dir idx/bm25-sharded --shards 4 --workers 2
     """
+    if shards is None and (engine != "local" or workers != 1 or ray_address is not None):
+        raise UsageError("--engine, --workers and --ray-address apply to a sharded index (--shards N)")
+    if shards is not None and shards < 1:
+        raise UsageError(f"--shards must be at least 1, got {shards}")
+    if workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {workers}")
     opts = parse_options(options)
     if analyzer is not None:
         opts["analyzer"] = analyzer
@@ -224,6 +261,17 @@ def index(retriever_name, corpus, index_dir, analyzer, analyzer_options, model, 
 
         if data.is_sample_corpus(documents):  # the bundled sample: the demo defaults 'odqa run' gives it
             retriever = plugins.create("retriever", retriever_name, {**type(retriever).sample_defaults(), **opts})
+        if shards is not None:
+            from odqa_core.shards import build_sharded_index
+
+            build_sharded_index(
+                retriever, documents, index_dir, shards, engine=engine, workers=workers, ray_address=ray_address
+            )
+            click.echo(
+                f"indexed {len(documents)} documents with {retriever_name} into {index_dir} ({shards} shards)",
+                err=True,
+            )
+            return
         retriever.warm_up()
         retriever.index(documents)
         retriever.save(index_dir)
@@ -372,9 +420,9 @@ def evaluate(
     qs = _load_questions(questions)
     documents = None
     if index_dir is not None:
-        from odqa_core.storage import open_store
+        from odqa_core.shards import iter_stored_documents
 
-        documents = open_store(index_dir, kind="retriever").load_documents()
+        documents = list(iter_stored_documents(index_dir))
     elif corpus is not None:
         documents = _load_corpus(corpus, split_words, stride, dedupe)
     runs = read_run(run_path, documents)

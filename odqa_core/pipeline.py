@@ -30,8 +30,13 @@ from odqa_core.types import Document, Prediction, Question, RankedResults
 def load_retriever(index_dir: str | Path, options: Mapping[str, Any] | None = None) -> Retriever:
     """Open any stored retriever: the manifest names the retriever, the registry supplies its class.
 
-    ``options`` override the retriever's runtime options (device, batch size, search effort).
+    ``options`` override the retriever's runtime options (device, batch size, search effort). A sharded index
+    (``odqa index --shards N``) opens as one :class:`~odqa_core.shards.ShardedRetriever` over its shards.
     """
+    from odqa_core import shards
+
+    if shards.is_sharded(index_dir):
+        return shards.ShardedRetriever.load(index_dir, options)
     manifest = open_store(index_dir, kind="retriever", verify=False).manifest
     cls = plugins.get_component_class("retriever", manifest["name"])
     return cls.load(index_dir, options)

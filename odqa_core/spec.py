@@ -526,7 +526,12 @@ def _is_sample_data(corpus: str | None, indexes: Mapping[str, Path]) -> bool:
     documents (read up to the first that is not one of them)."""
     if not indexes:
         return corpus is None
-    return data.is_sample_corpus(open_store(next(iter(indexes.values())), verify=False).iter_documents())
+    from odqa_core.shards import is_sharded, iter_stored_documents
+
+    first = next(iter(indexes.values()))
+    if is_sharded(first):
+        return data.is_sample_corpus(iter_stored_documents(first))
+    return data.is_sample_corpus(open_store(first, verify=False).iter_documents())
 
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from pathlib import Path
+
 import click
 from odqa_transformers.cli import echo_best, one_model_options, run_options, training_data
 from odqa_transformers.encoder_checkpoint import ENCODERS, POOLINGS
@@ -101,8 +105,15 @@ from odqa_core.options import parse_ks, parse_options
 @click.option("--resume", is_flag=True, help="Continue a stopped run in --output from its last epoch.")
 @click.option("--split-words", type=int, default=None, help="Split corpus documents into passages of N words.")
 @click.option("--stride", type=int, default=None, help="Words between passage starts (default: N).")
+@click.option(
+    "--nproc",
+    type=int,
+    default=None,
+    help="Train with N local processes under torch DDP (gloo on CPU, nccl on GPU); --batch-size is per process, "
+    "in-batch negatives are gathered across them. For several machines use torchrun -m odqa_dense instead.",
+)
 def train_dpr(
-    corpus, questions, dev_questions, output, resume, negative_options, eval_ks, split_words, stride, **opts
+    corpus, questions, dev_questions, output, resume, negative_options, eval_ks, split_words, stride, nproc, **opts
 ):
     """Train a DPR bi-encoder: in-batch + hard negatives, top-k evaluation after every epoch, best epoch kept.
 
@@ -119,6 +130,8 @@ def train_dpr(
       odqa train dpr --corpus wiki.json --questions train.json --folds 5 --epochs 2 --output runs/dpr-5fold
       odqa train dpr ... --folds 5 --fold 2 --keep-epochs --output runs/dpr-fold2   # one fold, every epoch
       odqa train dpr ... --output runs/dpr --resume                  # continue after an interruption
+      odqa train dpr ... --nproc 2 --batch-size 8 --output runs/dpr  # 2 processes, 16 questions per step
+      torchrun --nnodes 2 --nproc-per-node 4 ... -m odqa_dense --output runs/dpr ...  # several machines
     """
     from odqa_dense.training import TrainConfig
     from odqa_dense.training import train_dpr as run_training
@@ -126,6 +139,28 @@ def train_dpr(
     config = TrainConfig(
         **opts, negative_options=parse_options(negative_options), eval_ks=parse_ks(eval_ks, "--eval-k")
     ).validate()
+    if nproc is not None:
+        from odqa_dense import launch
+
+        launch.check_nproc(nproc, config.device)
+        if nproc > 1:
+            spec = {
+                "config": dataclasses.asdict(config),
+                "corpus": corpus,
+                "questions": questions,
+                "dev_questions": dev_questions,
+                "split_words": split_words,
+                "stride": stride,
+                "output": output,
+                "resume": resume,
+            }
+            launch.launch(spec, nproc)
+            report = json.loads((Path(output) / "report.json").read_text())
+            echo_best(report, output, config.select, ".4f")
+            return
     documents, train_qs, dev_qs = training_data(corpus, questions, dev_questions, split_words, stride)
     report = run_training(documents, train_qs, config, output, dev_questions=dev_qs, resume=resume)
-    echo_best(report, output, config.select, ".4f")
+    from odqa_dense import distributed
+
+    if distributed.is_main():  # under torchrun the other ranks have no report of their own
+        echo_best(report, output, config.select, ".4f")

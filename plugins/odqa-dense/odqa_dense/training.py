@@ -23,10 +23,15 @@ Output directory::
 
 With ``folds > 1`` and ``fold = k`` only fold ``k`` is trained, laid out as a one-fold run directly in the output
 directory (no ``fold-k/``): its held-out questions select the epoch, as they do for that fold of a k-fold run.
+
+Under torch DDP (``odqa train dpr --nproc N`` or ``torchrun -m odqa_dense``) the batch size is per rank and the
+question and passage vectors are all-gathered, so N ranks train like one process with N times the batch; rank 0
+evaluates and writes everything above (:mod:`odqa_dense.distributed`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import hashlib
@@ -356,6 +361,16 @@ class BiEncoderTrainingLoop:
         self.output = Path(output)
         self.echo = echo
         self._passage_ids: dict[int, list[int]] = {}
+        #: The encoder(s) as one module (in DDP under several ranks) that :meth:`_loss` runs: :meth:`bind_towers`.
+        self._towers: Any = None
+
+    def bind_towers(self) -> Any:
+        """Wrap the encoder's trainable modules as the one module :meth:`_loss` runs — in DistributedDataParallel
+        where there are several ranks (rank 0's weights are broadcast to every rank now)."""
+        from odqa_dense import distributed
+
+        self._towers = distributed.wrap_ddp(distributed.towers(self.encoder))
+        return self._towers
 
     def _passage_rows(self, indices: np.ndarray) -> list[list[int]]:
         missing = [int(i) for i in np.unique(indices) if int(i) not in self._passage_ids]
@@ -366,86 +381,132 @@ class BiEncoderTrainingLoop:
         return [self._passage_ids[int(i)] for i in indices]
 
     def run(self, resume: bool = False) -> dict[str, Any]:
+        """Train every epoch not done yet. Under several ranks (:mod:`odqa_dense.distributed`) every rank runs
+        this; rank 0 alone reads ``last/`` to resume, evaluates and writes, the others follow its decisions."""
         import torch
+
+        from odqa_dense import distributed
 
         config = self.config
         last = self.output / "last"
-        if resume:
-            recover_last_checkpoint(last, self.echo)
-        resuming = resume and (last / "manifest.json").is_file()
-        if resuming:  # the stopped run's tokenizer and weights, not a fresh initial model
-            self.encoder = self._load_last(last)
+
+        def resumable() -> bool:
+            if resume:
+                recover_last_checkpoint(last, self.echo)
+            resuming = resume and (last / "manifest.json").is_file()
+            if resuming:  # the stopped run's tokenizer and weights, not a fresh initial model
+                self.encoder = self._load_last(last)
+            return resuming
+
+        resuming = distributed.broadcast_flag(bool(distributed.on_main(resumable)))
         device = hf.resolve_device(config.device)
         precision = hf.resolve_precision(config.precision, device)
         encoder = self.encoder.to(device)
         n = len(self.examples)
-        micro_per_epoch = math.ceil(n / config.batch_size)
+        ranks = distributed.world_size()
+        micro_per_epoch = math.ceil(n / (config.batch_size * ranks))
         heads = encoder.head_parameters()
         own_rates = [(heads, config.head_lr)] if heads and config.head_lr is not None else []
+        self.bind_towers()
         steps = Stepper.for_config(self._named_parameters(), config, precision, micro_per_epoch, own_rates)
+        steps.gradient_scale = ranks
         optimizer = steps.optimizer
         q_rows = encoder.tokenize(self.examples.questions, config.query_max_length)
 
         state: dict[str, Any] = {"epoch": 0, "step": 0, "history": [], "best": None, "config": config.digest()}
         if resuming:
-            state = load_training_state(last, optimizer)
+            loaded = distributed.on_main(lambda: load_training_state(last, optimizer))
+            if loaded is not None:
+                state = loaded
+            state["epoch"], state["step"] = distributed.broadcast_ints([state["epoch"], state["step"]])
+            distributed.sync_optimizer_state(optimizer)
             self.echo(f"resuming {self.output} after epoch {state['epoch']}")
 
         for epoch in range(state["epoch"] + 1, config.epochs + 1):
             started = time.perf_counter()
             order = np.random.default_rng([config.seed, epoch]).permutation(n)
+            batches = distributed.global_batches(order, config.batch_size, ranks)
             torch.manual_seed(config.seed * 1000 + epoch)
             encoder.train()
 
-            def loss_of(micro: int, order=order) -> Any:
-                return self._loss(order[micro * config.batch_size : (micro + 1) * config.batch_size], q_rows)
+            def loss_of(micro: int, batches=batches) -> Any:
+                return self._loss(batches[micro], q_rows)
 
             losses = steps.run_epoch(
                 loss_of, micro_per_epoch, state, device, precision, f"epoch {epoch}/{config.epochs}"
             )
             train_s = time.perf_counter() - started
-            dev_report = evaluate_encoder(encoder, self.eval_documents, self.dev, config, precision)
-            row: dict[str, Any] = {
-                "epoch": epoch,
-                "loss": float(np.mean(losses)),
-                "train_s": round(train_s, 2),
-                "dev": dev_report["metrics"],
-                "metric": selected_metric(dev_report, config),
-            }
-            if self.test:
-                row["test"] = evaluate_encoder(encoder, self.eval_documents, self.test, config, precision)["metrics"]
-            if self.on_epoch is not None:
-                extra = self.on_epoch(epoch, encoder)
-                if extra:
-                    row["extra"] = extra
-            row["eval_s"] = round(time.perf_counter() - started - train_s, 2)
-            state["history"].append(row)
-            improved = state["best"] is None or row["metric"] > state["best"]["metric"]
-            if improved:
-                state["best"] = {"epoch": epoch, "metric": row["metric"]}
-                self._save(self.output / "best", epoch, row)
-            if config.keep_epochs:
-                self._save(self.output / f"epoch-{epoch}", epoch, row)
+            distributed.on_main(self._finish_epoch, epoch, losses, train_s, started, state, precision, optimizer)
             state["epoch"] = epoch
-            self._save(last, epoch, row, optimizer=optimizer, state=state)
-            self._write_report(state)
-            self.echo(
-                f"epoch {epoch}: loss {row['loss']:.4f}, dev {config.select} {row['metric']:.4f}"
-                + (" (best)" if improved else "")
-            )
         return self._write_report(state)
+
+    def _finish_epoch(
+        self,
+        epoch: int,
+        losses: list[float],
+        train_s: float,
+        started: float,
+        state: dict[str, Any],
+        precision: str,
+        optimizer: Any,
+    ) -> None:
+        """Rank 0's part of an epoch: evaluate, record, write ``best/``, ``epoch-N/``, ``last/`` and the report."""
+        config, encoder, last = self.config, self.encoder, self.output / "last"
+        dev_report = evaluate_encoder(encoder, self.eval_documents, self.dev, config, precision)
+        row: dict[str, Any] = {
+            "epoch": epoch,
+            "loss": float(np.mean(losses)),
+            "train_s": round(train_s, 2),
+            "dev": dev_report["metrics"],
+            "metric": selected_metric(dev_report, config),
+        }
+        if self.test:
+            row["test"] = evaluate_encoder(encoder, self.eval_documents, self.test, config, precision)["metrics"]
+        if self.on_epoch is not None:
+            extra = self.on_epoch(epoch, encoder)
+            if extra:
+                row["extra"] = extra
+        row["eval_s"] = round(time.perf_counter() - started - train_s, 2)
+        state["history"].append(row)
+        improved = state["best"] is None or row["metric"] > state["best"]["metric"]
+        if improved:
+            state["best"] = {"epoch": epoch, "metric": row["metric"]}
+            self._save(self.output / "best", epoch, row)
+        if config.keep_epochs:
+            self._save(self.output / f"epoch-{epoch}", epoch, row)
+        state["epoch"] = epoch
+        self._save(last, epoch, row, optimizer=optimizer, state=state)
+        self._write_report(state)
+        self.echo(
+            f"epoch {epoch}: loss {row['loss']:.4f}, dev {config.select} {row['metric']:.4f}"
+            + (" (best)" if improved else "")
+        )
 
     def _named_parameters(self) -> list[tuple[str, Any]]:
         return [(f"{i}.{n}", p) for i, m in enumerate(self.encoder.modules()) for n, p in m.named_parameters()]
 
     def _loss(self, batch: np.ndarray, q_rows: list[list[int]]) -> Any:
+        """DPR's loss of one global batch (every rank's examples, :func:`odqa_dense.distributed.global_batches`):
+        this rank encodes its slice, the question and passage vectors of all ranks are gathered (gradients flow
+        through the local part) and every question is scored against every rank's positives and hard negatives."""
         import torch
 
+        from odqa_dense import distributed
+
         ex = self.examples
+        local = distributed.local_part(batch)
+        local_passages = np.concatenate([ex.positives[local], ex.negatives[local].reshape(-1)])
+        q_ids, q_mask = self.encoder.pad([q_rows[i] for i in local])
+        p_ids, p_mask = self.encoder.pad(self._passage_rows(local_passages))
+        device = self.encoder.device
+        q_local, p_local = self._towers(q_ids.to(device), q_mask.to(device), p_ids.to(device), p_mask.to(device))
+        q = distributed.gather_with_grad(q_local)
+        # Positives first, then hard negatives, each in rank order: the candidate order of one process's batch.
+        p = torch.cat(
+            [distributed.gather_with_grad(p_local[: len(local)]), distributed.gather_with_grad(p_local[len(local) :])]
+        )
         positives = ex.positives[batch]
         candidates = np.concatenate([positives, ex.negatives[batch].reshape(-1)])
-        q = self.encoder.embed_rows("question", [q_rows[i] for i in batch])
-        p = self.encoder.embed_rows("passage", self._passage_rows(candidates))
         scores = (q @ p.T).float()
         # Another question's copy of my own positive is not a negative.
         same = positives[:, None] == candidates[None, :]
@@ -500,7 +561,10 @@ class BiEncoderTrainingLoop:
             "best": state["best"],
             "done": state["epoch"] >= self.config.epochs,
         }
-        atomic_write_text(self.output / "report.json", json.dumps(report, ensure_ascii=False, indent=1))
+        from odqa_dense import distributed
+
+        if distributed.is_main():  # the other ranks' history is empty: rank 0's report is the run's
+            atomic_write_text(self.output / "report.json", json.dumps(report, ensure_ascii=False, indent=1))
         return report
 
 
@@ -598,6 +662,10 @@ def train_dpr(
     With ``config.fold = k`` only fold ``k`` of those is trained, directly into ``output`` (a one-fold run's
     layout). ``on_epoch(fold, epoch, encoder)`` may return extra metrics to record with each epoch (benchmarks use
     it).
+
+    Launched as one rank of several (``torchrun`` or ``odqa train dpr --nproc``: ``WORLD_SIZE`` > 1 in the
+    environment), it joins the process group and trains with DDP (:mod:`odqa_dense.distributed`): every rank
+    prepares the same seeded data, rank 0 alone locks, writes and reports.
     """
     config.validate()
     output = Path(output)
@@ -614,9 +682,19 @@ def train_dpr(
             f"select {config.select} ranks the top {select_k} passages but the corpus has {len(documents)}; "
             f"choose a smaller cut-off (e.g. --select acc@{min(len(documents), 5)})"
         )
+    from odqa_dense import distributed
+
+    distributed.init_from_environment(config.device)
+    if not distributed.is_main():
+        echo = _silent
     # One training per output at a time: a second one into the same directory is told so (see output_lock).
-    with output_lock(output):
-        prepare_output(output, resume)
+    with contextlib.ExitStack() as claimed:
+
+        def claim_output() -> None:  # rank 0's: the other ranks never write
+            claimed.enter_context(output_lock(output))
+            prepare_output(output, resume)
+
+        distributed.on_main(claim_output)
         initial = initial_encoder(documents, config)
         initial.check_max_length(config.query_max_length)
         initial.check_max_length(config.passage_max_length)
@@ -657,9 +735,14 @@ def train_dpr(
         for f, held in enumerate(fold_members, 1):
             fold_dir = output / f"fold-{f}"
             previous = fold_dir / "report.json"
-            if resume and previous.is_file() and json.loads(previous.read_text()).get("done"):
+            done = distributed.on_main(
+                lambda previous=previous: (
+                    resume and previous.is_file() and json.loads(previous.read_text()).get("done")
+                )
+            )
+            if distributed.broadcast_flag(bool(done)):  # rank 0 reads the output; the others follow
                 echo(f"fold {f}/{config.folds}: already done")
-                fold_reports.append(json.loads(previous.read_text()))
+                fold_reports.append(json.loads(previous.read_text()) if distributed.is_main() else {})
                 continue
             echo(f"fold {f}/{config.folds}: {len(held)} held-out questions")
             train_idx = np.setdiff1d(np.arange(len(questions)), held)
@@ -675,7 +758,11 @@ def train_dpr(
                 on_epoch=(lambda e, enc, f=f: on_epoch(f, e, enc)) if on_epoch else None,
             )
             fold_reports.append(trainer.run(resume=resume))
-        return finish_folds(output, config, fold_reports)
+        return distributed.on_main(lambda: finish_folds(output, config, fold_reports)) or {}
+
+
+def _silent(message: str) -> None:
+    """The echo of ranks other than 0: one rank tells what the run does."""
 
 
 def _subset(examples: Examples, question_idx: np.ndarray) -> Examples:

@@ -6,7 +6,9 @@ with exact MaxScore-style dynamic pruning:
 
 1. a query's terms are processed shortest posting list first (ties: term id), and every document's score is the
    float32 sum of its contributions *in that order*, with or without pruning, so both paths give bit-identical
-   scores; ``ub = weight * max_impact`` bounds a term's contribution and ``rest[i]`` the sum of terms ``i..``;
+   scores (the lengths are ``t_order``'s: an index's own, or for a shard of a sharded index the whole corpus's,
+   so that a shard sums each score in the single index's order); ``ub = weight * max_impact`` bounds a term's
+   contribution and ``rest[i]`` the sum of terms ``i..``;
 2. before a long list, a lower bound ``theta`` of the final k-th score is tightened: the best partial scores are
    completed exactly (presence bitmap or binary search in the remaining lists), and being real final scores of
    distinct documents, their k-th largest bounds the final k-th score from below;
@@ -511,6 +513,7 @@ def _search_one(
     b_slot,
     b_words,
     b_rank,
+    t_order,
     acc,
     flag,
     touched,
@@ -529,8 +532,10 @@ def _search_one(
     """
     m = q_terms.shape[0]
     n_words = (n_docs + 63) >> 6
-    # Fixed summation order: shortest posting list first (ties: term id), in both the pruned and exhaustive paths.
+    # Fixed summation order: shortest posting list first (ties: term id), in both the pruned and exhaustive paths;
+    # the lengths are ``t_order``'s (a shard of a sharded index: the whole corpus's, so it sums as the single index).
     lens = np.empty(m, np.int64)
+    keys = np.empty(m, np.int64)
     ub = np.empty(m, np.float64)
     nonneg = True
     positive = True  # every contribution > 0 (as the windowed path needs)
@@ -539,6 +544,7 @@ def _search_one(
         t = q_terms[i]
         w = q_w[i]
         lens[i] = t_ptr[t + 1] - t_ptr[t]
+        keys[i] = t_order[t]
         a = w * t_max[t]
         c = w * t_min[t]
         ub[i] = max(a, c)
@@ -547,7 +553,7 @@ def _search_one(
         if not c > 0:
             positive = False
         n_long += b_slot[t] >= 0
-    order = np.argsort(lens, kind="mergesort")
+    order = np.argsort(keys, kind="mergesort")
     terms = np.empty(m, np.int64)
     weights = np.empty(m, np.float32)
     rest = np.zeros(m + 1, np.float64)
@@ -831,6 +837,7 @@ def search_batch(
     b_slot,
     b_words,
     b_rank,
+    t_order,
     n_docs,
     q_ptr,
     q_terms,
@@ -855,6 +862,7 @@ def search_batch(
         b_slot,
         b_words,
         b_rank,
+        t_order,
         n_docs,
         q_ptr,
         q_terms,
@@ -882,6 +890,7 @@ def search_batch_scratch(
     b_slot,
     b_words,
     b_rank,
+    t_order,
     n_docs,
     q_ptr,
     q_terms,
@@ -925,6 +934,7 @@ def search_batch_scratch(
             b_slot,
             b_words,
             b_rank,
+            t_order,
             acc,
             flag,
             touched,
@@ -958,14 +968,14 @@ def search_batch_scratch(
 
 
 @njit(cache=True, nogil=True)
-def _summation_order(q_terms, q_w, t_ptr):  # pragma: no cover - compiled
+def _summation_order(q_terms, q_w, t_order):  # pragma: no cover - compiled
     """A query's terms and weights in :func:`_search_one`'s summation order (shortest posting list first, ties:
     term id, by the same stable sort), so that scores summed in this order are bit-identical to search's."""
     m = q_terms.shape[0]
     lens = np.empty(m, np.int64)
     for i in range(m):
         t = q_terms[i]
-        lens[i] = t_ptr[t + 1] - t_ptr[t]
+        lens[i] = t_order[t]
     order = np.argsort(lens, kind="mergesort")
     terms = np.empty(m, np.int64)
     weights = np.empty(m, np.float32)
@@ -986,7 +996,9 @@ def _accumulate(terms, weights, t_ptr, t_docs, t_imp, acc):  # pragma: no cover 
 
 
 @njit(cache=True, nogil=True)
-def score_all_batch(t_ptr, t_docs, t_imp, n_docs, q_ptr, q_terms, q_w, q_const, out):  # pragma: no cover - compiled
+def score_all_batch(
+    t_ptr, t_docs, t_imp, t_order, n_docs, q_ptr, q_terms, q_w, q_const, out
+):  # pragma: no cover - compiled
     """Every document's score of queries ``q_ptr`` (CSR over ``q_terms``/``q_w``) into ``out`` (Q × n_docs).
 
     The float32 sums of :func:`search_batch` (same order, from 0), then ``q_const[q]`` added to every document,
@@ -998,7 +1010,7 @@ def score_all_batch(t_ptr, t_docs, t_imp, n_docs, q_ptr, q_terms, q_w, q_const, 
         e = q_ptr[q + 1]
         row = out[q]
         row[:] = 0.0
-        terms, weights = _summation_order(q_terms[a:e], q_w[a:e], t_ptr)
+        terms, weights = _summation_order(q_terms[a:e], q_w[a:e], t_order)
         _accumulate(terms, weights, t_ptr, t_docs, t_imp, row)
         c = q_const[q]
         if c != 0:
@@ -1008,7 +1020,7 @@ def score_all_batch(t_ptr, t_docs, t_imp, n_docs, q_ptr, q_terms, q_w, q_const, 
 
 @njit(cache=True, nogil=True)
 def score_candidates_batch(
-    t_ptr, t_docs, t_imp, n_docs, q_ptr, q_terms, q_w, q_const, candidates, out
+    t_ptr, t_docs, t_imp, t_order, n_docs, q_ptr, q_terms, q_w, q_const, candidates, out
 ):  # pragma: no cover - compiled
     """Scores of documents ``candidates[q, j]`` of queries ``q_ptr`` into ``out[q, j]`` (both Q × C).
 
@@ -1023,7 +1035,7 @@ def score_candidates_batch(
     for q in range(n_queries):
         a = q_ptr[q]
         e = q_ptr[q + 1]
-        terms, weights = _summation_order(q_terms[a:e], q_w[a:e], t_ptr)
+        terms, weights = _summation_order(q_terms[a:e], q_w[a:e], t_order)
         _accumulate(terms, weights, t_ptr, t_docs, t_imp, acc)
         c = q_const[q]
         if c != 0:

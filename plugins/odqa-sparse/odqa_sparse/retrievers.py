@@ -18,7 +18,7 @@ from odqa_core.storage import StoreReader, StoreWriter
 
 if TYPE_CHECKING:
     from odqa_sparse.embedding import SparseEmbedding
-    from odqa_sparse.weighting import Impacts
+    from odqa_sparse.weighting import CorpusStatistics, Impacts
 
 __all__ = ["BM25Retriever", "SparseRetriever", "TfidfRetriever"]
 
@@ -120,6 +120,24 @@ def _line_offsets(file: Any, chunk: int = 1 << 26) -> np.ndarray:
     return offsets
 
 
+class ShardStatistics:
+    """Corpus statistics of a sharded build: one shard's (the map) or the whole corpus's (the reduce)."""
+
+    def __init__(
+        self,
+        vocabulary: list[Any],
+        doc_freqs: np.ndarray,
+        n_docs: int,
+        total_length: int,
+        term_ids: dict[Any, int] | None = None,
+    ) -> None:
+        self.vocabulary = vocabulary
+        self.doc_freqs = doc_freqs
+        self.n_docs = n_docs
+        self.total_length = total_length
+        self.term_ids = term_ids
+
+
 class SparseRetriever(Retriever):
     """Shared machinery of the sparse retrievers (not registered itself)."""
 
@@ -178,7 +196,7 @@ class SparseRetriever(Retriever):
 
     # ------------------------------------------------------------------------------------------ subclass hooks
 
-    def _weigh(self, embedding: SparseEmbedding) -> Impacts:
+    def _weigh(self, embedding: SparseEmbedding, statistics: CorpusStatistics | None = None) -> Impacts:
         raise NotImplementedError
 
     def _query_weights(self, ptr: np.ndarray, terms: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -251,6 +269,12 @@ class SparseRetriever(Retriever):
 
     def index(self, documents: Sequence[Document]) -> None:
         documents = list(documents)
+        embedding = self._embed(documents)
+        self._report_empty_documents(embedding, documents)
+        self._set_index(embedding, documents)
+
+    def _embed(self, documents: Sequence[Document]) -> SparseEmbedding:
+        """Tokenize and count ``documents`` (not empty)."""
         if not documents:
             raise DataError("cannot index an empty corpus")
         self.warm_up()
@@ -265,9 +289,89 @@ class SparseRetriever(Retriever):
         from odqa_sparse.embedding import SparseEmbedding
 
         with bar:
-            embedding = SparseEmbedding.build(token_lists(), progress=bar.update)
+            return SparseEmbedding.build(token_lists(), progress=bar.update)
+
+    # ------------------------------------------------------------------- sharded indexes (odqa_core.shards)
+
+    def shard_statistics(self, documents: Sequence[Document]) -> ShardStatistics:
+        """The map step of a sharded build: this shard's vocabulary (first-occurrence order), document
+        frequencies, documents and tokens."""
+        embedding = self._embed(list(documents))
+        # kept for index_shard of the same documents on this instance (a sharded build in one process): the shard
+        # is analysed once
+        self._shard_embedding = (documents, embedding)
+        return ShardStatistics(
+            list(embedding.vocabulary),
+            np.asarray(embedding.doc_freqs, np.int64),
+            embedding.n_docs,
+            int(embedding.doc_lengths.sum()),
+        )
+
+    def merge_shard_statistics(self, parts: Sequence[ShardStatistics]) -> ShardStatistics:
+        """The reduce step: the corpus's vocabulary (terms in order of first occurrence over the shards in order,
+        which is the single index's term order) and its document frequencies, documents and tokens."""
+        term_ids: dict[Any, int] = {}
+        for part in parts:
+            for term in part.vocabulary:
+                term_ids.setdefault(term, len(term_ids))
+        doc_freqs = np.zeros(len(term_ids), np.int64)
+        for part in parts:
+            rows = np.fromiter(map(term_ids.__getitem__, part.vocabulary), np.int64, len(part.vocabulary))
+            doc_freqs[rows] += part.doc_freqs
+        return ShardStatistics(
+            list(term_ids), doc_freqs, sum(p.n_docs for p in parts), sum(p.total_length for p in parts), term_ids
+        )
+
+    @staticmethod
+    def statistics_summary(statistics: ShardStatistics) -> dict[str, Any]:
+        return {
+            "n_docs": statistics.n_docs,
+            "n_terms": len(statistics.vocabulary),
+            "total_length": statistics.total_length,
+        }
+
+    def index_shard(self, documents: Sequence[Document], statistics: ShardStatistics) -> None:
+        """Index one shard over the corpus's vocabulary (term ids and per-term arrays of the whole corpus, so that
+        every shard analyses a question into the same query as the single index) and weigh it with the corpus's
+        statistics: its impacts, idfs and query weights are the single index's, bit for bit."""
+        from odqa_sparse.embedding import SparseEmbedding
+        from odqa_sparse.weighting import CorpusStatistics
+
+        kept = getattr(self, "_shard_embedding", None)
+        self._shard_embedding = None
+        same = kept is not None and kept[0] is documents
+        documents = list(documents)
+        local = kept[1] if same else self._embed(documents)
+        term_ids = statistics.term_ids or {t: i for i, t in enumerate(statistics.vocabulary)}
+        to_global = np.fromiter(map(term_ids.__getitem__, local.vocabulary), np.int32, local.n_terms)
+        import scipy.sparse as sp
+
+        counts = local.counts
+        remapped = sp.csr_array(
+            (counts.data, to_global[counts.indices], counts.indptr), shape=(local.n_docs, len(statistics.vocabulary))
+        )
+        remapped.sort_indices()  # the single index's term order within each document (TF-IDF norms sum in it)
+        embedding = SparseEmbedding(statistics.vocabulary, remapped, local.doc_lengths, term_ids)
         self._report_empty_documents(embedding, documents)
-        self._set_index(embedding, documents)
+        corpus = CorpusStatistics(statistics.n_docs, statistics.total_length, statistics.doc_freqs)
+        self._impacts = self._weigh(embedding, corpus)
+        embedding.drop_counts()
+        self._embedding = embedding
+        self._documents = documents
+
+    def prepare_queries(self, queries: Sequence[str]) -> list[list[str]]:
+        """The questions analysed once for every shard of a sharded index (their vocabulary is the same)."""
+        self._check_list(queries, "search")
+        return [tokens for chunk in self._analyzed(queries) for tokens in chunk]
+
+    def search_prepared(self, token_lists: Sequence[Sequence[str]], k: int) -> tuple[RankedResults, np.ndarray]:
+        """Top k of analysed questions before their per-question constant (BM25+'s delta part), and the constants:
+        a sharded index merges the shards' rankings first and adds them after, as a single index does."""
+        k = self._check_k(k)
+        constants: list[np.ndarray] = []
+        results = self._search(self._chunks(token_lists), len(token_lists), k, constants=constants)
+        total = np.concatenate(constants) if constants else np.zeros(len(token_lists), np.float32)
+        return results, total
 
     def index_tokens(self, token_lists: Iterable[Sequence[str]], documents: Sequence[Document] | None = None) -> None:
         """Index pre-tokenized documents (one token list per document), bypassing the analyzer.
@@ -377,7 +481,16 @@ class SparseRetriever(Retriever):
             return RankedResults(out_i, out_s, self._documents)
         return self._search(self._chunks(token_lists), len(token_lists), k)
 
-    def _search(self, chunks: Iterable[Sequence[Sequence[str]]], n_queries: int, k: int, prune: bool = True):
+    def _search(
+        self,
+        chunks: Iterable[Sequence[Sequence[str]]],
+        n_queries: int,
+        k: int,
+        prune: bool = True,
+        constants: list[np.ndarray] | None = None,
+    ):
+        """Top k of the queries of ``chunks``; ``constants`` (a list), when given, receives the per-query
+        constants instead of their being added to the scores."""
         out_i = np.zeros((n_queries, k), np.int64)
         out_s = np.zeros((n_queries, k), np.float32)
         if n_queries == 0 or k == 0 or self._embedding is None:
@@ -389,6 +502,9 @@ class SparseRetriever(Retriever):
             stop = start + len(token_lists)
             ptr, terms, counts = self._embedding.query_arrays(token_lists)
             weights, const = self._query_weights(ptr, terms, counts)
+            if constants is not None:
+                constants.append(const)
+                const = np.zeros_like(const)
             if start == 0 and stop == n_queries:  # one chunk (the common case): no views to make
                 self._run(ptr, terms, weights, const, k, prune, out_i, out_s)
             else:
@@ -430,6 +546,7 @@ class SparseRetriever(Retriever):
             imp.b_slot,
             imp.b_words,
             imp.b_rank,
+            imp.t_order,
             imp.n_docs,
             ptr,
             terms,
@@ -531,7 +648,7 @@ class SparseRetriever(Retriever):
     def _score_kernel(imp: Impacts, ptr, terms, weights, const, candidates, out) -> None:
         from odqa_sparse import kernels
 
-        args = (imp.t_ptr, imp.t_docs, imp.t_imp, imp.n_docs, ptr, terms, weights, const)
+        args = (imp.t_ptr, imp.t_docs, imp.t_imp, imp.t_order, imp.n_docs, ptr, terms, weights, const)
         if candidates is None:
             kernels.score_all_batch(*args, out)
         else:
@@ -711,11 +828,11 @@ class BM25Retriever(SparseRetriever):
             "epsilon": float(self.epsilon),
         }
 
-    def _weigh(self, embedding: SparseEmbedding) -> Impacts:
+    def _weigh(self, embedding: SparseEmbedding, statistics: CorpusStatistics | None = None) -> Impacts:
         from odqa_sparse.weighting import bm25_impacts
 
         p = self.params()
-        return bm25_impacts(embedding, self.variant, p["k1"], p["b"], p["delta"], p["epsilon"])
+        return bm25_impacts(embedding, self.variant, p["k1"], p["b"], p["delta"], p["epsilon"], statistics)
 
     def _query_weights(self, ptr, terms, counts):
         from odqa_sparse.weighting import BM25_DEFAULTS, bm25_query_weights
@@ -748,10 +865,10 @@ class TfidfRetriever(SparseRetriever):
     def params(self) -> dict[str, Any]:
         return {"sublinear_tf": self.sublinear_tf}
 
-    def _weigh(self, embedding: SparseEmbedding) -> Impacts:
+    def _weigh(self, embedding: SparseEmbedding, statistics: CorpusStatistics | None = None) -> Impacts:
         from odqa_sparse.weighting import tfidf_impacts
 
-        return tfidf_impacts(embedding, self.sublinear_tf)
+        return tfidf_impacts(embedding, self.sublinear_tf, statistics)
 
     def _query_weights(self, ptr, terms, counts):
         from odqa_sparse.weighting import tfidf_query_weights

@@ -34,6 +34,7 @@ from odqa_sparse.embedding import SparseEmbedding
 
 __all__ = [
     "BM25_DEFAULTS",
+    "CorpusStatistics",
     "Impacts",
     "bm25_idf",
     "bm25_impacts",
@@ -51,6 +52,28 @@ BM25_DEFAULTS: dict[str, tuple[float, float, float]] = {
     "bm25l": (1.5, 0.75, 0.5),
 }
 _KIND = {"okapi": kernels.OKAPI, "bm25+": kernels.OKAPI, "lucene": kernels.LUCENE, "bm25l": kernels.BM25L}
+
+
+@dataclass
+class CorpusStatistics:
+    """What a weighting needs of the whole corpus: documents, tokens, and documents per term of its vocabulary.
+
+    An index of the whole corpus takes them from its own embedding (:meth:`of`); a shard of a sharded index is
+    given the corpus-wide ones, so that its impacts are those of the single index (same idf, same mean length).
+    """
+
+    n_docs: int
+    total_length: int
+    doc_freqs: np.ndarray
+
+    @classmethod
+    def of(cls, embedding: SparseEmbedding) -> CorpusStatistics:
+        return cls(embedding.n_docs, int(embedding.doc_lengths.sum()), embedding.doc_freqs)
+
+    @property
+    def avgdl(self) -> float:
+        """Mean document length, as :attr:`SparseEmbedding.avgdl` computes it (0 for an empty corpus)."""
+        return float(np.int64(self.total_length) / self.n_docs) if self.n_docs else 0.0
 
 
 @dataclass
@@ -72,11 +95,18 @@ class Impacts:
     b_slot: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     b_words: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
     b_rank: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    #: Each term's posting-list length in the whole corpus: the key of the kernels' summation order (shortest
+    #: first). An index of the whole corpus has its own lengths (``diff(t_ptr)``, made here, not stored); a shard of
+    #: a sharded index stores the corpus-wide ones, so that it sums each score in the single index's order.
+    t_order: np.ndarray | None = None
 
     #: The arrays a store holds (``<name>.npy``), in the order of the fields.
     ARRAYS = ("t_ptr", "t_docs", "t_imp", "t_max", "t_min", "idf", "b_slot", "b_words", "b_rank")
 
     def __post_init__(self) -> None:
+        self.own_order = self.t_order is None
+        if self.t_order is None:
+            self.t_order = np.diff(self.t_ptr).astype(np.int64)
         if len(self.b_slot) != len(self.t_max):
             min_df = max(2, -(-self.n_docs // kernels.BITMAP_DIVISOR))
             self.b_slot, self.b_words, self.b_rank = kernels.build_bitmaps(
@@ -84,7 +114,7 @@ class Impacts:
             )
         # Read-only, whether built here or memory-mapped from a store: numba compiles one specialisation per
         # (dtype, layout, writeable) and the warm-up compiles this one, so neither path recompiles on first search.
-        for name in self.ARRAYS:
+        for name in (*self.ARRAYS, "t_order"):
             array = getattr(self, name)
             if array.flags.writeable:
                 array.flags.writeable = False
@@ -93,6 +123,8 @@ class Impacts:
         """Write every array as ``<name>.npy`` (what the kernels read, so that loading computes nothing)."""
         for name in self.ARRAYS:
             writer.save_array(name, getattr(self, name))
+        if not self.own_order:
+            writer.save_array("t_order", self.t_order)
 
     @classmethod
     def load(cls, reader: StoreReader, n_docs: int, n_terms: int) -> Impacts:
@@ -125,9 +157,14 @@ class Impacts:
             bad = "bitmaps that do not match the postings"
         elif not _ids_below(reader, "t_docs", arrays["t_docs"], n_docs):
             bad = f"document ids outside the {n_docs} documents"
+        t_order = None
+        if not bad and "t_order.npy" in reader.manifest.get("files", {}):
+            t_order = _mapped(reader, "t_order", np.int64)
+            if len(t_order) != n_terms or np.any(t_order < np.diff(t_ptr)):
+                bad = "corpus-wide posting-list lengths (t_order) that do not match the postings"
         if bad:
             raise IndexFormatError(f"{reader.root}: {bad}; rebuild the index")
-        return cls(n_docs=n_docs, **arrays)
+        return cls(n_docs=n_docs, t_order=t_order, **arrays)
 
     @property
     def nbytes(self) -> int:
@@ -220,11 +257,19 @@ def bm25_idf(variant: str, n_docs: int, doc_freqs: np.ndarray, epsilon: float = 
 
 
 def bm25_impacts(
-    embedding: SparseEmbedding, variant: str, k1: float, b: float, delta: float, epsilon: float = 0.25
+    embedding: SparseEmbedding,
+    variant: str,
+    k1: float,
+    b: float,
+    delta: float,
+    epsilon: float = 0.25,
+    statistics: CorpusStatistics | None = None,
 ) -> Impacts:
-    idf = bm25_idf(variant, embedding.n_docs, embedding.doc_freqs, epsilon)
+    """BM25 impacts of ``embedding``'s postings, with ``statistics`` of the whole corpus (default: its own)."""
+    stats = statistics or CorpusStatistics.of(embedding)
+    idf = bm25_idf(variant, stats.n_docs, stats.doc_freqs, epsilon)
     t_ptr, t_docs, t_counts = embedding.postings()
-    avgdl = embedding.avgdl or 1.0
+    avgdl = stats.avgdl or 1.0
     impacts, t_max, t_min = kernels.term_impacts(
         t_ptr,
         t_docs,
@@ -239,7 +284,7 @@ def bm25_impacts(
         float(avgdl),
         False,
     )
-    return Impacts(t_ptr, t_docs, impacts, t_max, t_min, idf, embedding.n_docs)
+    return Impacts(t_ptr, t_docs, impacts, t_max, t_min, idf, embedding.n_docs, t_order=_order(statistics))
 
 
 def bm25_query_weights(
@@ -261,8 +306,12 @@ def tfidf_idf(n_docs: int, doc_freqs: np.ndarray) -> np.ndarray:
     return np.log((1.0 + n_docs) / (1.0 + doc_freqs.astype(np.float64))) + 1.0
 
 
-def tfidf_impacts(embedding: SparseEmbedding, sublinear_tf: bool = False) -> Impacts:
-    idf = tfidf_idf(embedding.n_docs, embedding.doc_freqs)
+def tfidf_impacts(
+    embedding: SparseEmbedding, sublinear_tf: bool = False, statistics: CorpusStatistics | None = None
+) -> Impacts:
+    """TF-IDF impacts of ``embedding``'s postings, with ``statistics`` of the whole corpus (default: its own)."""
+    stats = statistics or CorpusStatistics.of(embedding)
+    idf = tfidf_idf(stats.n_docs, stats.doc_freqs)
     c = embedding.counts
     norms = kernels.tfidf_doc_norms(c.indptr.astype(np.int64, copy=False), c.indices, c.data, idf, sublinear_tf)
     t_ptr, t_docs, t_counts = embedding.postings()
@@ -280,7 +329,12 @@ def tfidf_impacts(embedding: SparseEmbedding, sublinear_tf: bool = False) -> Imp
         1.0,
         bool(sublinear_tf),
     )
-    return Impacts(t_ptr, t_docs, impacts, t_max, t_min, idf, embedding.n_docs)
+    return Impacts(t_ptr, t_docs, impacts, t_max, t_min, idf, embedding.n_docs, t_order=_order(statistics))
+
+
+def _order(statistics: CorpusStatistics | None) -> np.ndarray | None:
+    """The summation-order key of a shard's impacts: the corpus-wide posting-list lengths (None: its own)."""
+    return None if statistics is None else np.ascontiguousarray(statistics.doc_freqs, dtype=np.int64)
 
 
 def tfidf_query_weights(

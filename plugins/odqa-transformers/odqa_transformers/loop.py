@@ -62,6 +62,10 @@ class Stepper:
     peak_lr: float
     grad_accum: int
     max_grad_norm: float
+    #: Multiplies the loss before backward: the world size where DDP averages the gradients of a loss that is
+    #: already the whole global batch's on every rank (DPR's all-gathered in-batch negatives), so that the summed
+    #: local contributions make the global loss's gradient. 1 in one process.
+    gradient_scale: float = 1.0
 
     @classmethod
     def create(
@@ -144,7 +148,11 @@ class Stepper:
             for micro in range(micro_batches):
                 with hf.autocast(device, precision):
                     loss = loss_of(micro)
-                scaled = loss / self.grad_accum
+                scaled = (
+                    loss * self.gradient_scale / self.grad_accum
+                    if self.gradient_scale != 1
+                    else loss / self.grad_accum
+                )
                 (scaler.scale(scaled) if scaler else scaled).backward()
                 losses.append(float(loss.detach()))
                 if (micro + 1) % self.grad_accum == 0 or micro + 1 == micro_batches:
