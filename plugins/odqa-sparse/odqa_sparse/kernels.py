@@ -1,6 +1,6 @@
 """Numba kernels: building the count matrix and the term-major postings, and batched exact top-k search.
 
-Search (:func:`search_batch`, one call per batch of queries) is term-at-a-time over impact postings (per term:
+Search (:func:`search_batch_scratch`, one call per batch of queries) is term-at-a-time over impact postings (per term:
 ascending doc ids and float32 impacts) into a dense float32 accumulator that is reset only where it was touched,
 with exact MaxScore-style dynamic pruning:
 
@@ -828,59 +828,6 @@ def new_scratch(n_docs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
 
 
 @njit(cache=True, nogil=True)
-def search_batch(
-    t_ptr,
-    t_docs,
-    t_imp,
-    t_max,
-    t_min,
-    b_slot,
-    b_words,
-    b_rank,
-    t_order,
-    n_docs,
-    q_ptr,
-    q_terms,
-    q_w,
-    q_const,
-    k,
-    prune,
-    out_i,
-    out_s,
-):  # pragma: no cover - compiled
-    """Top-k of queries ``q_ptr`` (CSR over ``q_terms``/``q_w``) into ``out_i``/``out_s`` (Q × k).
-
-    ``q_const[q]`` is added to every document's score of query q (BM25+'s delta terms): it changes no ranking.
-    ``prune=False`` scores every matching document (the exhaustive reference; same float32 sums).
-    """
-    search_batch_scratch(
-        t_ptr,
-        t_docs,
-        t_imp,
-        t_max,
-        t_min,
-        b_slot,
-        b_words,
-        b_rank,
-        t_order,
-        n_docs,
-        q_ptr,
-        q_terms,
-        q_w,
-        q_const,
-        k,
-        prune,
-        out_i,
-        out_s,
-        np.zeros(n_docs, np.float32),
-        np.zeros(n_docs, np.uint8),
-        np.empty(n_docs + 1, np.int32),
-        np.empty(n_docs + 1, np.int32),
-        np.empty(n_docs + 1, np.float32),
-    )
-
-
-@njit(cache=True, nogil=True)
 def search_batch_scratch(
     t_ptr,
     t_docs,
@@ -906,8 +853,12 @@ def search_batch_scratch(
     cand,
     cval,
 ):  # pragma: no cover - compiled
-    """:func:`search_batch` with caller-owned scratch arrays (:func:`new_scratch`), left clean on return.
+    """Top-k of queries ``q_ptr`` (CSR over ``q_terms``/``q_w``) into ``out_i``/``out_s`` (Q × k).
 
+    ``q_const[q]`` is added to every document's score of query q (BM25+'s delta terms): it changes no ranking.
+    ``prune=False`` scores every matching document (the exhaustive reference; same float32 sums).
+
+    The scratch arrays (``acc`` ... ``cval``, :func:`new_scratch`) are the caller's and left clean on return.
     Allocating the n_docs-sized accumulator for every call is what a one-question search would mostly pay for on a
     large corpus (page faults of fresh zeroed memory): a retriever keeps a set and passes it to each call.
     """
@@ -1001,8 +952,8 @@ def score_all_batch(
 ):  # pragma: no cover - compiled
     """Every document's score of queries ``q_ptr`` (CSR over ``q_terms``/``q_w``) into ``out`` (Q × n_docs).
 
-    The float32 sums of :func:`search_batch` (same order, from 0), then ``q_const[q]`` added to every document,
-    those matching no term included (they score 0 + const, as search merges them in).
+    The float32 sums of :func:`search_batch_scratch` (same order, from 0), then ``q_const[q]`` added to every
+    document, those matching no term included (they score 0 + const, as search merges them in).
     """
     n_queries = q_ptr.shape[0] - 1
     for q in range(n_queries):

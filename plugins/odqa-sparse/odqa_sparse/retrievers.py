@@ -470,15 +470,6 @@ class SparseRetriever(Retriever):
     def search_tokens(self, token_lists: Sequence[Sequence[str]], k: int) -> RankedResults:
         """Search with pre-tokenized queries (one token list per query)."""
         k = self._check_k(k)
-        if len(token_lists) == 1 and k > 0:
-            # One question per call (serving): the calls of ``_search`` without its chunk loop (~2 µs of ~25).
-            self._warm_kernels()
-            out_i = np.zeros((1, k), np.int64)
-            out_s = np.zeros((1, k), np.float32)
-            ptr, terms, counts = self._embedding.query_arrays(token_lists)
-            weights, const = self._query_weights(ptr, terms, counts)
-            self._pooled_kernel(self._impacts, ptr, terms, weights, const, k, True, out_i, out_s)
-            return RankedResults(out_i, out_s, self._documents)
         return self._search(self._chunks(token_lists), len(token_lists), k)
 
     def _search(

@@ -151,7 +151,7 @@ def test_the_first_search_of_a_loaded_index_compiles_nothing_new(tmp_path):
     retriever.save(tmp_path / "idx")
     loaded = BM25Retriever.load(tmp_path / "idx")
     loaded.warm_up()
-    dispatchers = (kernels.search_batch, kernels.score_all_batch, kernels.score_candidates_batch)
+    dispatchers = (kernels.search_batch_scratch, kernels.score_all_batch, kernels.score_candidates_batch)
     before = [list(d.signatures) for d in dispatchers]
     loaded.search_tokens(queries, 10)
     loaded.search_tokens(queries[:1], 3)
