@@ -299,14 +299,17 @@ def open_store(
 RACY_WINDOW_NS = 2_000_000_000
 
 
-def verified_cache_dir() -> Path:
-    """Where loads remember the store files whose checksums they verified (``ODQA_CACHE_DIR``, else
-    ``$XDG_CACHE_HOME/odqa`` or ``~/.cache/odqa``, then ``verified-stores/``)."""
+def cache_dir() -> Path:
+    """Where odqa caches what it builds (``ODQA_CACHE_DIR``, else ``$XDG_CACHE_HOME/odqa`` or ``~/.cache/odqa``)."""
     if os.environ.get("ODQA_CACHE_DIR"):
-        base = Path(os.environ["ODQA_CACHE_DIR"]).expanduser()
-    else:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "odqa"
-    return base / "verified-stores"
+        return Path(os.environ["ODQA_CACHE_DIR"]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "odqa"
+
+
+def verified_cache_dir() -> Path:
+    """Where loads remember the store files whose checksums they verified (``verified-stores/`` of
+    :func:`cache_dir`)."""
+    return cache_dir() / "verified-stores"
 
 
 def _file_identity(file: Path, sha256: Any) -> list[Any]:

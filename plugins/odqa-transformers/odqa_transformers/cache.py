@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -24,14 +23,7 @@ from typing import Any
 
 from odqa_core.outputs import remove_abandoned_temporaries, temporary_sibling
 from odqa_core.progress import stderr_echo, training
-
-
-def cache_dir() -> Path:
-    """Where odqa caches what it builds (``ODQA_CACHE_DIR``, else ``$XDG_CACHE_HOME/odqa`` or ``~/.cache/odqa``)."""
-    if os.environ.get("ODQA_CACHE_DIR"):
-        return Path(os.environ["ODQA_CACHE_DIR"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "odqa"
+from odqa_core.storage import cache_dir
 
 
 def sample_digest(name: str, recipe: dict[str, Any]) -> str:
