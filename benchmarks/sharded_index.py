@@ -10,7 +10,9 @@ Protocol
 - Each index is built twice into ``--out``: single (``index`` + ``save``) and sharded (``build_sharded_index``,
   ``--shards`` contiguous shards, local engine, one process), both timed. Both are then opened from disk
   (``load_retriever``) and warmed up.
-- Search: every question as one ``search(questions, k)`` call (the text path: analyzer + kernels), k = 10 and 100,
+- Search: every question as one ``search(questions, k)`` call (the text path: analyzer + kernels; the sharded
+  index analyses and weighs the questions once and searches its shards in order, each seeded with the k-th best
+  score merged from the shards before it), k = 10 and 100,
   ``--repeats`` times alternating single and sharded; the median is reported. Numba and BLAS run one thread.
 - Equality: the top-k ids and the float32 scores of the sharded index against the single index's, exactly.
 

@@ -21,7 +21,7 @@ import click
 
 from odqa_core import __version__, plugins
 from odqa_core.errors import OdqaError, UsageError
-from odqa_core.options import parse_ks, parse_options
+from odqa_core.options import STAGE_OPTION, corpus_options, parse_ks, parse_options, pipeline_options
 from odqa_core.outputs import previous_output
 
 if TYPE_CHECKING:
@@ -148,21 +148,6 @@ def _check_inputs(*paths: str | None) -> None:
             data.check_input(path)
 
 
-_corpus_options = [
-    click.option("--split-words", type=int, default=None, help="Split documents into passages of N words."),
-    click.option("--stride", type=int, default=None, help="Words between passage starts (default: N, no overlap)."),
-    click.option(
-        "--dedupe/--no-dedupe", default=True, show_default=True, help="Merge documents with identical text."
-    ),
-]
-
-
-def corpus_options(func):
-    for option in reversed(_corpus_options):
-        func = option(func)
-    return func
-
-
 @click.group(cls=_OdqaGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="odqa")
 def cli() -> None:
@@ -202,9 +187,15 @@ def cli() -> None:
     type=click.Choice(["local", "ray"]),
     default="local",
     show_default=True,
-    help="Where the shards are built: in this process (or --workers processes), or as Ray tasks.",
+    help="Where the shards are built: in this process (or --workers processes), or on Ray actors.",
 )
-@click.option("--workers", type=int, default=1, show_default=True, help="Processes building shards (--shards).")
+@click.option(
+    "--workers",
+    type=int,
+    default=None,
+    help="Workers building shards (--shards): local processes (default 1), or Ray actors of one CPU each "
+    "(default: the cluster's CPUs, at most one per shard).",
+)
 @click.option("--ray-address", default=None, help="A running Ray cluster (--engine ray); default: a local one.")
 @corpus_options
 def index(
@@ -236,12 +227,13 @@ def index(
           --analyzer-option n=2 --split-words 100
       odqa index --retriever dpr --model runs/dpr/best --corpus corpus.jsonl --index-dir idx/dpr -o index_type=hnsw
       odqa index --retriever bm25 --corpus corpus.jsonl --index-dir idx/bm25-sharded --shards 4 --workers 2
+      odqa index --retriever bm25 --corpus c.jsonl --index-dir /nfs/ix --shards 4 --engine ray --ray-address HOST:6379
     """
-    if shards is None and (engine != "local" or workers != 1 or ray_address is not None):
+    if shards is None and (engine != "local" or workers is not None or ray_address is not None):
         raise UsageError("--engine, --workers and --ray-address apply to a sharded index (--shards N)")
     if shards is not None and shards < 1:
         raise UsageError(f"--shards must be at least 1, got {shards}")
-    if workers < 1:
+    if workers is not None and workers < 1:
         raise UsageError(f"--workers must be at least 1, got {workers}")
     opts = parse_options(options)
     if analyzer is not None:
@@ -278,15 +270,7 @@ def index(
     click.echo(f"indexed {len(documents)} documents with {retriever_name} into {index_dir}", err=True)
 
 
-_stage_option = click.option(
-    "-o",
-    "--option",
-    "options",
-    multiple=True,
-    metavar="[STAGE.]KEY=VALUE",
-    help="Component option (JSON value); prefix with a stage name (cross.lam=1.5, dpr.device=cuda) when there are "
-    "several. Unprefixed options go to the first retriever named.",
-)
+_stage_option = STAGE_OPTION
 
 
 @cli.command()
@@ -436,90 +420,11 @@ def evaluate(
     click.echo(json.dumps(report.to_json(), indent=1) if as_json else report.table())
 
 
-_PIPELINE_OPTIONS = [
-    click.option(
-        "--config",
-        "config_path",
-        default=None,
-        type=click.Path(dir_okay=False),
-        help="Pipeline file (TOML): the settings below by name; options given on the command line override it.",
-    ),
-    click.option(
-        "--retriever",
-        "retriever_names",
-        multiple=True,
-        help="Retriever name (repeatable). With --fuser, the fuser's own retrievers fill in the rest.",
-    ),
-    click.option("--fuser", default=None, help="Fuser combining the retrievers: cross, rrf, sequential, ..."),
-    click.option("--reader", default=None, help="Reader extracting or generating answers: extractive, generative."),
-    click.option(
-        "--post", default="", help="Comma-separated postprocessors, applied in order (clean,strip-particles)."
-    ),
-    click.option("--corpus", default=None, help="Corpus (default: the bundled sample)."),
-    click.option(
-        "--top-k", type=int, default=100, show_default=True, help="Hits retrieved (and evaluated) per question."
-    ),
-    click.option(
-        "--reader-top-k",
-        type=int,
-        default=10,
-        show_default=True,
-        help="Passages the reader reads per question: the best of the --top-k retrieved.",
-    ),
-    click.option("--n-best", type=int, default=5, show_default=True, help="Answers kept per question."),
-    click.option("--batch-size", type=int, default=1024, show_default=True, help="Questions per retrieval call."),
-    click.option("--analyzer", default=None, help="Analyzer for the sparse retriever(s)."),
-    click.option("--analyzer-option", "analyzer_options", multiple=True, metavar="KEY=VALUE"),
-    _stage_option,
-    *_corpus_options,
-]
-
-
-def pipeline_options(func):
-    """The options that describe a pipeline, shared by 'odqa run' and 'odqa ask' (and a --config file's keys)."""
-    for option in reversed(_PIPELINE_OPTIONS):
-        func = option(func)
-    return func
-
-
-#: Each pipeline-file key and the pipeline option that gives it ('odqa ask' has all but the run's questions,
-#: output directory, k's and metric).
-_SETTING_PARAMS = {
-    "retrievers": "retriever_names",
-    **{key: key for key in ("fuser", "reader", "post", "corpus", "questions", "output_dir", "top_k", "n_best")},
-    **{key: key for key in ("reader_top_k", "ks", "metric", "batch_size", "analyzer", "analyzer_options")},
-    **{key: key for key in ("split_words", "stride", "dedupe", "options")},
-}
-
-
 def _pipeline_settings(ctx: click.Context, config_path: str | None, params: dict[str, Any]) -> dict[str, Any]:
-    """The pipeline settings of 'odqa run' or 'odqa ask': the pipeline options' values, or with a pipeline file
-    (``--config``) the file's, overridden by the options given on the command line (those left at their default
-    only fill in what the file does not set); ``options`` add up, the command line's last so that they win. Keys of
-    settings the command does not have (a run's ``questions`` or ``output_dir`` for 'odqa ask') are left out."""
-    keys = {key: param for key, param in _SETTING_PARAMS.items() if param in params}
-    flags = {key: _flag_setting(key, params[param]) for key, param in keys.items()}
-    if config_path is None:
-        return flags
-    from click.core import ParameterSource
+    """The pipeline settings of 'odqa run' or 'odqa ask' (:func:`odqa_core.spec.command_line_settings`)."""
+    from odqa_core.spec import command_line_settings
 
-    from odqa_core.spec import merge_settings, read_pipeline_file
-
-    from_file = {key: value for key, value in read_pipeline_file(config_path).items() if key in keys}
-    defaults = {key: value for key, value in flags.items() if key not in from_file}
-    given = [key for key, param in keys.items() if ctx.get_parameter_source(param) is not ParameterSource.DEFAULT]
-    return merge_settings({**defaults, **from_file}, {key: flags[key] for key in given})
-
-
-def _flag_setting(key: str, value: Any) -> Any:
-    """A pipeline option's value as the setting ``key`` of a pipeline file."""
-    if key in ("options", "analyzer_options"):
-        return parse_options(value)
-    if key == "post":
-        return [name.strip() for name in value.split(",") if name.strip()]
-    if key == "ks":
-        return list(parse_ks(value))
-    return list(value) if key == "retrievers" else value
+    return command_line_settings(ctx, config_path, params)
 
 
 @cli.command()

@@ -1,5 +1,6 @@
-"""The Ray engine of sharded indexes (:mod:`odqa_core.shards`): shard builds as Ray tasks, one actor per shard for
-search. Ray is the optional ``odqa[ray]`` extra, imported only here and only when ``--engine ray`` is asked for.
+"""The Ray engine of sharded indexes (:mod:`odqa_core.shards`): shard builds on Ray actors that keep each shard
+from its map step to its store, one actor per shard for search. Ray is the optional ``odqa[ray]`` extra, imported
+only here and only when ``--engine ray`` is asked for.
 
 ``ray_address`` names an existing cluster (``ray start --head`` prints it); without one, ``ray.init()`` starts a
 local one. An address that does not answer is refused at once with a one-line error naming it (Ray itself would
@@ -8,6 +9,7 @@ keep retrying for a minute or more).
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -72,16 +74,98 @@ def gather(refs: Sequence[Any]) -> list[Any]:
         raise OdqaError(f"a Ray worker was lost: {message}") from None
 
 
-def task_runner(address: str | None) -> Callable[[Any, list[tuple[Any, ...]], int], list[Any]]:
-    """A ``run(function, calls, workers)`` of :func:`odqa_core.shards.build_sharded_index` that runs each call as a
-    Ray task (one CPU each; Ray schedules them on the cluster's workers)."""
-    ray = init(address)
+def task_resources(retriever: Any, cluster_resources: Mapping[str, float]) -> dict[str, float]:
+    """What one shard build asks Ray for: the retriever's ``ray_resources(cluster_resources)`` where it has that
+    hook (a bi-encoder asks for a whole GPU where the cluster has GPUs), else one CPU."""
+    hook = getattr(retriever, "ray_resources", None)
+    return dict(hook(cluster_resources)) if hook is not None else {"num_cpus": 1}
 
-    def run(function: Any, calls: list[tuple[Any, ...]], workers: int) -> list[Any]:
-        remote = ray.remote(num_cpus=1, max_retries=0)(function)
-        return gather([remote.remote(*call) for call in calls])
 
-    return run
+def cluster_cpus(ray: Any) -> int:
+    """The CPUs of the connected cluster (at least 1)."""
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+class ShardBuilders:
+    """The Ray side of :func:`odqa_core.shards.build_sharded_index`: ``workers`` actors (default: one per CPU of the
+    cluster; never more than the shards or the cluster's CPUs, since each holds one CPU for the whole build and one
+    that cannot be placed would wait for ever), actor ``j`` owning the shards ``i % workers == j`` from their map step
+    to their store. A shard's documents are sent once, with its map step, and analysed once (the actor keeps the
+    analysis for the index step); the merged statistics are put in the object store once for every actor."""
+
+    def __init__(
+        self,
+        builder: type,
+        packer: Callable[[Sequence[Any]], Any],
+        factory: type,
+        config: Mapping[str, Any],
+        workers: int | None,
+        n_shards: int,
+        address: str | None,
+    ) -> None:
+        self.ray = ray = init(address)
+        self.packer = packer
+        # One CPU per actor, or one whole GPU for a retriever that encodes with a model on a cluster with GPUs
+        # (its ray_resources hook): then one actor per GPU.
+        resources = task_resources(factory.from_options(dict(config)), ray.cluster_resources())
+        slots = int(ray.cluster_resources().get("GPU", 0)) if resources.get("num_gpus") else cluster_cpus(ray)
+        slots = max(1, slots)
+        self.n_shards = n_shards
+        n_actors = min(workers or slots, slots, n_shards)
+        actor = ray.remote(**resources, max_restarts=0, max_task_retries=0)(builder)
+        self.actors = [actor.remote(factory, dict(config)) for _ in range(n_actors)]
+
+    def pack(self, documents: Sequence[Any]) -> Any:
+        """A shard's documents in the form they travel in (:class:`odqa_core.shards._PackedDocuments`)."""
+        return self.packer(documents)
+
+    def share(self, value: Any) -> Any:
+        """``value`` (the merged statistics, an argument of every shard's index step) in the object store, once."""
+        return self.ray.put(value)
+
+    def run(self, calls: Sequence[tuple[int, str, tuple[Any, ...]]]) -> list[Any]:
+        """Each ``(shard, method, args)`` on the actor owning the shard (an actor runs its calls in order)."""
+        ray = self.ray
+        refs = [
+            getattr(self.actors[shard % len(self.actors)], method).remote(shard, *args)
+            for shard, method, args in calls
+        ]
+        results: list[Any] = [None] * len(refs)
+        pending = {ref: position for position, ref in enumerate(refs)}
+        while pending:  # as they finish, so that the first failure is reported at once
+            done, _ = ray.wait(list(pending), num_returns=1)
+            position = pending.pop(done[0])
+            try:
+                results[position] = ray.get(done[0])
+            except ray.exceptions.RayTaskError as exc:  # the shard's own code raised: bad input or a bug
+                cause = getattr(exc, "cause", None)
+                if isinstance(cause, OdqaError):
+                    raise cause from None
+                last = str(exc).strip().splitlines()[-1]
+                raise OdqaError(f"shard {calls[position][0]} of {self.n_shards} failed on Ray: {last}") from None
+            except (ray.exceptions.RayError, ConnectionError) as exc:  # its worker died, or the cluster went away
+                raise OdqaError(
+                    f"shard {calls[position][0]} of {self.n_shards} failed: its Ray worker "
+                    f"({self.actors[calls[position][0] % len(self.actors)]._actor_id.hex()[:12]}) was lost while "
+                    f"building it ({_first_line(exc)}); nothing was written, run the build again"
+                ) from None
+        return results
+
+    def close(self) -> None:
+        """Stop the actors (at once: after a failure, a survivor must not write into a directory being removed) and
+        wait until they are gone."""
+        ray = self.ray
+        for actor in self.actors:
+            ray.kill(actor, no_restart=True)
+        for actor in self.actors:  # a call on a killed actor fails once it is dead
+            with contextlib.suppress(Exception):  # dead, as asked
+                ray.get(actor.__ray_ready__.remote(), timeout=30)
+        self.actors = []
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0].rstrip(".") if text else type(exc).__name__
 
 
 class _ShardServer:

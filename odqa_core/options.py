@@ -19,16 +19,25 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import click
+
 from odqa_core.errors import UsageError
 
 __all__ = [
+    "CORPUS_OPTIONS",
+    "PIPELINE_OPTIONS",
+    "SETTING_PARAMS",
+    "STAGE_OPTION",
     "boolean",
     "check_finite_options",
     "choice",
+    "corpus_options",
+    "flag_setting",
     "integer",
     "number",
     "parse_ks",
     "parse_options",
+    "pipeline_options",
     "positive_int",
     "probability",
 ]
@@ -137,3 +146,103 @@ def parse_ks(value: str, flag: str = "--k") -> tuple[int, ...]:
     if not ks or min(ks) < 1:
         raise UsageError(f"{flag} expects positive integers, got {value!r}")
     return ks
+
+
+# --- the pipeline options of the command line -----------------------------------------------------------------------
+# 'odqa run' and 'odqa ask' take them, and so do plugin commands that build a pipeline the same way (odqa-serve's
+# 'odqa serve'): one definition, so that a pipeline is described alike everywhere. Turning their values into pipeline
+# settings (a --config file's, overridden by the flags given) is odqa_core.spec.command_line_settings.
+
+#: How a corpus is cut into passages ('odqa index', the pipeline options).
+CORPUS_OPTIONS = [
+    click.option("--split-words", type=int, default=None, help="Split documents into passages of N words."),
+    click.option("--stride", type=int, default=None, help="Words between passage starts (default: N, no overlap)."),
+    click.option(
+        "--dedupe/--no-dedupe", default=True, show_default=True, help="Merge documents with identical text."
+    ),
+]
+
+#: ``-o [STAGE.]KEY=VALUE``: a component option (parsed by :func:`parse_options`).
+STAGE_OPTION = click.option(
+    "-o",
+    "--option",
+    "options",
+    multiple=True,
+    metavar="[STAGE.]KEY=VALUE",
+    help="Component option (JSON value); prefix with a stage name (cross.lam=1.5, dpr.device=cuda) when there are "
+    "several. Unprefixed options go to the first retriever named.",
+)
+
+#: The options that describe a pipeline (and the keys of a --config pipeline file).
+PIPELINE_OPTIONS = [
+    click.option(
+        "--config",
+        "config_path",
+        default=None,
+        type=click.Path(dir_okay=False),
+        help="Pipeline file (TOML): the settings below by name; options given on the command line override it.",
+    ),
+    click.option(
+        "--retriever",
+        "retriever_names",
+        multiple=True,
+        help="Retriever name (repeatable). With --fuser, the fuser's own retrievers fill in the rest.",
+    ),
+    click.option("--fuser", default=None, help="Fuser combining the retrievers: cross, rrf, sequential, ..."),
+    click.option("--reader", default=None, help="Reader extracting or generating answers: extractive, generative."),
+    click.option(
+        "--post", default="", help="Comma-separated postprocessors, applied in order (clean,strip-particles)."
+    ),
+    click.option("--corpus", default=None, help="Corpus (default: the bundled sample)."),
+    click.option(
+        "--top-k", type=int, default=100, show_default=True, help="Hits retrieved (and evaluated) per question."
+    ),
+    click.option(
+        "--reader-top-k",
+        type=int,
+        default=10,
+        show_default=True,
+        help="Passages the reader reads per question: the best of the --top-k retrieved.",
+    ),
+    click.option("--n-best", type=int, default=5, show_default=True, help="Answers kept per question."),
+    click.option("--batch-size", type=int, default=1024, show_default=True, help="Questions per retrieval call."),
+    click.option("--analyzer", default=None, help="Analyzer for the sparse retriever(s)."),
+    click.option("--analyzer-option", "analyzer_options", multiple=True, metavar="KEY=VALUE"),
+    STAGE_OPTION,
+    *CORPUS_OPTIONS,
+]
+
+#: Each pipeline-file key and the pipeline option that gives it ('odqa ask' has all but the run's questions,
+#: output directory, k's and metric).
+SETTING_PARAMS = {
+    "retrievers": "retriever_names",
+    **{key: key for key in ("fuser", "reader", "post", "corpus", "questions", "output_dir", "top_k", "n_best")},
+    **{key: key for key in ("reader_top_k", "ks", "metric", "batch_size", "analyzer", "analyzer_options")},
+    **{key: key for key in ("split_words", "stride", "dedupe", "options")},
+}
+
+
+def corpus_options(func):
+    """Add :data:`CORPUS_OPTIONS` to a click command."""
+    for option in reversed(CORPUS_OPTIONS):
+        func = option(func)
+    return func
+
+
+def pipeline_options(func):
+    """Add :data:`PIPELINE_OPTIONS` to a click command: the options that describe a pipeline, shared by 'odqa run',
+    'odqa ask' and plugin commands such as 'odqa serve' (a --config file's keys)."""
+    for option in reversed(PIPELINE_OPTIONS):
+        func = option(func)
+    return func
+
+
+def flag_setting(key: str, value: Any) -> Any:
+    """A pipeline option's value as the setting ``key`` of a pipeline file."""
+    if key in ("options", "analyzer_options"):
+        return parse_options(value)
+    if key == "post":
+        return [name.strip() for name in value.split(",") if name.strip()]
+    if key == "ks":
+        return list(parse_ks(value))
+    return list(value) if key == "retrievers" else value

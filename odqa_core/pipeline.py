@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from odqa_core import plugins
-from odqa_core._runs import nbest_predictions_json_text, predictions_json_text, write_run
+from odqa_core._runs import nbest_entries, nbest_predictions_json_text, predictions_json_text, write_run
 from odqa_core.errors import UsageError
 from odqa_core.evaluation import RetrievalReport, evaluate_retrieval, hits_from_results
 from odqa_core.interfaces import Fuser, Postprocessor, Reader, Retriever
@@ -124,16 +124,31 @@ class Pipeline:
     def retrieve(self, questions: Sequence[Question]) -> RankedResults:
         return retrieve(self.retrievers, self.fuser, questions, self.spec.top_k, self.spec.batch_size)
 
-    def read(self, questions: Sequence[Question], results: RankedResults) -> list[list[Prediction]]:
+    def read(
+        self,
+        questions: Sequence[Question],
+        results: RankedResults,
+        *,
+        reader_top_k: int | None = None,
+        n_best: int | None = None,
+    ) -> list[list[Prediction]]:
+        """Each question's n-best answers from its best ``reader_top_k`` passages, postprocessed. ``reader_top_k``
+        and ``n_best`` default to the spec's; a served request may set its own (odqa-serve)."""
         assert self.reader is not None
         self.reader.warm_up()
-        k = min(self.spec.reader_top_k, results.k)
+        k = min(self.spec.reader_top_k if reader_top_k is None else reader_top_k, results.k)
         read = RankedResults(results.indices[:, :k], results.scores[:, :k], results.documents)
-        nbest = self.reader.read(questions, read, n_best=self.spec.n_best)
+        nbest = self.reader.read(questions, read, n_best=self.spec.n_best if n_best is None else n_best)
         for post in self.postprocessors:
             post.warm_up()
             nbest = [post.process(q, preds) for q, preds in zip(questions, nbest)]
         return nbest
+
+
+def nbest_json(predictions: Sequence[Prediction]) -> list[dict[str, Any]]:
+    """One question's n-best list as ``nbest_predictions.json`` gives it: text, probability (softmax over the list's
+    scores), score, passage id and character offset of each answer."""
+    return nbest_entries(predictions)
 
 
 def run_pipeline(

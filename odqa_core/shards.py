@@ -26,24 +26,28 @@ A retriever without them (its scores depend on the document alone, as a bi-encod
 k exactly: by score, descending, then by global document position, which is how a single index breaks ties.
 Optional search hooks let a shard analyse the questions once for all shards (``prepare_queries``) and return its
 ranking before a per-question constant that is added after the merge (``search_prepared``), so that ties created
-by adding the constant are broken as a single index breaks them.
+by adding the constant are broken as a single index breaks them; a ``search_prepared`` that takes ``floor`` (one
+score per question) returns only the documents scoring above it, padded with index -1 and score -inf, which lets
+the local engine seed each shard with the k-th best score of the shards searched before it.
 
 Engines: ``local`` builds the shards in this process, or in a pool of ``workers`` processes, and searches them in
-this process; ``ray`` (the optional ``odqa[ray]`` extra) builds them as Ray tasks and searches them with one Ray
-actor per shard, which loads its shard once. The shards are written to the index directory by whichever worker
-built them, so on a cluster of several machines it must be on storage they share. Nothing needs Ray to read a
-sharded index.
+this process; ``ray`` (the optional ``odqa[ray]`` extra) builds them on ``workers`` Ray actors and searches them
+with one Ray actor per shard, which loads its shard once. Either way a shard belongs to one build worker from its
+map step to its store: its documents are sent to it once and analysed once. The shards are written to the index
+directory by whichever worker built them, so on a cluster of several machines it must be on storage they share.
+Nothing needs Ray to read a sharded index.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from odqa_core.errors import IndexFormatError, UsageError
+from odqa_core.errors import IndexFormatError, OdqaError, UsageError
 from odqa_core.interfaces import Retriever, check_candidates
 from odqa_core.types import Document, RankedResults
 
@@ -97,39 +101,245 @@ def is_sharded(path: str | Path) -> bool:
     return isinstance(manifest, dict) and manifest.get("layout") == LAYOUT
 
 
+def connect_ray(address: str | None = None) -> Any:
+    """The ``ray`` module, connected as ``--engine ray`` connects: to the cluster at ``address`` (refused at once,
+    in one line, when it does not answer), or to a local instance started now. For plugins that run on the same
+    engine (``odqa serve --engine ray``); a missing Ray is a one-line :class:`~odqa_core.errors.UsageError`."""
+    from odqa_core import _ray_engine
+
+    return _ray_engine.init(address)
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Building
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _shard_statistics(name: str, config: Mapping[str, Any], documents: Sequence[Document]) -> Any:
-    """The map step, run wherever the engine runs it (a pool process, a Ray task)."""
-    from odqa_core import plugins
+class _PackedDocuments:
+    """A shard's documents as columns of plain values, the form in which they travel to a worker process or a Ray
+    actor: it pickles several times faster than the documents themselves, and documents without metadata (whose
+    empty mapping is read-only, which pickle refuses) travel too."""
 
-    retriever = plugins.create("retriever", name, dict(config))
-    return retriever.shard_statistics(documents)  # type: ignore[attr-defined]
+    def __init__(self, documents: Sequence[Document]) -> None:
+        self.ids = [d.id for d in documents]
+        self.texts = [d.text for d in documents]
+        titles = [d.title for d in documents]
+        self.titles = titles if any(titles) else None
+        metadata = [dict(d.metadata) if d.metadata else None for d in documents]
+        self.metadata = metadata if any(m is not None for m in metadata) else None
+
+    def unpack(self) -> list[Document]:
+        n = len(self.ids)
+        titles = self.titles or [""] * n
+        metadata = self.metadata or [None] * n
+        return [
+            Document(id=i, text=t, title=h, metadata=m) if m is not None else Document(id=i, text=t, title=h)
+            for i, t, h, m in zip(self.ids, self.texts, titles, metadata)
+        ]
 
 
-def _build_shard(
-    name: str,
-    config: Mapping[str, Any],
-    documents: Sequence[Document],
-    statistics: Any,
-    path: str,
-    info: Mapping[str, Any],
-) -> str:
-    """Index one shard and write it as an ordinary store at ``path`` (run wherever the engine runs it); returns its
-    manifest's sha256."""
-    from odqa_core import plugins
+def _unpacked(documents: Sequence[Document] | _PackedDocuments) -> Sequence[Document]:
+    return documents.unpack() if isinstance(documents, _PackedDocuments) else documents
 
-    return _write_shard(plugins.create("retriever", name, dict(config)), documents, statistics, path, info)
+
+class _ShardBuilder:
+    """The shards one build worker owns, from the map step to their stores. Each shard's documents arrive once (with
+    its first step) and are analysed once: the retriever that computes a shard's statistics keeps its analysis (e.g.
+    the sparse retrievers' token counts) and indexes the shard with it. Runs in this process, in a pool process
+    (:func:`_pool_worker`) or as a Ray actor (:mod:`odqa_core._ray_engine`)."""
+
+    def __init__(self, factory: type[Retriever], config: Mapping[str, Any]) -> None:
+        self.factory = factory
+        self.config = dict(config)
+        self.documents: dict[int, Sequence[Document]] = {}
+        self.retrievers: dict[int, Retriever] = {}
+
+    def _retriever(self, shard: int) -> Retriever:
+        if shard not in self.retrievers:
+            self.retrievers[shard] = self.factory.from_options(dict(self.config))
+        return self.retrievers[shard]
+
+    def statistics(self, shard: int, documents: Sequence[Document] | _PackedDocuments) -> Any:
+        """The map step of one shard, whose documents this worker keeps for its index step."""
+        documents = self.documents[shard] = _unpacked(documents)
+        return self._retriever(shard).shard_statistics(documents)  # type: ignore[attr-defined]
+
+    def build(
+        self,
+        shard: int,
+        statistics: Any,
+        path: str,
+        info: Mapping[str, Any],
+        documents: Sequence[Document] | _PackedDocuments | None = None,
+    ) -> str:
+        """Index one shard (its documents given now or with its map step) and write its store; the worker lets go
+        of the shard then. Returns the store manifest's sha256."""
+        documents = self.documents[shard] if documents is None else _unpacked(documents)
+        retriever = self._retriever(shard)
+        self.documents.pop(shard, None)
+        self.retrievers.pop(shard, None)
+        return _write_shard(retriever, documents, statistics, path, info)
+
+
+#: ``(shard, method, args)``: one step of one shard, run by the worker that owns the shard.
+ShardCall = tuple[int, str, tuple[Any, ...]]
+
+
+class _InProcessBuilders:
+    """Every shard built in this process, one after the other."""
+
+    def __init__(self, factory: type[Retriever], config: Mapping[str, Any]) -> None:
+        self.builder = _ShardBuilder(factory, config)
+
+    def share(self, value: Any) -> Any:
+        return value
+
+    @staticmethod
+    def pack(documents: Sequence[Document]) -> Any:
+        return documents
+
+    def run(self, calls: Sequence[ShardCall]) -> list[Any]:
+        return [getattr(self.builder, method)(shard, *args) for shard, method, args in calls]
+
+    def close(self) -> None:
+        self.builder = None  # type: ignore[assignment]
+
+
+def _pool_worker(connection: Any, factory: type[Retriever], config: Mapping[str, Any]) -> None:
+    """A pool process: a :class:`_ShardBuilder` answering ``(shard, method, args)`` messages until told to stop."""
+    builder = _ShardBuilder(factory, config)
+    while True:
+        try:
+            message = connection.recv()
+        except EOFError:  # the driver went away
+            return
+        if message is None:
+            return
+        shard, method, args = message
+        try:
+            reply: tuple[str, Any] = ("ok", getattr(builder, method)(shard, *args))
+        except BaseException as exc:  # sent back whole; the driver raises it
+            reply = ("error", exc)
+        try:
+            connection.send(reply)
+        except Exception as exc:  # e.g. an exception that does not pickle: its type and first line instead
+            connection.send(("error", RuntimeError(f"{type(exc).__name__}: {_first_line(reply[1])}")))
+
+
+def _first_line(value: Any) -> str:
+    text = str(value).strip()
+    return text.splitlines()[0] if text else type(value).__name__
+
+
+def _exit_status(code: int | None) -> str:
+    import signal
+
+    if code is not None and code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+class _ProcessBuilders:
+    """A pool of ``workers`` processes, each owning the shards ``i % workers == its number`` from their map step to
+    their store, so that a shard's documents are sent once and analysed once (a ``ProcessPoolExecutor`` cannot send
+    a shard's second step to the process that holds its first). A process that dies fails the build with one line
+    naming the shard it was building."""
+
+    def __init__(self, factory: type[Retriever], config: Mapping[str, Any], workers: int, n_shards: int) -> None:
+        import multiprocessing
+
+        # spawn, not fork: the parent may hold threads (numba, BLAS) that a forked child would inherit mid-lock
+        context = multiprocessing.get_context("spawn")
+        self.n_shards = n_shards
+        self.connections: list[Any] = []
+        self.processes: list[Any] = []
+        self.busy: dict[int, int] = {}  # worker -> the position of the call it is running
+        for _ in range(workers):
+            ours, theirs = context.Pipe()
+            process = context.Process(target=_pool_worker, args=(theirs, factory, dict(config)), daemon=True)
+            process.start()
+            theirs.close()
+            self.connections.append(ours)
+            self.processes.append(process)
+
+    def share(self, value: Any) -> Any:
+        return value
+
+    pack = _PackedDocuments
+
+    def run(self, calls: Sequence[ShardCall]) -> list[Any]:
+        from multiprocessing.connection import wait
+
+        workers = len(self.processes)
+        queues: list[list[int]] = [[] for _ in range(workers)]
+        for position, (shard, _, _) in enumerate(calls):
+            queues[shard % workers].append(position)
+        results: list[Any] = [None] * len(calls)
+        busy = self.busy
+
+        def send_next(worker: int) -> None:
+            if queues[worker]:
+                position = queues[worker].pop(0)
+                # one message at a time per worker (never two sends racing its reply through a full pipe)
+                self.connections[worker].send(calls[position])
+                busy[worker] = position
+
+        for worker in range(workers):
+            send_next(worker)
+        while busy:
+            watched = {self.connections[w]: w for w in busy} | {self.processes[w].sentinel: w for w in busy}
+            for ready in wait(list(watched)):
+                worker = watched[ready]
+                if worker not in busy:
+                    continue
+                connection, position = self.connections[worker], busy[worker]
+                try:
+                    has_reply = connection.poll()
+                    reply = connection.recv() if has_reply else None
+                except (EOFError, OSError):
+                    reply = None
+                if reply is None:  # the process died without answering
+                    self.processes[worker].join(timeout=5)
+                    raise OdqaError(
+                        f"shard {calls[position][0]} of {self.n_shards} failed: its worker process "
+                        f"(pid {self.processes[worker].pid}) died ({_exit_status(self.processes[worker].exitcode)}) "
+                        "while building it; nothing was written, run the build again"
+                    )
+                del busy[worker]
+                status, value = reply
+                if status == "error":
+                    raise value
+                results[position] = value
+                send_next(worker)
+        return results
+
+    def close(self) -> None:
+        """Stop every process and wait for it: one still at work (the build failed elsewhere) at once, since it
+        must not write into a directory that is being removed; an idle one by asking it to."""
+        for worker, (connection, process) in enumerate(zip(self.connections, self.processes)):
+            if worker in self.busy:
+                process.kill()
+            else:
+                with contextlib.suppress(OSError):  # already gone
+                    connection.send(None)
+        for process in self.processes:
+            process.join(timeout=10)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        for connection in self.connections:
+            connection.close()
 
 
 def _write_shard(
     retriever: Retriever, documents: Sequence[Document], statistics: Any, path: str, info: Mapping[str, Any]
 ) -> str:
-    """:func:`_build_shard` with the shard's retriever given (in this process it may keep what its
-    ``shard_statistics`` computed, e.g. the shard's token counts, so that indexing does not analyse it again)."""
+    """Index one shard with ``retriever`` (which may keep what its ``shard_statistics`` computed, e.g. the shard's
+    token counts, so that indexing does not analyse it again) and write it as an ordinary store at ``path``;
+    returns its manifest's sha256. Runs wherever the shard's worker runs."""
     from odqa_core.storage import MANIFEST, sha256_file, write_store
 
     retriever.warm_up()
@@ -150,18 +360,6 @@ def _write_shard(
     return sha256_file(Path(path) / MANIFEST)
 
 
-def _run_local(function: Any, calls: list[tuple[Any, ...]], workers: int) -> list[Any]:
-    """``function(*call)`` for every call, in order: here, or in a pool of ``workers`` processes."""
-    if workers <= 1 or len(calls) <= 1:
-        return [function(*call) for call in calls]
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    # spawn, not fork: the parent may hold threads (numba, BLAS) that a forked child would inherit mid-lock.
-    with ProcessPoolExecutor(min(workers, len(calls)), mp_context=multiprocessing.get_context("spawn")) as pool:
-        return list(pool.map(function, *zip(*calls)))
-
-
 def build_sharded_index(
     retriever: Retriever,
     documents: Sequence[Document],
@@ -169,66 +367,71 @@ def build_sharded_index(
     n_shards: int,
     *,
     engine: str = "local",
-    workers: int = 1,
+    workers: int | None = None,
     ray_address: str | None = None,
 ) -> None:
     """Index ``documents`` with ``retriever``'s kind and options as ``n_shards`` contiguous shards at ``path``.
 
     The corpus-wide statistics are computed first (map per shard, then reduce), every shard is indexed with them
     and written as an ordinary store, and the top manifest is written last; the directory replaces ``path`` only
-    when complete. ``engine`` ``local`` runs the shards here (``workers`` > 1: a process pool), ``ray`` as Ray
-    tasks (``ray_address``: an existing cluster, else a local ``ray.init()``).
+    when complete. Each shard's documents go to one worker once, which analyses them once and keeps the analysis
+    from the map step to the shard's store.
+
+    ``engine`` ``local`` builds the shards in this process, or (``workers`` > 1) in a pool of that many processes;
+    ``ray`` in one Ray actor per worker (``workers``, default: the cluster's CPUs, at most one per shard, one CPU
+    each) on ``ray_address`` (an existing cluster, else a local ``ray.init()``). A worker that dies fails the build
+    with one line naming the shard; ``path`` keeps what it held.
     """
-    from odqa_core import plugins
     from odqa_core.outputs import atomic_directory, output_lock, recover_interrupted_write
     from odqa_core.storage import check_store_target
 
     if engine not in ENGINES:
         raise UsageError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise UsageError(f"--workers must be an integer >= 1, got {workers!r}")
     if engine != "ray" and ray_address is not None:
         raise UsageError("--ray-address needs --engine ray")
     documents = list(documents)
     ranges = shard_ranges(len(documents), n_shards)
-    name, config = retriever.name, retriever.config()
+    factory, config = type(retriever), retriever.config()
     parts = [documents[a:b] for a, b in ranges]
     build_id = uuid.uuid4().hex
-    run = _run_local
-    if engine == "ray":
-        from odqa_core import _ray_engine
-
-        run = _ray_engine.task_runner(ray_address)
-    in_process = engine == "local" and workers <= 1
     with output_lock(path):
         recover_interrupted_write(path)
         check_store_target(path)
         with atomic_directory(path) as tmp:
-            statistics = None
-            summary: dict[str, Any] = {}
-            # In this process each shard keeps one retriever from its statistics to its store (the map's analysis
-            # is reused); elsewhere a task gets the names and options and makes its own.
-            kept = [plugins.create("retriever", name, dict(config)) for _ in parts] if in_process else []
-            if hasattr(retriever, "shard_statistics"):
-                if in_process:
-                    partial = [r.shard_statistics(part) for r, part in zip(kept, parts)]  # type: ignore[attr-defined]
-                else:
-                    partial = run(_shard_statistics, [(name, config, part) for part in parts], workers)
-                statistics = retriever.merge_shard_statistics(partial)  # type: ignore[attr-defined]
-                summary = retriever.statistics_summary(statistics)  # type: ignore[attr-defined]
-            infos = [
-                {"build_id": build_id, "index": i, "of": n_shards, "start": a, "stop": b}
-                for i, (a, b) in enumerate(ranges)
-            ]
-            paths = [str(tmp / shard_name(i)) for i in range(n_shards)]
-            if in_process:
-                digests = []
-                for i, part in enumerate(parts):
-                    digests.append(_write_shard(kept[i], part, statistics, paths[i], infos[i]))
-                    kept[i] = None  # type: ignore[call-overload] # its index is on disk now: free it
+            if engine == "ray":
+                from odqa_core import _ray_engine
+
+                builders: Any = _ray_engine.ShardBuilders(
+                    _ShardBuilder, _PackedDocuments, factory, config, workers, n_shards, ray_address
+                )
+            elif workers is not None and workers > 1 and n_shards > 1:
+                builders = _ProcessBuilders(factory, config, min(workers, n_shards), n_shards)
             else:
-                calls = [(name, config, part, statistics, paths[i], infos[i]) for i, part in enumerate(parts)]
-                digests = run(_build_shard, calls, workers)
+                builders = _InProcessBuilders(factory, config)
+            try:
+                statistics = None
+                summary: dict[str, Any] = {}
+                if hasattr(retriever, "shard_statistics"):
+                    partial = builders.run(
+                        [(i, "statistics", (builders.pack(part),)) for i, part in enumerate(parts)]
+                    )
+                    statistics = retriever.merge_shard_statistics(partial)  # type: ignore[attr-defined]
+                    summary = retriever.statistics_summary(statistics)  # type: ignore[attr-defined]
+                infos = [
+                    {"build_id": build_id, "index": i, "of": n_shards, "start": a, "stop": b}
+                    for i, (a, b) in enumerate(ranges)
+                ]
+                shared = builders.share(statistics)  # sent to every shard's worker, stored once where it can be
+                calls: list[ShardCall] = []
+                for i, part in enumerate(parts):
+                    # the documents again only where no map step took them
+                    extra = () if statistics is not None else (builders.pack(part),)
+                    calls.append((i, "build", (shared, str(tmp / shard_name(i)), infos[i], *extra)))
+                digests = builders.run(calls)
+            finally:
+                builders.close()  # before the temporary directory goes: no worker may still write into it
             _write_top(tmp, retriever, ranges, digests, build_id, summary)
 
 
@@ -424,9 +627,51 @@ class _LocalShard:
         self.retriever = retriever
         self.documents = retriever.documents
         self.prepares = hasattr(retriever, "prepare_queries")
+        # whether search_prepared takes a score floor (see ShardedRetriever._search_seeded)
+        self.floors = self.prepares and _takes_keyword(retriever.search_prepared, "floor")  # type: ignore[attr-defined]
 
     def call(self, method: str, *args: Any) -> Any:
         return getattr(self.retriever, method)(*args)
+
+
+def _takes_keyword(function: Any, name: str) -> bool:
+    import inspect
+
+    try:
+        return name in inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _seed_floor(scores: np.ndarray, k: int) -> np.ndarray | None:
+    """Each question's k-th best score merged so far (float64), or None while fewer than k hits are merged or no
+    question's k-th score is positive (a floor <= 0 is no floor: documents scoring 0 may still belong)."""
+    if k == 0 or scores.shape[1] < k:
+        return None
+    floor = scores[:, k - 1].astype("float64")
+    return floor if bool((floor > 0).any()) else None
+
+
+def _merge_running(
+    indices: np.ndarray, scores: np.ndarray, part: tuple[np.ndarray, np.ndarray], offset: int, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The top ``k`` of a running merge ``(indices, scores)`` (global positions, best first) and a later shard's
+    ranking ``part`` (shard-local rows; a seeded shard pads its rows with index -1, score -inf).
+
+    The running hits come first, so a stable sort by score alone breaks ties by position; the padding sorts last
+    and never reaches the top k, which the running merge already fills with real hits whenever a floor was used.
+    Only the columns holding hits are merged (a seeded shard usually returns few)."""
+    import numpy as np
+
+    part_i, part_s = part
+    width = int((part_i >= 0).sum(axis=1).max()) if part_i.size else 0
+    if width == 0 and scores.shape[1] >= k:
+        return indices, scores
+    part_i, part_s = part_i[:, :width], part_s[:, :width]
+    all_i = np.concatenate([indices, np.where(part_i >= 0, part_i + np.int64(offset), -1)], axis=1)
+    all_s = np.concatenate([scores, part_s], axis=1)
+    order = np.argsort(-all_s, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(all_i, order, 1), np.take_along_axis(all_s, order, 1)
 
 
 def _search_arrays(retriever: Retriever, method: str, *args: Any) -> Any:
@@ -445,9 +690,11 @@ class ShardedRetriever(Retriever):
     concatenation of their document tables. Open with :meth:`load` (or :func:`odqa_core.pipeline.load_retriever`).
 
     Each batch of questions goes to every shard and the top k are merged exactly (:func:`merge_top_k`). With the
-    local engine the shards are searched in this process; with Ray (``load(..., {"engine": "ray"})``, or
-    ``-o engine=ray [-o ray_address=ADDR]`` on the command line) one actor per shard loads it once and the shards
-    are searched in parallel.
+    local engine the shards are searched in this process, one after the other, each seeded with the k-th best
+    score merged from the shards before it when its retriever takes a ``floor`` (:meth:`_search_seeded`); with
+    Ray (``load(..., {"engine": "ray"})``, or ``-o engine=ray [-o ray_address=ADDR]`` on the command line) one
+    actor per shard loads it once and the shards are searched in parallel, unseeded: a shard searched at the same
+    time as the others cannot wait for their scores.
     """
 
     def __init__(self, shards: Sequence[Any], *, path: str | Path | None = None, engine: str = "local") -> None:
@@ -549,15 +796,41 @@ class ShardedRetriever(Retriever):
         if self.shards[0].prepares:
             # analysed once (the shards share the corpus's vocabulary), ranked before the per-question constant
             prepared = self.shards[0].call("prepare_queries", queries)
-            answers = self._fan_out("search_prepared", [(prepared, n) for n in ks])
-            parts = [a[0] for a in answers]
-            constants = answers[0][1]
+            if self.engine == "local":
+                indices, scores, constants = self._search_seeded(prepared, ks, k)
+            else:
+                answers = self._fan_out("search_prepared", [(prepared, n) for n in ks])
+                constants = answers[0][1]
+                indices, scores = merge_top_k([a[0] for a in answers], self.offsets, k)
         else:
-            parts = self._fan_out("search", [(queries, n) for n in ks])
-        indices, scores = merge_top_k(parts, self.offsets, k)
+            indices, scores = merge_top_k(self._fan_out("search", [(queries, n) for n in ks]), self.offsets, k)
         if constants is not None and np.any(constants != 0):
             add_constants(indices, scores, constants)
         return RankedResults(indices, scores, self._documents)
+
+    def _search_seeded(self, prepared: Any, ks: Sequence[int], k: int) -> tuple[np.ndarray, np.ndarray, Any]:
+        """The local engine's search: the shards one after the other, in order, each seeded (``floor``) with every
+        question's k-th best score merged from the shards before it, so that a later shard prunes as the single
+        index does instead of finding its own top k.
+
+        Exact: a later shard's documents come after the k merged ones, so one scoring exactly the floor loses the
+        tie to them, and one scoring less is beaten by k; the shard returns every document scoring above it (its
+        pruning keeps whatever may reach the floor, with the kernel's float32 slack). The Ray engine searches the
+        shards in parallel instead, where no shard can wait for the others' scores: it merges full top-k lists.
+        """
+        indices = scores = constants = None
+        for shard, n, offset in zip(self.shards, ks, self.offsets):
+            floor = _seed_floor(scores, k) if scores is not None and shard.floors else None
+            if floor is None:
+                results, shard_constants = shard.retriever.search_prepared(prepared, n)
+            else:
+                results, shard_constants = shard.retriever.search_prepared(prepared, n, floor=floor)
+            if scores is None:
+                constants = shard_constants
+                indices, scores = results.indices + offset, results.scores
+            else:
+                indices, scores = _merge_running(indices, scores, (results.indices, results.scores), offset, k)
+        return indices, scores, constants
 
     def score_all(self, queries: Sequence[str]) -> np.ndarray:
         import numpy as np

@@ -36,6 +36,7 @@ __all__ = [
     "PipelineSpec",
     "check_pipeline_settings",
     "check_type",
+    "command_line_settings",
     "merge_settings",
     "read_pipeline_file",
     "read_toml",
@@ -141,6 +142,26 @@ def merge_settings(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dic
     if "options" in base or "options" in overrides:
         merged["options"] = {**base.get("options", {}), **overrides.get("options", {})}
     return merged
+
+
+def command_line_settings(ctx: Any, config_path: str | None, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The pipeline settings of a command with :func:`odqa_core.options.pipeline_options` ('odqa run', 'odqa ask',
+    'odqa serve'): the options' values, or with a pipeline file (``--config``) the file's, overridden by the options
+    given on the command line (those left at their default only fill in what the file does not set); ``options``
+    add up, the command line's last so that they win. ``ctx`` is the command's click context; keys of settings the
+    command does not have (a run's ``questions`` or ``output_dir`` for 'odqa ask') are left out."""
+    from click.core import ParameterSource
+
+    from odqa_core.options import SETTING_PARAMS, flag_setting
+
+    keys = {key: param for key, param in SETTING_PARAMS.items() if param in params}
+    flags = {key: flag_setting(key, params[param]) for key, param in keys.items()}
+    if config_path is None:
+        return flags
+    from_file = {key: value for key, value in read_pipeline_file(config_path).items() if key in keys}
+    defaults = {key: value for key, value in flags.items() if key not in from_file}
+    given = [key for key, param in keys.items() if ctx.get_parameter_source(param) is not ParameterSource.DEFAULT]
+    return merge_settings({**defaults, **from_file}, {key: flags[key] for key in given})
 
 
 # --- frozen option values ------------------------------------------------------------------------------------------

@@ -55,6 +55,20 @@ def test_merge_breaks_ties_by_global_position():
     assert scores.tolist() == [[1.0, 1.0, 0.5, 0.5, 0.5]]
 
 
+def test_running_merge_takes_a_seeded_shards_hits_and_ignores_its_padding():
+    from odqa_core.shards import _merge_running, _seed_floor
+
+    # merged so far: global rows 1, 0, 2 (k = 3); the next shard starts at row 3 and was searched above 0.5
+    indices, scores = np.array([[1, 0, 2], [0, 1, 2]]), np.array([[2.0, 1.0, 0.5], [0.0, 0.0, 0.0]], np.float32)
+    floor = _seed_floor(scores, 3)
+    assert floor.tolist() == [0.5, 0.0]  # the second question has no positive k-th score: no floor for it
+    part = (np.array([[0, -1, -1], [1, 0, 2]]), np.array([[1.0, -np.inf, -np.inf], [0.0, 0.0, 0.0]], np.float32))
+    merged = _merge_running(indices, scores, part, 3, 3)
+    assert merged[0].tolist() == [[1, 0, 3], [0, 1, 2]]  # a tie goes to the earlier row
+    assert merged[1].tolist() == [[2.0, 1.0, 1.0], [0.0, 0.0, 0.0]]
+    assert _seed_floor(scores[:, :2], 3) is None  # fewer than k hits merged
+
+
 def test_constants_added_after_the_merge_keep_position_order_in_new_ties():
     indices = np.array([[5, 1, 3]])
     scores = np.array([[1.0 + 2**-23, 1.0, 0.5]], np.float32)

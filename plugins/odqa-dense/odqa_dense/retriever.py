@@ -10,7 +10,7 @@ one model are meaningless against passage vectors of another.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -47,6 +47,12 @@ class DPRRetriever(Retriever):
     default; not with int8) runs the encoder through ``torch.compile``: its first batch compiles for tens of seconds,
     then on a CPU bf16 encodes 1.15-1.4× faster and fp32 no faster (benchmarks/RESULTS.md section 4), so it
     pays for a large corpus encoded in bf16, not for a few questions.
+
+    As the shards of a sharded index (``odqa index --shards N``, :mod:`odqa_core.shards`) each shard encodes its
+    passages and builds its own FAISS index; a search encodes the questions once (:meth:`prepare_queries`) and
+    every shard searches those vectors (:meth:`search_prepared`), so the flat top k equals the single index's and
+    an HNSW or IVF top k is the exact merge of the shards' approximate answers. Built with ``--engine ray``, each
+    shard asks Ray for a whole GPU where the cluster has GPUs (:meth:`ray_resources`).
     """
 
     #: Used when neither the options nor the checkpoint say otherwise.
@@ -296,6 +302,35 @@ class DPRRetriever(Retriever):
             raise UsageError("retriever 'dpr' has no index yet: call index() or load() first")
         indices, scores = self._index.search(vectors, k, ef_search=self.ef_search, nprobe=self.nprobe)
         return RankedResults(indices, scores, self._documents)
+
+    # --- shards of a sharded index (odqa_core.shards) -----------------------------------------------------------
+
+    def prepare_queries(self, queries: Sequence[str]) -> np.ndarray:
+        """The question vectors, encoded once for every shard of a sharded index (the shards share the model)."""
+        if isinstance(queries, str):
+            raise UsageError("search() takes a list of queries, got a single string")
+        return self.encode_queries(queries)
+
+    def search_prepared(self, vectors: np.ndarray, k: int, **_: Any) -> tuple[RankedResults, np.ndarray]:
+        """This shard's top k for question vectors from :meth:`prepare_queries`, and the per-question constants
+        added after the merge (none for inner products: zeros). Keywords that other retrievers' ``search_prepared``
+        take (a sparse index's score floor) do not apply to a vector index and are ignored."""
+        results = self.search_vectors(vectors, k)
+        return results, np.zeros(len(results.indices), np.float32)
+
+    def ray_resources(self, cluster_resources: Mapping[str, float]) -> dict[str, float]:
+        """What one Ray actor or task that encodes this retriever's passages asks for: a whole GPU when the cluster
+        has GPUs and the device may be one (``auto`` or ``cuda``), else one CPU.
+
+        Ray makes only the granted GPU visible to it (``CUDA_VISIBLE_DEVICES``), so ``device=auto`` resolves to
+        that GPU in a GPU worker and to the CPU in a CPU worker; an explicit ``device`` is honoured.
+        """
+        gpus = float(cluster_resources.get("GPU", 0) or 0)
+        if self.device == "cuda" and gpus <= 0:
+            raise UsageError("retriever 'dpr': device 'cuda' requested but the Ray cluster has no GPU")
+        if gpus > 0 and self.device in ("auto", "cuda"):
+            return {"num_cpus": 1, "num_gpus": 1}
+        return {"num_cpus": 1}
 
     # --- scoring given documents ------------------------------------------------------------------------------
 

@@ -4,7 +4,8 @@ The passage vectors themselves are always stored (``vectors.npy``) so that fuser
 re-encoding. A flat index is exactly those vectors, so it is rebuilt from them at load time instead of being
 stored twice; HNSW and IVF indexes are stored as FAISS files (``index.faiss``) because building them costs time.
 
-Results are returned best first with ties broken by passage index, like every odqa retriever. Approximate
+Results are returned best first with ties broken by passage index, like every odqa retriever, also at the k-th
+place (duplicate passages tie there; a sharded index merges its shards' top k by the same rule). Approximate
 indexes can come back with fewer than ``k`` hits for a query (IVF probing too few lists); those rows are filled by
 an exact search, so a ranking never contains ``-1``.
 """
@@ -20,6 +21,8 @@ from odqa_core.errors import IndexFormatError, UsageError
 from odqa_core.storage import StoreReader, StoreWriter
 
 INDEX_TYPES = ("flat", "hnsw", "ivf")
+#: Hits asked of FAISS beyond k, so that passages tied at the k-th score are all seen (see VectorIndex.search).
+TIE_MARGIN = 16
 
 
 def default_nlist(n: int) -> int:
@@ -86,15 +89,25 @@ class VectorIndex:
             self._index.hnsw.efSearch = max(ef_search, k)
         elif self.index_type == "ivf":
             self._index.nprobe = min(max(1, nprobe), self.nlist or 1)
-        scores, indices = self._index.search(queries, k)
-        short = (indices < 0).any(axis=1)
-        if short.any():
-            exact = queries[short] @ self.vectors.T
-            top = np.argsort(-exact, axis=1, kind="stable")[:, :k]
-            indices[short] = top
-            scores[short] = np.take_along_axis(exact, top, axis=1)
-        order = np.lexsort((indices, -scores), axis=-1)
-        return np.take_along_axis(indices, order, 1).astype(np.int64), np.take_along_axis(scores, order, 1)
+        # FAISS keeps any of several passages tied at the k-th score (its heap evicts them in no set order), so it
+        # is asked for a few more: the ones tied at the cut are then all there to be ordered by index. A row whose
+        # deepest hit still ties its k-th is asked again, deeper, until the tie ends or every passage is in.
+        depth = min(len(self), k + TIE_MARGIN)
+        while True:
+            scores, indices = self._index.search(queries, depth)
+            short = (indices[:, :k] < 0).any(axis=1)
+            if short.any():
+                exact = queries[short] @ self.vectors.T
+                top = np.argsort(-exact, axis=1, kind="stable")[:, :depth]
+                indices[short] = top
+                scores[short] = np.take_along_axis(exact, top, axis=1)
+            order = np.lexsort((indices, -scores), axis=-1)
+            indices, scores = np.take_along_axis(indices, order, 1), np.take_along_axis(scores, order, 1)
+            cut = (scores[:, k - 1] == scores[:, -1]) & (indices[:, -1] >= 0)
+            if depth >= len(self) or not cut.any():
+                break
+            depth = min(len(self), 2 * depth)
+        return indices[:, :k].astype(np.int64), np.ascontiguousarray(scores[:, :k])
 
     def save(self, writer: StoreWriter) -> None:
         import faiss

@@ -101,6 +101,22 @@ def test_ties_are_broken_by_index():
         assert_ranked(indices, scores, 12)
 
 
+@pytest.mark.parametrize("index_type", ["flat", "ivf"])
+def test_ties_at_the_kth_place_keep_the_lowest_indices(index_type):
+    """Duplicate passages tie; where a tie straddles the k-th place, the lowest indices make the cut (FAISS's heap
+    alone keeps any of them), so a search to depth k is the first k of a search of every passage."""
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((60, 16)).astype(np.float32)[rng.integers(0, 60, 600)]  # each ~10 times
+    queries = rng.standard_normal((64, 16)).astype(np.float32)
+    index = VectorIndex(vectors, index_type, nlist=4)  # ivf probing all 4 lists: exact
+    full, full_scores = index.search(queries, 600, nprobe=4)
+    for k in (1, 5, 10, 25, 50, 100):
+        indices, scores = index.search(queries, k, nprobe=4)
+        np.testing.assert_array_equal(indices, full[:, :k], err_msg=f"k={k}")
+        np.testing.assert_array_equal(scores, full_scores[:, :k])
+        assert_ranked(indices, scores, 600)
+
+
 def test_no_queries_and_wrong_dimension(random_vectors):
     passages, _ = random_vectors
     index = VectorIndex(passages[:100], "flat")

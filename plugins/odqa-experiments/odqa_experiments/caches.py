@@ -22,6 +22,7 @@ from odqa_core import data
 from odqa_core.errors import UsageError
 from odqa_core.interfaces import EpochCheckpoint, Retriever
 from odqa_core.outputs import atomic_write_text, pid_alive
+from odqa_core.shards import ShardedRetriever, build_sharded_index, is_sharded
 from odqa_core.spec import DataSpec
 from odqa_core.types import Document, Question
 from odqa_experiments.grid import QuestionSource, select_articles
@@ -180,10 +181,16 @@ def _running_elsewhere(pid: str) -> bool:
 
 
 class IndexCache:
-    """Built indexes, one directory per retriever and key; the retrievers the last cell used stay loaded."""
+    """Built indexes, one directory per retriever and key; the retrievers the last cell used stay loaded.
 
-    def __init__(self, root: Path) -> None:
+    With ``shards`` > 1 each index is built as a sharded index (:func:`odqa_core.shards.build_sharded_index`, in
+    this process) and searched through its shards; its key differs from the single index's, so the two never
+    stand in for each other.
+    """
+
+    def __init__(self, root: Path, *, shards: int = 1) -> None:
         self.root = root
+        self.shards = shards
         self._loaded: dict[str, Retriever] = {}
 
     def index(self, pipeline: Pipeline, corpus_id: Mapping[str, Any], documents: Sequence[Document]) -> None:
@@ -193,12 +200,20 @@ class IndexCache:
             if pipeline.fuser is not None and pipeline.fuser.unindexed_ok(retriever, pipeline.retrievers):
                 retriever.warm_up()
                 continue
-            key = digest({"retriever": retriever.name, "config": retriever.config(), "corpus": corpus_id})
+            identity = {"retriever": retriever.name, "config": retriever.config(), "corpus": corpus_id}
+            if self.shards > 1:  # only then: the keys of single indexes cached before shards existed still hold
+                identity["shards"] = self.shards
+            key = digest(identity)
             path = self.root / f"{retriever.name}-{key}"
             if key in self._loaded:
                 pipeline.retrievers[i] = self._loaded[key]
             elif (path / "manifest.json").is_file():
-                loaded = type(retriever).load(path)
+                loaded = ShardedRetriever.load(path) if is_sharded(path) else type(retriever).load(path)
+                loaded.warm_up()
+                pipeline.retrievers[i] = loaded
+            elif self.shards > 1:
+                build_sharded_index(retriever, documents, path, self.shards)
+                loaded = ShardedRetriever.load(path)
                 loaded.warm_up()
                 pipeline.retrievers[i] = loaded
             else:

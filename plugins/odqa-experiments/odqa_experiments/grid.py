@@ -12,6 +12,8 @@ A grid file is TOML with five tables (relative paths are relative to the grid fi
     share_epochs = false             # one training run for cells that differ only in epochs (planning.py)
     plots = true
     read_gold = false                # also read each question's gold passage: gold_exact_match, gold_f1 columns
+    shards = 1                       # build each index as N shards (`odqa index --shards N`): same metrics, for
+                                     # corpora one index cannot hold
 
     [pipeline]                       # the fixed pipeline: the keys of an `odqa run --config` pipeline file
     retriever = "dpr"
@@ -68,6 +70,7 @@ SWEEP_KEYS: dict[str, tuple[type, ...]] = {
     "share_epochs": (bool,),
     "plots": (bool,),
     "read_gold": (bool,),
+    "shards": (int,),
 }
 SECTIONS = ("sweep", "pipeline", "train", "axes", "variants")
 #: Keys of a ``[train.<component>]`` table that are the sweep's, not the trainer's.
@@ -120,6 +123,8 @@ class Grid:
     #: Named changes to the fixed settings (axis key → value), in file order; empty: no variant column.
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)
     read_gold: bool = False
+    #: Shards of every index the sweep builds (1: a single index).
+    shards: int = 1
 
     @property
     def dimensions(self) -> dict[str, list[Any]]:
@@ -250,6 +255,9 @@ def read_grid(path: str | Path, output_dir: str | Path | None = None) -> Grid:
         raise UsageError(f"{where}: sweep.hit must be doc or answer, got {sweep['hit']!r}")
     if "metric" in sweep:
         _check_metric_name(sweep["metric"], f"{where}: sweep.metric")
+    shards = sweep.get("shards", 1)
+    if isinstance(shards, bool) or shards < 1:
+        raise UsageError(f"{where}: sweep.shards must be an integer >= 1, got {shards!r}")
     if output_dir is not None:
         out = Path(output_dir)
     elif "output_dir" in sweep:
@@ -325,6 +333,7 @@ def read_grid(path: str | Path, output_dir: str | Path | None = None) -> Grid:
         axes=axes,
         variants=variants,
         read_gold=sweep.get("read_gold", False),
+        shards=shards,
     )
 
 

@@ -36,7 +36,7 @@ class SweepRunner:
         self.echo = echo
         self.data = CorpusCache()
         self.models = ModelCache(grid.cache_dir / "models")
-        self.indexes = IndexCache(grid.cache_dir / "indexes")
+        self.indexes = IndexCache(grid.cache_dir / "indexes", shards=grid.shards)
         self.cells = plan_cells(grid, self.data)
         self.report = SweepReport(grid, self.cells, self.models, echo)
 

@@ -30,6 +30,10 @@ additions then land in a cache-resident window instead of an n_docs-sized accumu
 best score of the windows before) is out of an unseen document's reach, the rest of a window's lists are only
 looked up for its candidates. Same summation order, same strict tests with slack: the same top k, bit for bit.
 
+A per-query ``floor`` (a shard of a sharded index searched after others, seeded with the k-th best score merged
+from them) starts theta there: the same strict tests then keep every document that may reach it, and only those
+scoring above it are returned (fewer than k leave the row padded with index -1, score -inf).
+
 Scoring given documents (:func:`score_all_batch`, :func:`score_candidates_batch`, for fusers) accumulates every
 posting in the same term order, so each document gets bit for bit the score search gives it.
 """
@@ -359,6 +363,41 @@ def _tighten(
     return np.float64(done[size - k])
 
 
+@njit(cache=True, nogil=True)
+def _query_scratch(longest, k):  # pragma: no cover - compiled
+    """Per-query arrays of :func:`_search_one` for queries of up to ``longest`` terms and k hits."""
+    return (
+        np.empty(longest, np.int64),  # lens
+        np.empty(longest, np.int64),  # keys
+        np.empty(longest, np.int64),  # order
+        np.empty(longest, np.int64),  # terms
+        np.empty(longest + 1, np.int64),  # rest_len
+        np.empty(longest, np.float64),  # ub
+        np.empty(longest + 1, np.float64),  # rest
+        np.empty(longest, np.float32),  # weights
+        np.empty(k, np.int64),  # zeros
+        np.empty(k, np.int64),  # merged_i
+        np.empty(k, np.float32),  # merged_s
+    )
+
+
+@njit(cache=True, nogil=True)
+def _stable_order(keys, m, order):  # pragma: no cover - compiled
+    """``order[:m]`` = the stable ascending argsort of ``keys[:m]`` (the permutation of a mergesort argsort):
+    insertion sort for the usual short queries, which saves the allocations of a sort."""
+    if m > 24:
+        order[:m] = np.argsort(keys[:m], kind="mergesort")
+        return
+    for i in range(m):
+        o = i
+        key = keys[i]
+        j = i - 1
+        while j >= 0 and keys[order[j]] > key:
+            order[j + 1] = order[j]
+            j -= 1
+        order[j + 1] = o
+
+
 #: Documents per window of :func:`_search_windows` (a multiple of 64: window ends fall on bitmap words).
 WINDOW = 4096
 
@@ -384,6 +423,7 @@ def _search_windows(
     hs,
     hi,
     slack,
+    floor,
 ):  # pragma: no cover - compiled
     """Top-k of a query with long lists, window by window of ``WINDOW`` documents; returns the number of hits kept.
 
@@ -393,13 +433,15 @@ def _search_windows(
     by lookups (presence bitmap, else binary search in the list's window range). Each document's score is the
     same float32 sum from 0 in the same order as in :func:`_search_one`'s term-at-a-time path, so the scores are
     bit-identical; the heap gets every matching document that may reach theta, so the top k is the same.
+
+    Only documents scoring above ``floor`` (``-inf``: no floor) enter the heap; theta starts at it.
     """
     m = terms.shape[0]
     lo = np.empty(m, np.int64)
     hi_ = np.empty(m, np.int64)
     for i in range(m):
         hi_[i] = t_ptr[terms[i]]
-    theta = -np.inf
+    theta = floor
     size = 0
     n_win = win.shape[0]
     for wstart in range(0, n_docs, n_win):
@@ -483,7 +525,7 @@ def _search_windows(
             for j in range(nc):
                 v = cval[j]
                 d = wstart + cand[j]
-                if size < k or _worse(hs[0], hi[0], v, d):
+                if v > floor and (size < k or _worse(hs[0], hi[0], v, d)):
                     size = _heap_push(hs, hi, size, k, v, d)
         else:
             for j in range(nt):
@@ -491,7 +533,7 @@ def _search_windows(
                 v = win[x]
                 win[x] = 0.0
                 d = wstart + x
-                if size < k or _worse(hs[0], hi[0], v, d):
+                if v > floor and (size < k or _worse(hs[0], hi[0], v, d)):
                     size = _heap_push(hs, hi, size, k, v, d)
         if size == k and hs[0] > theta:
             theta = np.float64(hs[0])
@@ -505,6 +547,7 @@ def _search_one(
     n_docs,
     k,
     prune,
+    floor,
     t_ptr,
     t_docs,
     t_imp,
@@ -523,10 +566,18 @@ def _search_one(
     hi,
     ths,
     thi,
+    qs,
     out_i,
     out_s,
 ):  # pragma: no cover - compiled
     """Top-k of one query into ``out_i``/``out_s`` (length k, best first). Scratch arrays are left clean.
+
+    ``qs`` (:func:`_query_scratch`) holds the per-query arrays, allocated once per batch: a small shard's search is
+    mostly such fixed costs per question.
+
+    A ``floor`` > 0 (used only when pruning) keeps only documents scoring above it: fewer than k of them leave the
+    rest of the row at index -1, score -inf; documents matching no term (score 0) are then never merged in. Any
+    other floor is no floor.
 
     ``flag[d]``: 0 unseen, 1 scored (in ``touched``), 2 transiently while a short list is scanned in candidate mode.
     """
@@ -534,9 +585,7 @@ def _search_one(
     n_words = (n_docs + 63) >> 6
     # Fixed summation order: shortest posting list first (ties: term id), in both the pruned and exhaustive paths;
     # the lengths are ``t_order``'s (a shard of a sharded index: the whole corpus's, so it sums as the single index).
-    lens = np.empty(m, np.int64)
-    keys = np.empty(m, np.int64)
-    ub = np.empty(m, np.float64)
+    lens, keys, order, terms, rest_len, ub, rest, weights, zeros, merged_i, merged_s = qs
     nonneg = True
     positive = True  # every contribution > 0 (as the windowed path needs)
     n_long = 0  # terms with a presence bitmap
@@ -553,19 +602,23 @@ def _search_one(
         if not c > 0:
             positive = False
         n_long += b_slot[t] >= 0
-    order = np.argsort(keys, kind="mergesort")
-    terms = np.empty(m, np.int64)
-    weights = np.empty(m, np.float32)
-    rest = np.zeros(m + 1, np.float64)
+    _stable_order(keys, m, order)
     for i in range(m):
         terms[i] = q_terms[order[i]]
         weights[i] = q_w[order[i]]
-    rest_len = np.zeros(m + 1, np.int64)  # postings in lists i..
+    rest[m] = 0.0
+    rest_len[m] = 0  # postings in lists i..
     for i in range(m - 1, -1, -1):
         rest[i] = rest[i + 1] + ub[order[i]]
         rest_len[i] = rest_len[i + 1] + lens[order[i]]
     kk = ths.shape[0]
     prune = prune and nonneg
+    # A floor is a threshold every kept document must beat: pruning against it is exact as against theta (the
+    # strict tests below keep every document that may reach it, ties included; the final selection drops those
+    # that do not beat it).
+    floored = prune and floor > 0
+    if not floored:
+        floor = -np.inf
     # Relative slack covering float32 rounding of m additions (each at most 2**-24 relative).
     slack = 1.0 + (m + 4) * 2.0**-22
     if prune and positive and n_long > 1:
@@ -576,8 +629,8 @@ def _search_one(
         # documents (the zero-score merge below needs the flags) the term-at-a-time path runs instead.
         win = acc[: min(WINDOW, n_docs)]
         count = _search_windows(
-            terms,
-            weights,
+            terms[:m],
+            weights[:m],
             rest,
             n_docs,
             k,
@@ -595,8 +648,12 @@ def _search_one(
             hs,
             hi,
             slack,
+            floor,
         )
-        if count == k:
+        if count == k or floored:
+            for j in range(count, k):
+                out_i[j] = -1
+                out_s[j] = -np.inf
             size = count
             while size > 0:
                 out_s[size - 1] = hs[0]
@@ -606,7 +663,7 @@ def _search_one(
 
     nt = 0
     nc = 0
-    theta = -np.inf
+    theta = floor
     cand_mode = False
     declined = False
     for i in range(m):
@@ -618,12 +675,13 @@ def _search_one(
         if length == 0:
             continue
         after = rest[i + 1]
-        if prune and not cand_mode and nt >= k:
+        if prune and not cand_mode:
             # Tightening costs a pass over the partial scores and kk searches per remaining list: worth it before
             # a long list, while small next to the postings still to come, and once theta is known, only when the
             # remaining bounds come near it (theta is then usually close to the final k-th score already).
             if (
-                rest[i] * slack >= theta
+                nt >= k
+                and rest[i] * slack >= theta
                 and length >= 128
                 and 2 * length >= nt
                 and nt + 16 * kk * (m - i) <= rest_len[i]
@@ -640,8 +698,8 @@ def _search_one(
                     cand,
                     nc,
                     k,
-                    terms,
-                    weights,
+                    terms[:m],
+                    weights[:m],
                     i,
                     t_ptr,
                     t_docs,
@@ -767,22 +825,32 @@ def _search_one(
             if size == k and hs[0] > theta:
                 theta = np.float64(hs[0])
 
-    # Select the top k among the scored documents.
+    # Select the top k among the scored documents (above the floor).
     if not cand_mode:
         for j in range(nt):
             d = touched[j]
             cand[j] = d
             cval[j] = acc[d]
         nc = nt
+    if floored:
+        keep = 0
+        for j in range(nc):
+            s = cval[j]
+            cand[keep] = cand[j]
+            cval[keep] = s
+            keep += s > floor
+        nc = keep
     count = _top_into(cval, cand, nc, hs, hi)
+    for j in range(count, k):
+        out_i[j] = -1
+        out_s[j] = -np.inf
     size = count
     while size > 0:
         out_s[size - 1] = hs[0]
         out_i[size - 1] = hi[0]
         size = _heap_pop(hs, hi, size)
-    if count < k or out_s[k - 1] <= 0:
+    if not floored and (count < k or out_s[k - 1] <= 0):
         # Documents that match no query term score 0: merge the first ones (by index) into the ranking.
-        zeros = np.empty(k, np.int64)
         nz = 0
         for d in range(n_docs):
             if nz == k:
@@ -791,8 +859,6 @@ def _search_one(
                 zeros[nz] = d
                 nz += 1
         total = min(k, count + nz)
-        merged_i = np.empty(total, np.int64)
-        merged_s = np.empty(total, np.float32)
         ia = 0
         iz = 0
         for j in range(total):
@@ -845,6 +911,7 @@ def search_batch_scratch(
     q_const,
     k,
     prune,
+    floor,
     out_i,
     out_s,
     acc,
@@ -858,6 +925,12 @@ def search_batch_scratch(
     ``q_const[q]`` is added to every document's score of query q (BM25+'s delta terms): it changes no ranking.
     ``prune=False`` scores every matching document (the exhaustive reference; same float32 sums).
 
+    ``floor`` (float64, one per query, or empty for none) seeds the pruning of a shard of a sharded index with the
+    k-th best score of the shards searched before it: with ``floor[q] > 0`` (and pruning) query q's row holds only
+    the documents scoring above it (before ``q_const``), best first, the rest of the row index -1 and score -inf.
+    Documents scoring exactly the floor are dropped: they come after k earlier documents scoring at least as much,
+    and lose the tie to them. A floor <= 0 (or -inf) is no floor: the usual top k, documents scoring 0 included.
+
     The scratch arrays (``acc`` ... ``cval``, :func:`new_scratch`) are the caller's and left clean on return.
     Allocating the n_docs-sized accumulator for every call is what a one-question search would mostly pay for on a
     large corpus (page faults of fresh zeroed memory): a retriever keeps a set and passes it to each call.
@@ -868,6 +941,11 @@ def search_batch_scratch(
     kk = min(max(min(TIGHTEN_FACTOR * k, 128), k), n_docs)
     ths = np.empty(kk, np.float32)
     thi = np.empty(kk, np.int64)
+    floored = floor.shape[0] > 0
+    longest = 0
+    for q in range(n_queries):
+        longest = max(longest, q_ptr[q + 1] - q_ptr[q])
+    qs = _query_scratch(longest, k)
     for q in range(n_queries):
         a = q_ptr[q]
         e = q_ptr[q + 1]
@@ -877,6 +955,7 @@ def search_batch_scratch(
             n_docs,
             k,
             prune,
+            floor[q] if floored else -np.inf,
             t_ptr,
             t_docs,
             t_imp,
@@ -895,18 +974,22 @@ def search_batch_scratch(
             hi,
             ths,
             thi,
+            qs,
             out_i[q],
             out_s[q],
         )
         c = q_const[q]
         if c != 0:
-            for j in range(k):
+            n = k  # the hits (a floor may leave fewer; the -inf padding stays)
+            while n > 0 and out_i[q, n - 1] < 0:
+                n -= 1
+            for j in range(n):
                 out_s[q, j] += c
             # Adding c may round distinct scores to equal ones: restore index order inside runs of ties.
             a = 0
-            while a < k:
+            while a < n:
                 b = a + 1
-                while b < k and out_s[q, b] == out_s[q, a]:
+                while b < n and out_s[q, b] == out_s[q, a]:
                     b += 1
                 if b - a > 1:
                     out_i[q, a:b] = np.sort(out_i[q, a:b])

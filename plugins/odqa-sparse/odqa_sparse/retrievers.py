@@ -9,7 +9,7 @@ when a retriever indexes, loads or warms up.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -26,6 +26,18 @@ __all__ = ["BM25Retriever", "SparseRetriever", "TfidfRetriever"]
 QUERY_CHUNK = 4096
 #: Documents tokenized per analyzer call while indexing.
 DOC_CHUNK = 2048
+#: The kernels' "no floor" (see :func:`odqa_sparse.kernels.search_batch_scratch`).
+_NO_FLOOR = np.zeros(0, np.float64)
+
+
+class PreparedQueries(NamedTuple):
+    """Questions as the search kernels take them (:meth:`SparseRetriever.prepare_queries`): CSR rows ``ptr``
+    (int64) over term ids ``terms`` (int32) and their weights (float32), and each question's constant."""
+
+    ptr: np.ndarray
+    terms: np.ndarray
+    weights: np.ndarray
+    constants: np.ndarray
 
 
 def _progress(total: int | None, desc: str, unit: str) -> Any:
@@ -359,19 +371,76 @@ class SparseRetriever(Retriever):
         self._embedding = embedding
         self._documents = documents
 
-    def prepare_queries(self, queries: Sequence[str]) -> list[list[str]]:
-        """The questions analysed once for every shard of a sharded index (their vocabulary is the same)."""
+    def prepare_queries(self, queries: Sequence[str]) -> PreparedQueries:
+        """The questions as weighted query arrays, made once for every shard of a sharded index: the shards share
+        the corpus's vocabulary (term ids) and idfs, so every shard would analyse and weigh them the same."""
         self._check_list(queries, "search")
-        return [tokens for chunk in self._analyzed(queries) for tokens in chunk]
+        self._check_indexed()
+        assert self._embedding is not None
+        parts = []
+        for token_lists in self._analyzed(queries):
+            ptr, terms, counts = self._embedding.query_arrays(token_lists)
+            weights, const = self._query_weights(ptr, terms, counts)
+            parts.append((ptr, terms, weights, const))
+        if len(parts) == 1:
+            return PreparedQueries(*parts[0])
+        if not parts:
+            return PreparedQueries(
+                np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32), np.zeros(0, np.float32)
+            )
+        starts = np.cumsum([0] + [len(p[1]) for p in parts[:-1]])
+        ptr = np.concatenate([parts[0][0][:1]] + [p[0][1:] + start for p, start in zip(parts, starts)])
+        return PreparedQueries(
+            ptr,
+            np.concatenate([p[1] for p in parts]),
+            np.concatenate([p[2] for p in parts]),
+            np.concatenate([p[3] for p in parts]),
+        )
 
-    def search_prepared(self, token_lists: Sequence[Sequence[str]], k: int) -> tuple[RankedResults, np.ndarray]:
-        """Top k of analysed questions before their per-question constant (BM25+'s delta part), and the constants:
-        a sharded index merges the shards' rankings first and adds them after, as a single index does."""
+    def search_prepared(
+        self, prepared: PreparedQueries, k: int, floor: np.ndarray | None = None
+    ) -> tuple[RankedResults, np.ndarray]:
+        """Top k of questions from :meth:`prepare_queries` before their per-question constant (BM25+'s delta
+        part), and the constants: a sharded index merges the shards' rankings first and adds them after, as a
+        single index does.
+
+        ``floor`` (one score per question), when given, is the k-th best score of the shards searched before this
+        one: question q's row then holds only the documents scoring above ``floor[q]``, the rest index -1 and score
+        -inf (see :func:`odqa_sparse.kernels.search_batch_scratch`; a floor <= 0 is none). Pruning against it
+        makes a later shard search about as little as the single index does.
+        """
         k = self._check_k(k)
-        constants: list[np.ndarray] = []
-        results = self._search(self._chunks(token_lists), len(token_lists), k, constants=constants)
-        total = np.concatenate(constants) if constants else np.zeros(len(token_lists), np.float32)
-        return results, total
+        ptr, terms, weights, constants = prepared
+        n_queries = len(ptr) - 1
+        if floor is not None:
+            floor = np.require(floor, np.float64, ["C", "W"])
+            if floor.shape != (n_queries,):
+                raise UsageError(f"floor must hold one score per question ({n_queries}), got shape {floor.shape}")
+        out_i = np.zeros((n_queries, k), np.int64)
+        out_s = np.zeros((n_queries, k), np.float32)
+        if n_queries and k:
+            self._warm_kernels()
+            no_const = np.zeros(n_queries, np.float32)
+            bar = _progress(n_queries, f"{self.name}: searching", "query") if n_queries > QUERY_CHUNK else None
+            for a in range(0, n_queries, QUERY_CHUNK):
+                b = min(a + QUERY_CHUNK, n_queries)
+                rows = slice(a, b)
+                self._run(
+                    ptr[a : b + 1],
+                    terms,
+                    weights,
+                    no_const[rows],
+                    k,
+                    True,
+                    out_i[rows],
+                    out_s[rows],
+                    None if floor is None else floor[rows],
+                )
+                if bar is not None:
+                    bar.update(b - a)
+            if bar is not None:
+                bar.close()
+        return RankedResults(out_i, out_s, self._documents), constants
 
     def index_tokens(self, token_lists: Iterable[Sequence[str]], documents: Sequence[Document] | None = None) -> None:
         """Index pre-tokenized documents (one token list per document), bypassing the analyzer.
@@ -478,10 +547,8 @@ class SparseRetriever(Retriever):
         n_queries: int,
         k: int,
         prune: bool = True,
-        constants: list[np.ndarray] | None = None,
     ):
-        """Top k of the queries of ``chunks``; ``constants`` (a list), when given, receives the per-query
-        constants instead of their being added to the scores."""
+        """Top k of the queries of ``chunks``."""
         out_i = np.zeros((n_queries, k), np.int64)
         out_s = np.zeros((n_queries, k), np.float32)
         if n_queries == 0 or k == 0 or self._embedding is None:
@@ -493,9 +560,6 @@ class SparseRetriever(Retriever):
             stop = start + len(token_lists)
             ptr, terms, counts = self._embedding.query_arrays(token_lists)
             weights, const = self._query_weights(ptr, terms, counts)
-            if constants is not None:
-                constants.append(const)
-                const = np.zeros_like(const)
             if start == 0 and stop == n_queries:  # one chunk (the common case): no views to make
                 self._run(ptr, terms, weights, const, k, prune, out_i, out_s)
             else:
@@ -507,7 +571,7 @@ class SparseRetriever(Retriever):
             bar.close()
         return RankedResults(out_i, out_s, self._documents)
 
-    def _pooled_kernel(self, imp: Impacts, ptr, terms, weights, const, k, prune, out_i, out_s) -> None:
+    def _pooled_kernel(self, imp: Impacts, ptr, terms, weights, const, k, prune, out_i, out_s, floor=None) -> None:
         """:meth:`_kernel` with reused scratch arrays: a one-question search on a large corpus would otherwise
         mostly pay for allocating and faulting in its n_docs-sized accumulator. One set per concurrent call, taken
         from and given back to a pool (list pop/append are atomic), 17 bytes per document each."""
@@ -518,16 +582,18 @@ class SparseRetriever(Retriever):
             pool = self._scratch_pool = (imp.n_docs, [])
         free = pool[1]
         scratch = free.pop() if free else kernels.new_scratch(imp.n_docs)
-        self._kernel(imp, ptr, terms, weights, const, k, prune, out_i, out_s, scratch)
+        self._kernel(imp, ptr, terms, weights, const, k, prune, out_i, out_s, scratch, floor)
         # Only a call that returned leaves the scratch clean; one that raised drops its set.
         free.append(scratch)
 
     @staticmethod
-    def _kernel(imp: Impacts, ptr, terms, weights, const, k, prune, out_i, out_s, scratch=None) -> None:
+    def _kernel(imp: Impacts, ptr, terms, weights, const, k, prune, out_i, out_s, scratch=None, floor=None) -> None:
         from odqa_sparse import kernels
 
         if scratch is None:
             scratch = kernels.new_scratch(imp.n_docs)
+        if floor is None:
+            floor = _NO_FLOOR
         kernels.search_batch_scratch(
             imp.t_ptr,
             imp.t_docs,
@@ -545,17 +611,18 @@ class SparseRetriever(Retriever):
             const,
             k,
             prune,
+            floor,
             out_i,
             out_s,
             *scratch,
         )
 
-    def _run(self, ptr, terms, weights, const, k, prune, out_i, out_s) -> None:
+    def _run(self, ptr, terms, weights, const, k, prune, out_i, out_s, floor=None) -> None:
         imp = self._impacts
         n_q = len(ptr) - 1
         threads = min(self.threads, n_q)
         if threads <= 1:
-            self._pooled_kernel(imp, ptr, terms, weights, const, k, prune, out_i, out_s)
+            self._pooled_kernel(imp, ptr, terms, weights, const, k, prune, out_i, out_s, floor)
             return
         from concurrent.futures import ThreadPoolExecutor
 
@@ -573,6 +640,7 @@ class SparseRetriever(Retriever):
                     prune,
                     out_i[a:b],
                     out_s[a:b],
+                    None if floor is None else floor[a:b],
                 )
                 for a, b in zip(bounds[:-1], bounds[1:])
             ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from typing import Any
 
 import numpy as np
@@ -67,3 +69,27 @@ def random_corpus(seed: int, n_docs: int, vocab: int, n_queries: int, duplicates
         docs = [docs[i % max(1, n_docs // 3)] for i in range(n_docs)]
     queries = zipf_tokens(rng, n_queries, vocab + 3, 0, 10)
     return rng, docs, queries
+
+
+class KillsItsWorker(BM25Retriever):
+    """bm25 whose build worker kills itself (SIGKILL) while indexing a shard whose first document's metadata names
+    an existing ``kill_marker`` file: a worker lost mid-build, for the sharded-build tests. Never the process that
+    made the documents (``metadata["driver_pid"]``), so that a build in the test's own process cannot kill it."""
+
+    def index_shard(self, documents: Any, statistics: Any) -> None:
+        metadata = documents[0].metadata if documents else {}
+        marker = metadata.get("kill_marker")
+        if marker and os.path.exists(marker) and os.getpid() != metadata.get("driver_pid"):
+            os.kill(os.getpid(), signal.SIGKILL)
+        super().index_shard(documents, statistics)
+
+
+def with_kill_marker(documents: list[Any], at: int, marker: Any) -> list[Any]:
+    """``documents`` with ``documents[at]`` carrying the :class:`KillsItsWorker` marker (its text unchanged)."""
+    import dataclasses
+
+    out = list(documents)
+    out[at] = dataclasses.replace(
+        out[at], metadata={**out[at].metadata, "kill_marker": str(marker), "driver_pid": os.getpid()}
+    )
+    return out

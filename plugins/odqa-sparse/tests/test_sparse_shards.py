@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sparse_testdata import RANDOM_CORPUS_SETTINGS, VARIANTS
+from sparse_testdata import RANDOM_CORPUS_SETTINGS, VARIANTS, KillsItsWorker, with_kill_marker
 
-from odqa_core import Document, IndexFormatError, UsageError, data, plugins
+from odqa_core import Document, IndexFormatError, OdqaError, UsageError, data, plugins
 from odqa_core.pipeline import load_retriever
 from odqa_core.shards import ShardedRetriever, build_sharded_index
 from odqa_core.storage import sha256_file
@@ -86,22 +86,49 @@ def test_each_shard_is_an_ordinary_store_weighed_with_the_corpus_statistics(samp
 @given(
     words=st.lists(st.lists(st.integers(0, 40), max_size=25), min_size=1, max_size=60),
     queries=st.lists(st.lists(st.integers(0, 45), max_size=8), min_size=1, max_size=12),
-    shard_fraction=st.floats(0, 1),
+    n_shards=st.integers(1, 7),
     variant=st.sampled_from(VARIANTS),
     sublinear=st.booleans(),
 )
-def test_sharded_equals_single_on_random_corpora(
-    words, queries, shard_fraction, variant, sublinear, tmp_path_factory
-):
+def test_sharded_equals_single_on_random_corpora(words, queries, n_shards, variant, sublinear, tmp_path_factory):
+    # The local engine seeds each shard with the k-th best score of the shards before it; k = 10 and the
+    # corpus size go past a shard's size, small vocabularies make ties across shards.
     documents = [Document(id=f"d{i}", text=" ".join(f"w{t}" for t in doc)) for i, doc in enumerate(words)]
     texts = [" ".join(f"w{t}" for t in q) for q in queries]
-    n_shards = 1 + int(shard_fraction * (len(documents) - 1))
+    n_shards = min(n_shards, len(documents))
     name, options = _options(variant, **({"sublinear_tf": sublinear} if variant == "tfidf" else {}))
     single = plugins.create("retriever", name, options)
     single.index(documents)
     path = tmp_path_factory.mktemp("sharded") / "idx"
     build_sharded_index(plugins.create("retriever", name, options), documents, path, n_shards)
-    _assert_same(single, load_retriever(path), texts, ks=(1, 3, len(documents)))
+    _assert_same(single, load_retriever(path), texts, ks=(1, 3, 10, len(documents)))
+
+
+def test_later_shards_are_searched_above_the_k_th_score_merged_before_them(sample, tmp_path):
+    # The local engine passes every shard after the first the k-th best score merged so far (positive here: the
+    # questions match many documents), and those shards return only the documents above it, padded.
+    documents, questions = sample
+    build_sharded_index(plugins.create("retriever", "bm25", {}), documents, tmp_path / "idx", 3)
+    sharded = load_retriever(tmp_path / "idx")
+    calls = []
+    for shard in sharded.shards:
+        search_prepared = shard.retriever.search_prepared
+
+        def recording(prepared, k, floor=None, search_prepared=search_prepared):
+            results, constants = search_prepared(prepared, k, floor=floor)
+            calls.append((floor, results))
+            return results, constants
+
+        shard.retriever.search_prepared = recording
+    merged = sharded.search(questions, 5)
+    assert calls[0][0] is None
+    for floor, results in calls[1:]:
+        assert floor is not None and (floor > 0).any()
+        seeded = floor > 0  # a floor <= 0 (fewer than k documents scoring above 0 so far) is none
+        assert (results.indices[seeded] == -1).any()  # documents at or below the floor were left out
+        hits = results.indices[seeded] >= 0
+        assert (results.scores[seeded][hits] > np.broadcast_to(floor[seeded, None], hits.shape)[hits]).all()
+    assert (merged.indices >= 0).all()
 
 
 @pytest.mark.skipif(not KORQUAD.is_file(), reason="KorQuAD dev set not present")
@@ -287,3 +314,39 @@ def test_fusers_through_sharded_sparse_indexes(sample, fuser, tmp_path):
     a, b = fusion.fuse(singles, questions, 10), fusion.fuse(shardeds, questions, 10)
     assert np.array_equal(a.indices, b.indices)
     assert np.array_equal(a.scores.view(np.int32), b.scores.view(np.int32))
+
+
+def test_a_pool_worker_killed_mid_build_fails_cleanly_and_the_rerun_completes(sample, tmp_path):
+    documents = sample[0]
+    questions = sample[1]
+    index, marker = tmp_path / "idx", tmp_path / "kill-shard-1"
+    build_sharded_index(plugins.create("retriever", "tfidf", {}), documents, index, 3)  # the previous index
+    before = load_retriever(index).search(questions, 10)
+    half = (len(documents) + 1) // 2  # where shard 1 of 2 starts
+    marked = with_kill_marker(documents, half, marker)
+    marker.touch()
+    with pytest.raises(OdqaError) as failure:
+        build_sharded_index(KillsItsWorker(), marked, index, 2, workers=2)
+    message = str(failure.value)
+    assert "\n" not in message and "shard 1 of 2" in message and "SIGKILL" in message, message
+    kept = load_retriever(index)  # the previous index, untouched
+    assert kept.name == "tfidf" and len(kept.shards) == 3
+    assert np.array_equal(kept.search(questions, 10).indices, before.indices)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["idx", "kill-shard-1"]  # no temporary directory left
+    marker.unlink()
+    build_sharded_index(KillsItsWorker(), marked, index, 2, workers=2)
+    single = plugins.create("retriever", "bm25", {})
+    single.index(documents)
+    _assert_same(single, load_retriever(index), questions, ks=(1, 10))
+
+
+def test_a_process_pool_builds_documents_without_title_or_metadata(sample, tmp_path):
+    # such documents hold a read-only empty mapping, which pickle refuses: they travel to the pool as plain columns
+    texts, questions = [d.text for d in sample[0]], sample[1]
+    documents = [Document(id=str(i), text=t) for i, t in enumerate(texts)]
+    build_sharded_index(plugins.create("retriever", "bm25", {}), documents, tmp_path / "idx", 3, workers=2)
+    single = plugins.create("retriever", "bm25", {})
+    single.index(documents)
+    sharded = load_retriever(tmp_path / "idx")
+    assert list(sharded.documents) == documents
+    _assert_same(single, sharded, questions, ks=(1, 10))
