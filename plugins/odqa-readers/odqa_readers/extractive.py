@@ -296,7 +296,10 @@ class ExtractiveReader(TransformerReader):
     - ``max_windows_per_passage`` (None: all): read only the first windows of each passage (a warning says how many
       passages it cut), to bound the time a very long passage takes;
     - ``window_block`` (2048): windows held and scored at a time while reading, which bounds the reader's memory
-      (a block of pairs whose windows fit is scored as one, as it always was).
+      (a block of pairs whose windows fit is scored as one, as it always was);
+    - ``passage_cache_mb`` (64): with a lexical model, the memory bound of its per-passage cache of the
+      question-independent work of reading (:class:`odqa_readers.lexical.PassageTableCache`, least recently used
+      out first; 0: no cache). The same answers with or without it.
 
     ``max_length``, ``doc_stride``, ``max_answer_length``, ``max_question_length`` and ``include_title``
     (:attr:`stored_options`) default to the checkpoint's values, then to :data:`DEFAULTS`; see the module docstring.
@@ -328,6 +331,7 @@ class ExtractiveReader(TransformerReader):
         score: str = "logits",
         max_windows_per_passage: int | None = None,
         window_block: int = 2048,
+        passage_cache_mb: int = 64,
     ) -> None:
         from odqa_transformers import hf
 
@@ -363,6 +367,7 @@ class ExtractiveReader(TransformerReader):
             options.positive_int(owner, "max_windows_per_passage", max_windows_per_passage)
         self.max_windows_per_passage = max_windows_per_passage
         self.window_block = options.positive_int(owner, "window_block", window_block)
+        self.passage_cache_mb = options.integer(owner, "passage_cache_mb", passage_cache_mb, minimum=0)
         self.remember_given({key: getattr(self, key) for key in self.stored_options})
         if max_length is not None and doc_stride is not None:
             self._check_stride()
@@ -388,7 +393,7 @@ class ExtractiveReader(TransformerReader):
         if self.lexical is not None or self.network is not None:
             return
         from odqa_readers.base import resolve_model
-        from odqa_readers.lexical import LexicalModel, is_lexical_store
+        from odqa_readers.lexical import LexicalModel, PassageTableCache, is_lexical_store
 
         # The sample's demo model (trained and cached on first use) is a lexical store: resolve it first.
         spec = str(resolve_model(self.model, self.name)) if self.model == "sample" else self.model
@@ -400,6 +405,7 @@ class ExtractiveReader(TransformerReader):
                     f"{self._owner}: the lexical model {spec} was trained with include_title={trained}; "
                     "leave include_title unset"
                 )
+            lexical.passage_cache = PassageTableCache(self.passage_cache_mb << 20)
             self.include_title, self.source, self.lexical = trained, str(spec), lexical
             return
         super().warm_up()

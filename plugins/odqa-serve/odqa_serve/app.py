@@ -178,6 +178,11 @@ def create_app(pipeline_factory: Callable[[], Pipeline], settings: ServeSettings
         parts = []
         for error in errors:
             loc = [str(part) for part in error.get("loc", ())]
+            if error.get("type") == "json_invalid":
+                # the location is a character offset in the body, not a field
+                offset = f" at character {loc[1]}" if len(loc) > 1 else ""
+                parts.append(f"body: not valid JSON{offset}")
+                continue
             field_name = ".".join(loc[1:] if len(loc) > 1 and loc[0] == "body" else loc) or "body"
             parts.append(f"{field_name}: {error.get('msg', 'invalid')}")
         return JSONResponse({"error": "; ".join(parts), "detail": errors}, 422)
