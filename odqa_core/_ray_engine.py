@@ -193,6 +193,7 @@ class RayShard:
         self.cls = cls
         self.actor = actor
         self.prepares = hasattr(cls, "prepare_queries")
+        self.scores_prepared = self.prepares and hasattr(cls, "score_prepared")
         self._path = path
         self._documents: list[Any] | None = None
 

@@ -629,6 +629,8 @@ class _LocalShard:
         self.prepares = hasattr(retriever, "prepare_queries")
         # whether search_prepared takes a score floor (see ShardedRetriever._search_seeded)
         self.floors = self.prepares and _takes_keyword(retriever.search_prepared, "floor")  # type: ignore[attr-defined]
+        # whether the shard scores prepared questions too (score_all / score without encoding them again per shard)
+        self.scores_prepared = self.prepares and hasattr(retriever, "score_prepared")
 
     def call(self, method: str, *args: Any) -> Any:
         return getattr(self.retriever, method)(*args)
@@ -763,7 +765,12 @@ class ShardedRetriever(Retriever):
 
             shards = _ray_engine.shard_actors(shard_class, dirs, options or None, ray_address, _search_arrays)
         else:
-            shards = [_LocalShard(shard_class.load(shard_dir, options or None)) for shard_dir in dirs]
+            retrievers = [shard_class.load(shard_dir, options or None) for shard_dir in dirs]
+            if hasattr(shard_class, "share_resources"):
+                # shards in one process share what they may (a dense index: one copy of the model, not one per shard)
+                for retriever in retrievers[1:]:
+                    retriever.share_resources(retrievers[0])
+            shards = [_LocalShard(retriever) for retriever in retrievers]
         for entry, shard_dir, shard in zip(table["shards"], dirs, shards):
             if len(shard.documents) != entry["stop"] - entry["start"]:
                 raise IndexFormatError(
@@ -836,7 +843,13 @@ class ShardedRetriever(Retriever):
         import numpy as np
 
         queries = list(queries)
-        return np.concatenate(self._fan_out("score_all", [(queries,)] * len(self.shards)), axis=1)
+        if self.shards[0].scores_prepared:
+            # the questions prepared once (a dense index: encoded once) for every shard
+            prepared = self.shards[0].call("prepare_queries", queries)
+            parts = self._fan_out("score_all_prepared", [(prepared,)] * len(self.shards))
+        else:
+            parts = self._fan_out("score_all", [(queries,)] * len(self.shards))
+        return np.concatenate(parts, axis=1)
 
     def score(self, queries: Sequence[str], candidates: np.ndarray) -> np.ndarray:
         import numpy as np
@@ -849,16 +862,18 @@ class ShardedRetriever(Retriever):
             rows = np.flatnonzero(inside.any(axis=1))
             if len(rows):
                 work.append((i, rows, inside[rows], np.where(inside[rows], candidates[rows] - start, 0)))
+        if self.shards[0].scores_prepared and work:
+            # prepared once for every shard: an array with a row per question (a dense index: the question vectors)
+            prepared = self.shards[0].call("prepare_queries", list(queries))
+            method, calls = "score_prepared", [(i, (prepared[rows], local)) for i, rows, _, local in work]
+        else:
+            method, calls = "score", [(i, ([queries[int(r)] for r in rows], local)) for i, rows, _, local in work]
         if self.engine == "ray":
             from odqa_core import _ray_engine
 
-            answers = _ray_engine.gather(
-                [self.shards[i].submit("score", [queries[int(r)] for r in rows], local) for i, rows, _, local in work]
-            )
+            answers = _ray_engine.gather([self.shards[i].submit(method, *args) for i, args in calls])
         else:
-            answers = [
-                self.shards[i].retriever.score([queries[int(r)] for r in rows], local) for i, rows, _, local in work
-            ]
+            answers = [self.shards[i].call(method, *args) for i, args in calls]
         for (_, rows, inside, _), scores in zip(work, answers):
             out[rows] = np.where(inside, scores, out[rows])
         return out

@@ -140,6 +140,7 @@ class DPRRetriever(Retriever):
         self._documents: list[Document] = []
         self._index: Any = None
         self._encoder: Any = None
+        self._shared_with: DPRRetriever | None = None  # another shard's retriever whose encoder this one may use
         self._precision = "fp32"
         #: Set when loaded from an index: the fingerprint and dimension of the model it was built with.
         self._built_with: dict[str, Any] | None = None
@@ -156,6 +157,27 @@ class DPRRetriever(Retriever):
         self.warm_up()
         return self._encoder
 
+    def share_resources(self, other: DPRRetriever) -> None:
+        """Use ``other``'s encoder where it is the same model loaded the same way (another shard of a sharded index
+        in this process): one copy of the model instead of one per shard. Each retriever still checks the model
+        against its own index at warm-up."""
+        self._shared_with = other
+
+    def _load_encoder(self, model: str) -> Any:
+        from odqa_dense.encoder import BiEncoder
+
+        other = self._shared_with
+        same = other is not None and (other.model, other.question_model, other.pooling, other.device) == (
+            self.model,
+            self.question_model,
+            self.pooling,
+            self.device,
+        )
+        if same:
+            other.warm_up()
+            return other.encoder
+        return BiEncoder.load(model, question_model=self.question_model, pooling=self.pooling)
+
     def warm_up(self) -> None:
         if self._encoder is not None:
             return
@@ -166,14 +188,15 @@ class DPRRetriever(Retriever):
             )
         from odqa_transformers import hf
 
-        from odqa_dense.encoder import BiEncoder, resolve_encode_precision
+        from odqa_dense.encoder import resolve_encode_precision
 
         model = self.model
         if model == "sample":  # the bundled sample's demo model, trained on first use (odqa_dense.sample)
             from odqa_dense.sample import sample_dpr
 
             model = str(sample_dpr())
-        encoder = BiEncoder.load(model, question_model=self.question_model, pooling=self.pooling)
+        device = hf.resolve_device(self.device)
+        encoder = self._load_encoder(model)
         if self._built_with is not None:
             self._check_same_model(encoder)
         for name, default in self.DEFAULT_SETTINGS.items():
@@ -181,13 +204,12 @@ class DPRRetriever(Retriever):
                 setattr(self, name, encoder.settings.get(name, default))
         encoder.check_max_length(self.query_max_length)
         encoder.check_max_length(self.passage_max_length)
-        device = hf.resolve_device(self.device)
         built_precision = (self._built_with or {}).get("encoder_precision")
         if self.precision == "auto" and built_precision:
             self._precision = self._index_precision(built_precision, device)
         else:
             self._precision = resolve_encode_precision(self.precision, device)
-        self._encoder = encoder.to(device)
+        self._encoder = encoder.to(device)  # after the checks above (a shared encoder is on the device already)
 
     @staticmethod
     def _index_precision(built: str, device: Any) -> str:
@@ -339,19 +361,30 @@ class DPRRetriever(Retriever):
 
         Computed from the stored passage vectors (not the FAISS index), so it is exact for HNSW and IVF too.
         """
+        return self.score_all_prepared(self.encode_queries(queries) if len(queries) else np.empty((0, 0), np.float32))
+
+    def score_all_prepared(self, question_vectors: np.ndarray) -> np.ndarray:
+        """:meth:`score_all` for question vectors from :meth:`prepare_queries` (a sharded index encodes once)."""
         vectors = self.passage_vectors
-        out = np.empty((len(queries), len(vectors)), np.float32)
-        if len(queries):
-            np.matmul(self.encode_queries(queries), vectors.T, out=out)
+        out = np.empty((len(question_vectors), len(vectors)), np.float32)
+        if len(question_vectors):
+            np.matmul(question_vectors, vectors.T, out=out)
         return out
 
     def score(self, queries: Sequence[str], candidates: np.ndarray) -> np.ndarray:
         """Scores of the indexed rows ``candidates[i]`` for query ``i`` (from the stored passage vectors)."""
-        vectors = self.passage_vectors
-        candidates = check_candidates(candidates, len(queries), len(vectors), f"retriever {self.name!r}")
+        candidates = check_candidates(candidates, len(queries), len(self.passage_vectors), f"retriever {self.name!r}")
         if candidates.size == 0:
             return np.zeros(candidates.shape, np.float32)
-        return self._gather_dot(self.encode_queries(queries), vectors, candidates)
+        return self.score_prepared(self.encode_queries(queries), candidates)
+
+    def score_prepared(self, question_vectors: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        """:meth:`score` for question vectors from :meth:`prepare_queries` (a sharded index encodes once)."""
+        vectors = self.passage_vectors
+        candidates = check_candidates(candidates, len(question_vectors), len(vectors), f"retriever {self.name!r}")
+        if candidates.size == 0:
+            return np.zeros(candidates.shape, np.float32)
+        return self._gather_dot(question_vectors, vectors, candidates)
 
     def score_documents(
         self, queries: Sequence[str], documents: Sequence[Document], candidates: np.ndarray

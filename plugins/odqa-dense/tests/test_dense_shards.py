@@ -36,6 +36,9 @@ def test_sharded_search_encodes_the_questions_once(
     build_sharded_index(DPRRetriever(model=micro_checkpoint, device="cpu"), sample_documents, tmp_path / "idx", 3)
     sharded = load_retriever(tmp_path / "idx")
     sharded.warm_up()
+    # the shards of one process share one copy of the model
+    encoders = {id(shard.retriever.encoder) for shard in sharded.shards}
+    assert len(encoders) == 1
     encoded: list[int] = []
     encode_queries = DPRRetriever.encode_queries
 
@@ -50,6 +53,17 @@ def test_sharded_search_encodes_the_questions_once(
     assert np.array_equal(got.indices, want.indices)
     assert np.allclose(got.scores, want.scores, atol=1e-5)
     assert sharded.search([], 10).indices.shape == (0, 10)
+    # scoring through the shards (what the cross and sequential fusers call) encodes once too, and equals the single
+    encoded.clear()
+    got_all = sharded.score_all(questions)
+    assert encoded == [len(questions)]
+    assert np.allclose(got_all, single.score_all(questions), atol=1e-5)
+    rng = np.random.default_rng(0)
+    candidates = rng.integers(0, len(sample_documents), (len(questions), 7))
+    encoded.clear()
+    got_some = sharded.score(questions, candidates)
+    assert encoded == [len(questions)]
+    assert np.allclose(got_some, single.score(questions, candidates), atol=1e-5)
 
 
 def test_search_prepared_is_search_with_zero_constants(micro_checkpoint, sample_documents, sample_questions):
