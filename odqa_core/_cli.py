@@ -21,7 +21,14 @@ import click
 
 from odqa_core import __version__, plugins
 from odqa_core.errors import OdqaError, UsageError
-from odqa_core.options import STAGE_OPTION, corpus_options, parse_ks, parse_options, pipeline_options
+from odqa_core.options import (
+    INDEX_DIRS_OPTION,
+    STAGE_OPTION,
+    corpus_options,
+    parse_ks,
+    parse_options,
+    pipeline_options,
+)
 from odqa_core.outputs import previous_output
 
 if TYPE_CHECKING:
@@ -536,14 +543,7 @@ def _run(spec: PipelineSpec, output_dir: str, overwrite: bool, shown: int, as_js
 @cli.command()
 @click.argument("questions", nargs=-1, required=True)
 @pipeline_options
-@click.option(
-    "--index-dir",
-    "index_dirs",
-    multiple=True,
-    type=click.Path(file_okay=False),
-    help="Search this index (from 'odqa index', or an 'odqa run' output's index/<retriever>) instead of indexing "
-    "the corpus first; repeat it for a fuser.",
-)
+@INDEX_DIRS_OPTION
 @click.option("--passages", type=int, default=3, show_default=True, help="Top passages shown per question.")
 @click.option("--json", "as_json", is_flag=True, help="Print the answers as JSON (one object per question).")
 @click.pass_context

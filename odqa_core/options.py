@@ -27,6 +27,7 @@ __all__ = [
     "CORPUS_OPTIONS",
     "PIPELINE_OPTIONS",
     "SETTING_PARAMS",
+    "INDEX_DIRS_OPTION",
     "STAGE_OPTION",
     "boolean",
     "check_finite_options",
@@ -161,6 +162,17 @@ CORPUS_OPTIONS = [
         "--dedupe/--no-dedupe", default=True, show_default=True, help="Merge documents with identical text."
     ),
 ]
+
+#: ``--index-dir`` of the commands that answer with stored indexes instead of indexing the corpus at start
+#: (``odqa ask``, ``odqa serve``): repeatable, one per retriever of a fuser.
+INDEX_DIRS_OPTION = click.option(
+    "--index-dir",
+    "index_dirs",
+    multiple=True,
+    type=click.Path(file_okay=False),
+    help="Search this stored index (from 'odqa index', or an 'odqa run' output's index/<retriever>) instead of "
+    "indexing the corpus first; repeat it for a fuser.",
+)
 
 #: ``-o [STAGE.]KEY=VALUE``: a component option (parsed by :func:`parse_options`).
 STAGE_OPTION = click.option(

@@ -113,6 +113,32 @@ def heavy_modules_imported(script: str, modules: Sequence[str], cwd: str | Path)
     return [m for m in imported.split(",") if m]
 
 
+#: Runs the odqa command line as the console script does, then prints the modules the process imported.
+_CLI_MODULES_RUNNER = """
+import json, sys
+from odqa_core._cli import cli
+status = None
+try:
+    cli(sys.argv[1:], prog_name="odqa")
+except SystemExit as exit:
+    status = exit.code
+print("\\nMODULES " + json.dumps({"status": status, "modules": sorted(sys.modules)}))
+"""
+
+
+def cli_modules_imported(*args: str, env: dict[str, str] | None = None) -> tuple[str, list[str], str]:
+    """``odqa args`` in a fresh process (the command must succeed): its output, the modules it imported and its
+    stderr. What a command imports is checked in a new process, since this one has long imported everything."""
+    done = subprocess.run(
+        [sys.executable, "-c", _CLI_MODULES_RUNNER, *args], capture_output=True, text=True, env=env, timeout=300
+    )
+    output, _, report = done.stdout.rpartition("\nMODULES ")
+    assert report, done.stdout + done.stderr
+    result = json.loads(report)
+    assert result["status"] in (0, None), done.stdout + done.stderr
+    return output, result["modules"], done.stderr
+
+
 def assert_one_line_error(result: Any, code: int | None = None, contains: str = "") -> None:
     """Bad input: a non-zero exit and one line saying what is wrong, never a traceback."""
     assert result.exit_code != 0, result.output

@@ -13,7 +13,6 @@ installed (tox's core env).
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import os
 import re
 import subprocess
@@ -30,7 +29,14 @@ from odqa_core import _cli, plugins
 from odqa_core._lazy_command import LazyCommand
 from odqa_core.errors import PluginError
 from odqa_core.interfaces import COMPONENT_KINDS
-from odqa_core.testing import FakeRetriever, assert_one_line_error, registered_plugin, run_cli, write_toy_files
+from odqa_core.testing import (
+    FakeRetriever,
+    assert_one_line_error,
+    cli_modules_imported,
+    registered_plugin,
+    run_cli,
+    write_toy_files,
+)
 
 #: The libraries none of the light commands may import (pytest: odqa_core.testing imports it).
 HEAVY = ("numpy", "torch", "transformers", "faiss", "scipy", "numba", "sklearn", "kiwipiepy", "pytest")
@@ -88,18 +94,6 @@ def train():
     click.echo("trained nothing")
 """
 
-#: Prints the modules the process imported, after running the click group as the console script does.
-RUNNER = """
-import json, sys
-from odqa_core._cli import cli
-status = None
-try:
-    cli(sys.argv[1:], prog_name="odqa")
-except SystemExit as exit:
-    status = exit.code
-print("\\nMODULES " + json.dumps({"status": status, "modules": sorted(sys.modules)}))
-"""
-
 PLUGIN_VARIABLES = ("ODQA_LOAD_PLUGINS", "ODQA_BLOCK_PLUGINS", "ODQA_STRICT_PLUGINS")
 
 
@@ -125,15 +119,9 @@ def environment(site: Path) -> dict[str, str]:
 
 def run_and_list_modules(site: Path, *args: str) -> tuple[str, list[str]]:
     """``odqa args`` in a fresh process: its output and the modules it imported."""
-    done = subprocess.run(
-        [sys.executable, "-c", RUNNER, *args], capture_output=True, text=True, env=environment(site), timeout=300
-    )
-    output, _, report = done.stdout.rpartition("\nMODULES ")
-    assert report, done.stdout + done.stderr
-    result = json.loads(report)
-    assert result["status"] in (0, None), done.stdout + done.stderr
-    assert "Warning" not in done.stderr and "Traceback" not in done.stderr, done.stderr
-    return output, result["modules"]
+    output, modules, stderr = cli_modules_imported(*args, env=environment(site))
+    assert "Warning" not in stderr and "Traceback" not in stderr, stderr
+    return output, modules
 
 
 def run_odqa(site: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:

@@ -7,6 +7,7 @@ import json
 import click
 
 from odqa_core.errors import UsageError
+from odqa_core.options import STAGE_OPTION
 
 
 @click.command()
@@ -29,15 +30,7 @@ from odqa_core.errors import UsageError
 @click.option("--batch-size", type=int, default=1024, show_default=True, help="Questions per fuse call.")
 @click.option("--output", default=None, type=click.Path(dir_okay=False), help="Write every cell as JSON here.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@click.option(
-    "-o",
-    "--option",
-    "options",
-    multiple=True,
-    metavar="[STAGE.]KEY=VALUE",
-    help="Component option (JSON value); prefix with a stage name (cross.lam=1.5, dpr.device=cuda) when there are "
-    "several. Unprefixed options go to the first retriever named.",
-)
+@STAGE_OPTION
 @click.option("--split-words", type=int, default=None, help="Split documents into passages of N words.")
 @click.option("--stride", type=int, default=None, help="Words between passage starts (default: N, no overlap).")
 @click.option("--dedupe/--no-dedupe", default=True, show_default=True, help="Merge documents with identical text.")

@@ -9,19 +9,12 @@ import sys
 import click
 
 from odqa_core.errors import UsageError
-from odqa_core.options import pipeline_options
+from odqa_core.options import INDEX_DIRS_OPTION, pipeline_options
 
 
 @click.command()
 @pipeline_options
-@click.option(
-    "--index-dir",
-    "index_dirs",
-    multiple=True,
-    type=click.Path(file_okay=False),
-    help="Search this stored index (from 'odqa index', or an 'odqa run' output's index/<retriever>) instead of "
-    "indexing the corpus at start; repeat it for a fuser.",
-)
+@INDEX_DIRS_OPTION
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=int, default=8000, show_default=True, help="Port to listen on (0: any free port).")
 @click.option(

@@ -3,7 +3,6 @@ fails at start in one line, every request is one access-log line, and SIGTERM dr
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -16,20 +15,10 @@ import httpx
 import pytest
 from serve_testing import PIPELINE_ARGS, ServerProcess
 
+from odqa_core.testing import cli_modules_imported
+
 #: What listing the commands must not import: the web stack and the pipeline's heavy libraries.
 WEB_AND_HEAVY = ("fastapi", "uvicorn", "starlette", "pydantic", "httpx", "torch", "numpy", "odqa_serve.cli")
-
-#: Runs the odqa command line, then prints the modules the process imported.
-RUNNER = """
-import json, sys
-from odqa_core._cli import cli
-status = None
-try:
-    cli(sys.argv[1:], prog_name="odqa")
-except SystemExit as exit:
-    status = exit.code
-print("\\nMODULES " + json.dumps({"status": status, "modules": sorted(sys.modules)}))
-"""
 
 
 def odqa(*args: str, cwd=None) -> subprocess.CompletedProcess:
@@ -41,16 +30,12 @@ def odqa(*args: str, cwd=None) -> subprocess.CompletedProcess:
 def test_listing_commands_imports_neither_the_web_stack_nor_torch(args):
     # tests/outside_plugin ("example", installed with the core's tests) imports odqa_core.testing (numpy) on purpose.
     environ = {**os.environ, "ODQA_BLOCK_PLUGINS": "example"}
-    command = [sys.executable, "-c", RUNNER, *args]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=environ)
-    output, _, report = done.stdout.rpartition("\nMODULES ")
-    result = json.loads(report)
-    assert result["status"] in (0, None), done.stderr
+    output, modules, _ = cli_modules_imported(*args, env=environ)
     if args == ["--help"]:
         assert re.search(r"^  serve +Serve a pipeline over HTTP", output, re.MULTILINE), output
     else:
         assert "odqa serve" in output
-    imported = [m for m in result["modules"] if any(m == n or m.startswith(n + ".") for n in WEB_AND_HEAVY)]
+    imported = [m for m in modules if any(m == n or m.startswith(n + ".") for n in WEB_AND_HEAVY)]
     assert not imported, f"odqa {' '.join(args)} imported {sorted({m.split('.')[0] for m in imported})}"
 
 
