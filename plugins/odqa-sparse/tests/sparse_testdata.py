@@ -93,3 +93,46 @@ def with_kill_marker(documents: list[Any], at: int, marker: Any) -> list[Any]:
         out[at], metadata={**out[at].metadata, "kill_marker": str(marker), "driver_pid": os.getpid()}
     )
     return out
+
+
+def assert_same_as_single(single, sharded, queries, ks=(1, 5, 1000)) -> None:
+    """Same top k (ids and float32 bits) at every k, and the same scores of every document and of candidates."""
+    for k in ks:
+        a, b = single.search(queries, k), sharded.search(queries, k)
+        assert np.array_equal(a.indices, b.indices), k
+        assert np.array_equal(a.scores.view(np.int32), b.scores.view(np.int32)), k
+    assert np.array_equal(single.score_all(queries).view(np.int32), sharded.score_all(queries).view(np.int32))
+    n = len(single.documents)
+    candidates = (np.arange(len(queries) * 7).reshape(len(queries), 7) * 7919) % n
+    assert np.array_equal(
+        single.score(queries, candidates).view(np.int32), sharded.score(queries, candidates).view(np.int32)
+    )
+
+
+def kill_a_worker_then_rebuild(documents: list[Any], questions: list[str], tmp_path: Any, named: str, **build: Any):
+    """The killed-worker scenario of the sharded-build tests: over a previous 3-shard tfidf index, a 2-shard
+    :class:`KillsItsWorker` build whose shard-1 worker dies fails with one line naming shard 1 and ``named`` (the
+    kind of worker), leaving the previous index in place and no temporary directory; the same build, the marker
+    gone, then completes. ``build``: ``build_sharded_index``'s engine options. Returns the rebuilt index's path."""
+    import pytest
+
+    from odqa_core import OdqaError, plugins
+    from odqa_core.pipeline import load_retriever
+    from odqa_core.shards import build_sharded_index
+
+    index, marker = tmp_path / "idx", tmp_path / "kill-shard-1"
+    build_sharded_index(plugins.create("retriever", "tfidf", {}), documents, index, 3)  # the previous index
+    before = load_retriever(index).search(questions, 10)
+    marked = with_kill_marker(documents, (len(documents) + 1) // 2, marker)  # shard 1 of 2 starts there
+    marker.touch()
+    with pytest.raises(OdqaError) as failure:
+        build_sharded_index(KillsItsWorker(), marked, index, 2, **build)
+    message = str(failure.value)
+    assert "\n" not in message and "shard 1 of 2" in message and named in message, message
+    kept = load_retriever(index)  # the previous index, untouched
+    assert kept.name == "tfidf" and len(kept.shards) == 3
+    assert np.array_equal(kept.search(questions, 10).indices, before.indices)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["idx", "kill-shard-1"]  # no temporary directory left
+    marker.unlink()
+    build_sharded_index(KillsItsWorker(), marked, index, 2, **build)
+    return index

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sparse_testdata import RANDOM_CORPUS_SETTINGS, VARIANTS, KillsItsWorker, with_kill_marker
+from sparse_testdata import RANDOM_CORPUS_SETTINGS, VARIANTS, assert_same_as_single, kill_a_worker_then_rebuild
 
-from odqa_core import Document, IndexFormatError, OdqaError, UsageError, data, plugins
+from odqa_core import Document, IndexFormatError, UsageError, data, plugins
 from odqa_core.pipeline import load_retriever
 from odqa_core.shards import ShardedRetriever, build_sharded_index
 from odqa_core.storage import sha256_file
@@ -26,20 +26,6 @@ def _options(variant: str, **extra) -> tuple[str, dict]:
     if variant == "tfidf":
         return "tfidf", dict(extra)
     return "bm25", {"variant": variant, **extra}
-
-
-def _assert_same(single, sharded, queries, ks=(1, 5, 1000)) -> None:
-    """Same top k (ids and float32 bits) at every k, and the same scores of every document and of candidates."""
-    for k in ks:
-        a, b = single.search(queries, k), sharded.search(queries, k)
-        assert np.array_equal(a.indices, b.indices), k
-        assert np.array_equal(a.scores.view(np.int32), b.scores.view(np.int32)), k
-    assert np.array_equal(single.score_all(queries).view(np.int32), sharded.score_all(queries).view(np.int32))
-    n = len(single.documents)
-    candidates = (np.arange(len(queries) * 7).reshape(len(queries), 7) * 7919) % n
-    assert np.array_equal(
-        single.score(queries, candidates).view(np.int32), sharded.score(queries, candidates).view(np.int32)
-    )
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +48,7 @@ def test_sharded_equals_single_on_the_sample(sample, variant, analyzer, tmp_path
         sharded = load_retriever(path)
         assert isinstance(sharded, ShardedRetriever) and len(sharded.shards) == n_shards
         assert [d.id for d in sharded.documents] == [d.id for d in documents]
-        _assert_same(single, sharded, questions)
+        assert_same_as_single(single, sharded, questions)
 
 
 def test_each_shard_is_an_ordinary_store_weighed_with_the_corpus_statistics(sample, tmp_path):
@@ -101,7 +87,7 @@ def test_sharded_equals_single_on_random_corpora(words, queries, n_shards, varia
     single.index(documents)
     path = tmp_path_factory.mktemp("sharded") / "idx"
     build_sharded_index(plugins.create("retriever", name, options), documents, path, n_shards)
-    _assert_same(single, load_retriever(path), texts, ks=(1, 3, 10, len(documents)))
+    assert_same_as_single(single, load_retriever(path), texts, ks=(1, 3, 10, len(documents)))
 
 
 def test_later_shards_are_searched_above_the_k_th_score_merged_before_them(sample, tmp_path):
@@ -140,7 +126,7 @@ def test_sharded_equals_single_on_korquad(variant, tmp_path):
     single = plugins.create("retriever", name, options)
     single.index(documents)
     build_sharded_index(plugins.create("retriever", name, options), documents, tmp_path / "idx", 4)
-    _assert_same(single, load_retriever(tmp_path / "idx"), questions, ks=(1, 20, 100))
+    assert_same_as_single(single, load_retriever(tmp_path / "idx"), questions, ks=(1, 20, 100))
 
 
 # --------------------------------------------------------------------------------------------------- the CLI
@@ -180,7 +166,7 @@ def test_cli_sharded_build_with_a_process_pool(korean_files, tmp_path):
     assert result.exit_code == 0, result.output
     a, b = load_retriever(tmp_path / "a"), load_retriever(tmp_path / "b")
     qs = [q.text for q in data.load_questions(questions)]
-    _assert_same(a, b, qs, ks=(10,))
+    assert_same_as_single(a, b, qs, ks=(10,))
 
 
 # ----------------------------------------------------------------------------------------------- bad input
@@ -317,27 +303,11 @@ def test_fusers_through_sharded_sparse_indexes(sample, fuser, tmp_path):
 
 
 def test_a_pool_worker_killed_mid_build_fails_cleanly_and_the_rerun_completes(sample, tmp_path):
-    documents = sample[0]
-    questions = sample[1]
-    index, marker = tmp_path / "idx", tmp_path / "kill-shard-1"
-    build_sharded_index(plugins.create("retriever", "tfidf", {}), documents, index, 3)  # the previous index
-    before = load_retriever(index).search(questions, 10)
-    half = (len(documents) + 1) // 2  # where shard 1 of 2 starts
-    marked = with_kill_marker(documents, half, marker)
-    marker.touch()
-    with pytest.raises(OdqaError) as failure:
-        build_sharded_index(KillsItsWorker(), marked, index, 2, workers=2)
-    message = str(failure.value)
-    assert "\n" not in message and "shard 1 of 2" in message and "SIGKILL" in message, message
-    kept = load_retriever(index)  # the previous index, untouched
-    assert kept.name == "tfidf" and len(kept.shards) == 3
-    assert np.array_equal(kept.search(questions, 10).indices, before.indices)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["idx", "kill-shard-1"]  # no temporary directory left
-    marker.unlink()
-    build_sharded_index(KillsItsWorker(), marked, index, 2, workers=2)
+    documents, questions = sample
+    index = kill_a_worker_then_rebuild(documents, questions, tmp_path, "SIGKILL", workers=2)
     single = plugins.create("retriever", "bm25", {})
     single.index(documents)
-    _assert_same(single, load_retriever(index), questions, ks=(1, 10))
+    assert_same_as_single(single, load_retriever(index), questions, ks=(1, 10))
 
 
 def test_a_process_pool_builds_documents_without_title_or_metadata(sample, tmp_path):
@@ -349,4 +319,4 @@ def test_a_process_pool_builds_documents_without_title_or_metadata(sample, tmp_p
     single.index(documents)
     sharded = load_retriever(tmp_path / "idx")
     assert list(sharded.documents) == documents
-    _assert_same(single, sharded, questions, ks=(1, 10))
+    assert_same_as_single(single, sharded, questions, ks=(1, 10))

@@ -9,9 +9,9 @@ import sys
 
 import numpy as np
 import pytest
-from sparse_testdata import KillsItsWorker, with_kill_marker
+from sparse_testdata import KillsItsWorker, assert_same_as_single, kill_a_worker_then_rebuild
 
-from odqa_core import OdqaError, data, plugins
+from odqa_core import data, plugins
 from odqa_core.pipeline import load_retriever
 from odqa_core.shards import ShardedRetriever, build_sharded_index
 from odqa_core.testing import assert_one_line_error, run_cli
@@ -76,30 +76,12 @@ def test_a_ray_worker_killed_mid_build_fails_cleanly_and_the_rerun_completes(loc
     ray.cloudpickle.register_pickle_by_value(sys.modules[KillsItsWorker.__module__])
     try:
         documents, questions = sample
-        index, marker = tmp_path / "idx", tmp_path / "kill-shard-1"
-        build_sharded_index(plugins.create("retriever", "tfidf", {}), documents, index, 3)  # the previous index
-        before = load_retriever(index).search(questions, 10)
-        marked = with_kill_marker(documents, (len(documents) + 1) // 2, marker)  # shard 1 of 2 starts there
-        marker.touch()
-        with pytest.raises(OdqaError) as failure:
-            build_sharded_index(KillsItsWorker(), marked, index, 2, engine="ray", workers=2)
-        message = str(failure.value)
-        assert "\n" not in message and "shard 1 of 2" in message and "Ray worker" in message, message
-        kept = load_retriever(index)  # the previous index, untouched
-        assert kept.name == "tfidf" and len(kept.shards) == 3
-        assert np.array_equal(kept.search(questions, 10).indices, before.indices)
-        assert sorted(p.name for p in tmp_path.iterdir()) == ["idx", "kill-shard-1"]  # no temporary directory left
-        marker.unlink()
-        build_sharded_index(KillsItsWorker(), marked, index, 2, engine="ray", workers=2)
+        index = kill_a_worker_then_rebuild(documents, questions, tmp_path, "Ray worker", engine="ray", workers=2)
     finally:
         ray.cloudpickle.unregister_pickle_by_value(sys.modules[KillsItsWorker.__module__])
     single = plugins.create("retriever", "bm25", {})
     single.index(documents)
-    rebuilt = load_retriever(index)
-    for k in (1, 10, len(documents)):
-        a, b = single.search(questions, k), rebuilt.search(questions, k)
-        assert np.array_equal(a.indices, b.indices)
-        assert np.array_equal(a.scores.view(np.int32), b.scores.view(np.int32))
+    assert_same_as_single(single, load_retriever(index), questions, ks=(1, 10, len(documents)))
 
 
 def test_unreachable_ray_address_is_one_line_and_writes_nothing(tmp_path):
