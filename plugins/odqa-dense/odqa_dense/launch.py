@@ -57,6 +57,20 @@ def _on_gpu(device: str) -> bool:
     return torch.cuda.is_available()
 
 
+def rank_environment(rank: int, world_size: int, port: int) -> dict[str, str]:
+    """This process's environment plus what ``torch.distributed``'s env:// rendezvous reads, as torchrun sets it,
+    for local rank ``rank`` of ``world_size`` on one machine (loopback, ``port``)."""
+    return {
+        **os.environ,
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(port),
+        "RANK": str(rank),
+        "LOCAL_RANK": str(rank),
+        "WORLD_SIZE": str(world_size),
+        "LOCAL_WORLD_SIZE": str(world_size),
+    }
+
+
 def free_port() -> int:
     """A free loopback TCP port for the rendezvous (asked of the OS)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -76,13 +90,7 @@ def launch(spec: dict[str, Any], nproc: int, *, poll_s: float = 0.2) -> None:
         error_files = [Path(tmp) / f"error-{r}.txt" for r in range(nproc)]
         for r in range(nproc):
             env = {
-                **os.environ,
-                "MASTER_ADDR": "127.0.0.1",
-                "MASTER_PORT": str(port),
-                "RANK": str(r),
-                "LOCAL_RANK": str(r),
-                "WORLD_SIZE": str(nproc),
-                "LOCAL_WORLD_SIZE": str(nproc),
+                **rank_environment(r, nproc, port),
                 ERROR_FILE_ENV: str(error_files[r]),
                 LAUNCHER_ENV: str(os.getpid()),
             }

@@ -5,7 +5,6 @@ equal one process's on the same global batch, ``odqa train dpr --nproc 2`` train
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ import pytest
 from ddp_step import one_step
 from dense_testdata import assert_same_weights
 from odqa_dense import distributed
-from odqa_dense.launch import free_port
+from odqa_dense.launch import free_port, rank_environment
 
 from odqa_core.testing import assert_one_line_error, run_cli
 
@@ -29,14 +28,7 @@ def run_ranks(args: list[str], ranks: int, timeout: float = 120) -> None:
     procs = []
     try:
         for r in range(ranks):
-            env = {
-                **os.environ,
-                "MASTER_ADDR": "127.0.0.1",
-                "MASTER_PORT": str(port),
-                "RANK": str(r),
-                "LOCAL_RANK": str(r),
-                "WORLD_SIZE": str(ranks),
-            }
+            env = rank_environment(r, ranks, port)
             procs.append(
                 subprocess.Popen(
                     [sys.executable, str(STEP_SCRIPT), *args], env=env, stderr=subprocess.PIPE, text=True
@@ -202,15 +194,7 @@ def test_a_rank_whose_peer_never_comes_stops_at_the_timeout(tmp_path):
     """torchrun's rank 0 of 2 without rank 1: the process group's timeout (ODQA_DIST_TIMEOUT) ends the wait with
     one error line naming the rank, and nothing is written."""
     output = tmp_path / "run"
-    env = {
-        **os.environ,
-        "MASTER_ADDR": "127.0.0.1",
-        "MASTER_PORT": str(free_port()),
-        "RANK": "0",
-        "LOCAL_RANK": "0",
-        "WORLD_SIZE": "2",
-        "ODQA_DIST_TIMEOUT": "2",
-    }
+    env = {**rank_environment(0, 2, free_port()), "ODQA_DIST_TIMEOUT": "2"}
     args = DDP_TRAINING.removeprefix("train dpr ").split()
     result = subprocess.run(
         [sys.executable, "-m", "odqa_dense", *args, "--hard-negatives", "0", "--output", str(output)],
