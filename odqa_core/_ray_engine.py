@@ -9,8 +9,8 @@ keep retrying for a minute or more).
 
 from __future__ import annotations
 
-import contextlib
 import socket
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -157,9 +157,18 @@ class ShardBuilders:
         ray = self.ray
         for actor in self.actors:
             ray.kill(actor, no_restart=True)
-        for actor in self.actors:  # a call on a killed actor fails once it is dead
-            with contextlib.suppress(Exception):  # dead, as asked
-                ray.get(actor.__ray_ready__.remote(), timeout=30)
+        # ray.kill is asynchronous: an actor may still answer (and write) for a moment. A call on a killed actor
+        # fails once it is dead, so ask until it does -- one answer is not proof of death.
+        deadline = time.monotonic() + 30
+        for actor in self.actors:
+            while time.monotonic() < deadline:
+                try:
+                    ray.get(actor.__ray_ready__.remote(), timeout=max(0.1, deadline - time.monotonic()))
+                except ray.exceptions.GetTimeoutError:
+                    break  # the deadline: give up waiting
+                except Exception:
+                    break  # dead, as asked
+                time.sleep(0.05)
         self.actors = []
 
 
